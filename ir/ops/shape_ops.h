@@ -1,0 +1,76 @@
+/*
+** shape_ops.h — private to the shape, tensor and reduce op families:
+** the kernels their tables point at, and the helpers they share.
+** Prefixes: shp_ (shape family and shared helpers), tns_ (tensor family),
+** red_ (reduce family).
+*/
+#ifndef KILN_OPS_SHAPE_OPS_H
+#define KILN_OPS_SHAPE_OPS_H
+
+#include "../op.h"
+
+/* max_inputs/max_outputs of variadic ops. */
+#define SHP_VARIADIC (1 << 16)
+
+/* The most split points, repeats or similar per-output lists an op reads. */
+#define SHP_MAX_LIST 1024
+
+/* The input at slot i, or NULL when omitted or absent. */
+static inline const kiln_tensor *shp_in(const gir_node *n, const kiln_tensor *const *in, int i) {
+    return i < n->n_inputs ? in[i] : NULL;
+}
+
+/* Reads a 1-D (or scalar) integer tensor; an empty tensor reads as no values
+** even when it has no data. KILN_ERR_DYNAMIC (no message) when the values are
+** not known yet. */
+kiln_status shp_read_ints(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *t, const char *what,
+                          int64_t *vals, int max, int *count);
+
+/* An integer list given as the attribute `attr` (older opsets) or as input
+** `slot` (newer ones): the attribute wins when present. *count is -1 when
+** neither is given. */
+kiln_status shp_ints_arg(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                         const char *attr, int slot, int64_t *vals, int max, int *count);
+
+/* Reads a scalar (or one-element) integer input. */
+kiln_status shp_read_scalar_int(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *t,
+                                const char *what, int64_t *out);
+
+/* Normalizes `count` axes against `rank` into out[], failing on a duplicate
+** or an axis out of range. */
+kiln_status shp_norm_axes(kiln_ctx *ctx, const gir_node *n, const int64_t *axes, int count,
+                          int rank, int *out);
+
+/* Copies `count` elements src[si..] to dst[di..] (same dtype); string
+** elements are duplicated, replacing what dst held. */
+kiln_status shp_copy(kiln_ctx *ctx, const gir_node *n, kiln_tensor *dst, int64_t di,
+                     const kiln_tensor *src, int64_t si, int64_t count);
+
+/* Fails unless t's dtype equals `dt`. */
+kiln_status shp_same_dtype(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *t, kiln_dtype dt,
+                           const char *what);
+
+/* Fails when a rank would exceed KILN_MAX_RANK. */
+kiln_status shp_check_rank(kiln_ctx *ctx, const gir_node *n, int64_t rank);
+
+/* ---- shape family ---- */
+kiln_status shp_reshape_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_flatten_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_squeeze_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_unsqueeze_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_view_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_shape_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_shape_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_size_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_size_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+
+kiln_status shp_constant_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_constant_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_cos_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_cos_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_range_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_range_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_eyelike_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status shp_eyelike_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+
+#endif
