@@ -55,7 +55,7 @@ typedef struct kiln_op_def {
 } kiln_op_def;
 
 /* The highest default-domain opset kiln reads. */
-#define KILN_MAX_OPSET 25
+#define KILN_MAX_OPSET 28
 
 /* Finds the entry for an op type at an opset version. Returns NULL and sets
 ** *any_version (if given) to whether some version of it exists. */
