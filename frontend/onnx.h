@@ -27,4 +27,7 @@ kiln_status onnx_tensor_read_file(kiln_ctx *ctx, const char *path, kiln_tensor *
 kiln_status onnx_tensor_write_file(kiln_ctx *ctx, const char *path, const kiln_tensor *t,
                                    const char *name);
 
+/* The graph IR of a loaded model (owned by the model). */
+gir_graph *kiln_model_graph(kiln_model *m);
+
 #endif

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Configures and builds kiln into build/ (warnings are errors).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${KILN_BUILD_DIR:-build}
+cmake -S . -B "$BUILD" -G Ninja -DKILN_WERROR=ON -DKILN_PYTHON="$PWD/.venv/bin/python" "$@" >/dev/null
+ninja -C "$BUILD"
