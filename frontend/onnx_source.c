@@ -1,0 +1,169 @@
+/*
+** onnx_source.c — where weights live: file mappings (the model and its
+** external data files), owned aligned copies, and the release hook that
+** frees them with the graph.
+*/
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ir/mem.h"
+#include "onnx_internal.h"
+
+kiln_status onnx_map_file(kiln_ctx *ctx, const char *path, uint8_t **addr, size_t *size) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return kiln_fail(ctx, KILN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int e = errno;
+        close(fd);
+        return kiln_fail(ctx, KILN_ERR_IO, "%s: not a regular file%s%s", path, e ? ": " : "",
+                         e ? strerror(e) : "");
+    }
+    if ((uint64_t)st.st_size > SIZE_MAX / 2) {
+        close(fd);
+        return kiln_fail(ctx, KILN_ERR_IO, "%s: file too large", path);
+    }
+    uint8_t *p = NULL;
+    if (st.st_size > 0) {
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return kiln_fail(ctx, KILN_ERR_IO, "%s: cannot map: %s", path, strerror(e));
+        }
+    }
+    close(fd);
+    *addr = p;
+    *size = (size_t)st.st_size;
+    return KILN_OK;
+}
+
+void onnx_resources_free(void *arg) {
+    onnx_resources *res = arg;
+    if (!res) return;
+    for (int i = 0; i < res->n_maps; i++) {
+        if (res->maps[i].addr) munmap(res->maps[i].addr, res->maps[i].size);
+        kiln_free(res->maps[i].path);
+    }
+    for (int i = 0; i < res->n_blocks; i++) kiln_free(res->blocks[i]);
+    kiln_free(res->maps);
+    kiln_free(res->blocks);
+    kiln_free(res);
+}
+
+/* Drops the pages lying wholly inside [p, p+n) of a private, unmodified
+** mapping: they were copied, and re-reading them would fault them in again. */
+static void release_pages(const uint8_t *p, size_t n) {
+    static long page;
+    if (!page) page = sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+kiln_status onnx_place_bytes(kiln_ctx *ctx, onnx_resources *res, const uint8_t *src, size_t n,
+                             size_t align, bool may_borrow, bool mapped, const void **out) {
+    if (may_borrow && align && (uintptr_t)src % align == 0) {
+        *out = src;
+        return KILN_OK;
+    }
+    if (!kiln_grow((void **)&res->blocks, &res->cap_blocks, res->n_blocks + 1, sizeof(void *)))
+        return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory");
+    void *block = kiln_malloc(n ? n : 1); /* malloc's alignment covers every dtype */
+    if (!block) return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory copying %zu bytes of weights", n);
+    if (n) memcpy(block, src, n);
+    if (mapped) release_pages(src, n);
+    res->blocks[res->n_blocks++] = block;
+    *out = block;
+    return KILN_OK;
+}
+
+/* A location may name only a file inside the model's folder. */
+static kiln_status check_location(kiln_ctx *ctx, const char *loc, const char *tensor) {
+    if (!loc[0]) return kiln_fail(ctx, KILN_ERR_INVALID, "%s: external data has an empty location", tensor);
+    if (loc[0] == '/')
+        return kiln_fail(ctx, KILN_ERR_INVALID, "%s: external data location '%s' is an absolute path",
+                         tensor, loc);
+    for (const char *p = loc; *p;) {
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 2 && p[0] == '.' && p[1] == '.')
+            return kiln_fail(ctx, KILN_ERR_INVALID,
+                             "%s: external data location '%s' leaves the model's folder", tensor, loc);
+        p += len + (e ? 1 : 0);
+    }
+    return KILN_OK;
+}
+
+/* Resolves dir/loc with symlinks followed; it must stay inside dir. */
+static kiln_status resolve_inside(kiln_ctx *ctx, const char *dir, const char *loc, const char *tensor,
+                                  char **out) {
+    char *rdir = realpath(dir, NULL);
+    if (!rdir)
+        return kiln_fail(ctx, KILN_ERR_IO, "%s: model folder '%s': %s", tensor, dir, strerror(errno));
+    size_t n = strlen(dir) + strlen(loc) + 2;
+    char *full = kiln_malloc(n);
+    if (!full) {
+        free(rdir);
+        return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory");
+    }
+    snprintf(full, n, "%s/%s", dir, loc);
+    char *rfull = realpath(full, NULL);
+    kiln_status s = KILN_OK;
+    if (!rfull) {
+        s = kiln_fail(ctx, KILN_ERR_IO, "%s: external data file '%s': %s", tensor, full, strerror(errno));
+    } else {
+        size_t k = strlen(rdir);
+        bool inside = strncmp(rfull, rdir, k) == 0 && (rfull[k] == '/' || (k == 1 && rdir[0] == '/'));
+        if (!inside)
+            s = kiln_fail(ctx, KILN_ERR_INVALID,
+                          "%s: external data location '%s' resolves to '%s', outside the model's folder",
+                          tensor, loc, rfull);
+        else if (!(*out = kiln_strdup(rfull)))
+            s = kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory");
+    }
+    free(rfull);
+    free(rdir);
+    kiln_free(full);
+    return s;
+}
+
+kiln_status onnx_map_external(kiln_ctx *ctx, onnx_resources *res, const char *dir,
+                              const char *location, const char *tensor, const onnx_mapping **out) {
+    if (!dir)
+        return kiln_fail(ctx, KILN_ERR_INVALID,
+                         "%s: uses external data but the model was loaded without a folder", tensor);
+    kiln_status s = check_location(ctx, location, tensor);
+    char *path = NULL;
+    if (!s) s = resolve_inside(ctx, dir, location, tensor, &path);
+    if (s) return s;
+    for (int i = 0; i < res->n_maps; i++) {
+        if (res->maps[i].path && strcmp(res->maps[i].path, path) == 0) {
+            kiln_free(path);
+            *out = &res->maps[i];
+            return KILN_OK;
+        }
+    }
+    if (!kiln_grow((void **)&res->maps, &res->cap_maps, res->n_maps + 1, sizeof(onnx_mapping))) {
+        kiln_free(path);
+        return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory");
+    }
+    onnx_mapping *m = &res->maps[res->n_maps];
+    s = onnx_map_file(ctx, path, &m->addr, &m->size);
+    if (s) {
+        kiln_free(path);
+        return kiln_wrap(ctx, s, "%s: external data", tensor);
+    }
+    m->path = path;
+    res->n_maps++;
+    *out = m;
+    return KILN_OK;
+}
