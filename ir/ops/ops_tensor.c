@@ -1,8 +1,78 @@
 /*
-** ops_tensor.c — the tensor op family.
+** ops_tensor.c — the tensor op family: data movement (transpose, concat,
+** slice, pad, gather, scatter...) and ops that select or scan data.
+** Kernels live in tensor_*.c.
 */
-#include "../op.h"
+#include "shape_ops.h"
+
+#define NOT_STRING (KILN_DT_NUMERIC | KILN_DT(KILN_BOOL))
+#define ROW(name, lo, hi, imin, imax, omin, omax, dt, fuse, attrs, k) \
+    {name, "", lo, hi, imin, imax, omin, omax, dt, fuse, attrs, tns_##k##_infer, tns_##k##_ref}
+
+static const kiln_attr_schema k_none[] = {{NULL}};
+static const kiln_attr_schema k_axis[] = {{"axis", GIR_ATTR_INT, false}, {NULL}};
+static const kiln_attr_schema k_transpose[] = {{"perm", GIR_ATTR_INTS, false}, {NULL}};
+static const kiln_attr_schema k_split1[] = {
+    {"axis", GIR_ATTR_INT, false}, {"split", GIR_ATTR_INTS, false}, {NULL}};
+static const kiln_attr_schema k_split13[] = {
+    {"axis", GIR_ATTR_INT, false}, {"num_outputs", GIR_ATTR_INT, false}, {NULL}};
+static const kiln_attr_schema k_d2s[] = {
+    {"blocksize", GIR_ATTR_INT, true}, {"mode", GIR_ATTR_STRING, false}, {NULL}};
+static const kiln_attr_schema k_s2d[] = {{"blocksize", GIR_ATTR_INT, true}, {NULL}};
+static const kiln_attr_schema k_slice1[] = {
+    {"starts", GIR_ATTR_INTS, true}, {"ends", GIR_ATTR_INTS, true}, {"axes", GIR_ATTR_INTS, false}, {NULL}};
+static const kiln_attr_schema k_pad1[] = {
+    {"mode", GIR_ATTR_STRING, false}, {"pads", GIR_ATTR_INTS, false},
+    {"paddings", GIR_ATTR_INTS, false}, {"value", GIR_ATTR_FLOAT, false}, {NULL}};
+static const kiln_attr_schema k_pad11[] = {{"mode", GIR_ATTR_STRING, false}, {NULL}};
+static const kiln_attr_schema k_ccp[] = {{"axes", GIR_ATTR_INTS, false}, {NULL}};
+static const kiln_attr_schema k_gather_nd[] = {{"batch_dims", GIR_ATTR_INT, false}, {NULL}};
+static const kiln_attr_schema k_scatter[] = {
+    {"axis", GIR_ATTR_INT, false}, {"reduction", GIR_ATTR_STRING, false}, {NULL}};
+static const kiln_attr_schema k_scatter_nd[] = {{"reduction", GIR_ATTR_STRING, false}, {NULL}};
+static const kiln_attr_schema k_topk1[] = {{"axis", GIR_ATTR_INT, false}, {"k", GIR_ATTR_INT, true}, {NULL}};
+static const kiln_attr_schema k_topk10[] = {
+    {"axis", GIR_ATTR_INT, false}, {"largest", GIR_ATTR_INT, false}, {"sorted", GIR_ATTR_INT, false}, {NULL}};
+static const kiln_attr_schema k_unique[] = {
+    {"axis", GIR_ATTR_INT, false}, {"sorted", GIR_ATTR_INT, false}, {NULL}};
+static const kiln_attr_schema k_cumsum[] = {
+    {"exclusive", GIR_ATTR_INT, false}, {"reverse", GIR_ATTR_INT, false}, {NULL}};
+static const kiln_attr_schema k_trilu[] = {{"upper", GIR_ATTR_INT, false}, {NULL}};
+static const kiln_attr_schema k_revseq[] = {
+    {"batch_axis", GIR_ATTR_INT, false}, {"time_axis", GIR_ATTR_INT, false}, {NULL}};
+static const kiln_attr_schema k_col2im[] = {
+    {"dilations", GIR_ATTR_INTS, false}, {"pads", GIR_ATTR_INTS, false},
+    {"strides", GIR_ATTR_INTS, false}, {NULL}};
 
 const kiln_op_def kiln_ops_tensor[] = {
+    ROW("Transpose", 1, KILN_MAX_OPSET, 1, 1, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_transpose, transpose),
+    ROW("Concat", 1, KILN_MAX_OPSET, 1, SHP_VARIADIC, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_axis, concat),
+    ROW("Split", 1, 12, 1, 2, 1, SHP_VARIADIC, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_split1, split),
+    ROW("Split", 13, KILN_MAX_OPSET, 1, 2, 1, SHP_VARIADIC, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_split13, split),
+    ROW("DepthToSpace", 1, KILN_MAX_OPSET, 1, 1, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_d2s, d2s),
+    ROW("SpaceToDepth", 1, KILN_MAX_OPSET, 1, 1, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_s2d, s2d),
+    ROW("Slice", 1, 9, 1, 1, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_slice1, slice),
+    ROW("Slice", 10, KILN_MAX_OPSET, 3, 5, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_none, slice),
+    ROW("Pad", 1, 10, 1, 1, 1, 1, NOT_STRING, KILN_FUSE_INJECTIVE, k_pad1, pad),
+    ROW("Pad", 11, KILN_MAX_OPSET, 2, 4, 1, 1, NOT_STRING, KILN_FUSE_INJECTIVE, k_pad11, pad),
+    ROW("Tile", 6, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_none, tile),
+    ROW("Expand", 8, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_none, expand),
+    ROW("CenterCropPad", 18, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_ccp, ccp),
+    ROW("Gather", 1, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_axis, gather),
+    ROW("GatherElements", 11, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_axis, gather_el),
+    ROW("GatherND", 11, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_gather_nd, gather_nd),
+    ROW("Scatter", 9, 12, 3, 3, 1, 1, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_axis, scatter_el),
+    ROW("ScatterElements", 11, KILN_MAX_OPSET, 3, 3, 1, 1, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_scatter, scatter_el),
+    ROW("ScatterND", 11, KILN_MAX_OPSET, 3, 3, 1, 1, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_scatter_nd, scatter_nd),
+    ROW("Compress", 9, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_axis, compress),
+    ROW("NonZero", 9, KILN_MAX_OPSET, 1, 1, 1, 1, NOT_STRING, KILN_FUSE_OPAQUE, k_none, nonzero),
+    ROW("OneHot", 9, KILN_MAX_OPSET, 3, 3, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_axis, onehot),
+    ROW("TopK", 1, 9, 1, 1, 2, 2, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_topk1, topk),
+    ROW("TopK", 10, KILN_MAX_OPSET, 2, 2, 2, 2, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_topk10, topk),
+    ROW("Unique", 11, KILN_MAX_OPSET, 1, 1, 1, 4, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_unique, unique),
+    ROW("CumSum", 11, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_cumsum, cumsum),
+    ROW("Trilu", 14, KILN_MAX_OPSET, 1, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_trilu, trilu),
+    ROW("ReverseSequence", 10, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_revseq, revseq),
+    ROW("Col2Im", 18, KILN_MAX_OPSET, 3, 3, 1, 1, KILN_DT_FLOATS, KILN_FUSE_OPAQUE, k_col2im, col2im),
     {0},
 };

@@ -46,6 +46,20 @@ kiln_status shp_norm_axes(kiln_ctx *ctx, const gir_node *n, const int64_t *axes,
 kiln_status shp_copy(kiln_ctx *ctx, const gir_node *n, kiln_tensor *dst, int64_t di,
                      const kiln_tensor *src, int64_t si, int64_t count);
 
+/* Copies the elements of `src` at offsets si + sum(idx[d] * strides[d]), idx
+** running over dims in row-major order, to dst[di..] contiguously. */
+kiln_status shp_strided_copy(kiln_ctx *ctx, const gir_node *n, kiln_tensor *dst, int64_t di,
+                             const kiln_tensor *src, int64_t si, int rank, const int64_t *dims,
+                             const int64_t *strides);
+
+/* Compares element i of t with element j of u (same dtype): -1, 0 or 1.
+** Integers compare exactly, NaN sorts after every number. */
+int shp_cmp_elem(const kiln_tensor *t, int64_t i, const kiln_tensor *u, int64_t j);
+
+/* A stable merge sort of idx[0..count) by cmp(arg, a, b); tmp holds count. */
+typedef int (*shp_cmp_fn)(const void *arg, int64_t a, int64_t b);
+void shp_stable_sort(int64_t *idx, int64_t count, int64_t *tmp, shp_cmp_fn cmp, const void *arg);
+
 /* Fails unless t's dtype equals `dt`. */
 kiln_status shp_same_dtype(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *t, kiln_dtype dt,
                            const char *what);
@@ -72,5 +86,34 @@ kiln_status shp_range_infer(kiln_ctx *, const gir_node *, const kiln_tensor *con
 kiln_status shp_range_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
 kiln_status shp_eyelike_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
 kiln_status shp_eyelike_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+
+/* ---- tensor family ---- */
+#define TNS_KERNELS(x)                                                         \
+    kiln_status tns_##x##_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *); \
+    kiln_status tns_##x##_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+TNS_KERNELS(transpose)
+TNS_KERNELS(concat)
+TNS_KERNELS(split)
+TNS_KERNELS(d2s)
+TNS_KERNELS(s2d)
+TNS_KERNELS(slice)
+TNS_KERNELS(pad)
+TNS_KERNELS(tile)
+TNS_KERNELS(expand)
+TNS_KERNELS(ccp)
+TNS_KERNELS(gather)
+TNS_KERNELS(gather_el)
+TNS_KERNELS(gather_nd)
+TNS_KERNELS(scatter_el)
+TNS_KERNELS(scatter_nd)
+TNS_KERNELS(compress)
+TNS_KERNELS(nonzero)
+TNS_KERNELS(onehot)
+TNS_KERNELS(topk)
+TNS_KERNELS(unique)
+TNS_KERNELS(cumsum)
+TNS_KERNELS(trilu)
+TNS_KERNELS(revseq)
+TNS_KERNELS(col2im)
 
 #endif

@@ -108,3 +108,67 @@ kiln_status shp_check_rank(kiln_ctx *ctx, const gir_node *n, int64_t rank) {
     return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "output rank %lld exceeds %d", (long long)rank,
                         KILN_MAX_RANK);
 }
+
+kiln_status shp_strided_copy(kiln_ctx *ctx, const gir_node *n, kiln_tensor *dst, int64_t di,
+                             const kiln_tensor *src, int64_t si, int rank, const int64_t *dims,
+                             const int64_t *strides) {
+    if (kiln_numel_dims(rank, dims) <= 0) return KILN_OK;
+    int64_t idx[KILN_MAX_RANK] = {0}, off = si;
+    size_t es = kiln_dtype_size(dst->dtype);
+    do {
+        if (dst->dtype == KILN_STRING) {
+            kiln_status s = shp_copy(ctx, n, dst, di, src, off, 1);
+            if (s) return s;
+        } else {
+            memcpy((char *)dst->data + (size_t)di * es, (const char *)src->data + (size_t)off * es, es);
+        }
+        di++;
+        /* advance the index and the source offset together */
+        int d = rank - 1;
+        for (; d >= 0; d--) {
+            off += strides[d];
+            if (++idx[d] < dims[d]) break;
+            off -= strides[d] * dims[d];
+            idx[d] = 0;
+        }
+        if (d < 0) break;
+    } while (1);
+    return KILN_OK;
+}
+
+int shp_cmp_elem(const kiln_tensor *t, int64_t i, const kiln_tensor *u, int64_t j) {
+    kiln_dtype dt = t->dtype;
+    if (dt == KILN_STRING) {
+        const char *a = ((char *const *)t->data)[i], *b = ((char *const *)u->data)[j];
+        int c = strcmp(a ? a : "", b ? b : "");
+        return (c > 0) - (c < 0);
+    }
+    if (kiln_dtype_is_float(dt)) {
+        double a = kiln_load_f64(dt, t->data, i), b = kiln_load_f64(dt, u->data, j);
+        if (a != a || b != b) return (a != a) - (b != b); /* NaN sorts last */
+        return (a > b) - (a < b);
+    }
+    if (dt == KILN_U64) {
+        uint64_t a = ((const uint64_t *)t->data)[i], b = ((const uint64_t *)u->data)[j];
+        return (a > b) - (a < b);
+    }
+    int64_t a = kiln_load_i64(dt, t->data, i), b = kiln_load_i64(dt, u->data, j);
+    return (a > b) - (a < b);
+}
+
+static void merge_pass(int64_t *idx, int64_t lo, int64_t mid, int64_t hi, int64_t *tmp,
+                       shp_cmp_fn cmp, const void *arg) {
+    int64_t a = lo, b = mid, k = lo;
+    while (a < mid && b < hi) tmp[k++] = cmp(arg, idx[b], idx[a]) < 0 ? idx[b++] : idx[a++];
+    while (a < mid) tmp[k++] = idx[a++];
+    while (b < hi) tmp[k++] = idx[b++];
+    memcpy(idx + lo, tmp + lo, sizeof(int64_t) * (size_t)(hi - lo));
+}
+
+void shp_stable_sort(int64_t *idx, int64_t count, int64_t *tmp, shp_cmp_fn cmp, const void *arg) {
+    for (int64_t width = 1; width < count; width *= 2)
+        for (int64_t lo = 0; lo < count - width; lo += 2 * width) {
+            int64_t hi = lo + 2 * width < count ? lo + 2 * width : count;
+            merge_pass(idx, lo, lo + width, hi, tmp, cmp, arg);
+        }
+}

@@ -1,0 +1,236 @@
+/*
+** tensor_scan.c — ops that walk an axis or a matrix: CumSum, Trilu,
+** ReverseSequence, Col2Im.
+*/
+#include <string.h>
+
+#include "shape_ops.h"
+
+/* ---- CumSum ---- */
+
+static kiln_status cumsum_axis(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in, int *axis) {
+    int64_t a;
+    kiln_status s = shp_read_scalar_int(ctx, n, in[1], "axis", &a);
+    if (s) return s;
+    if (in[0]->rank == 0) return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "input must have rank >= 1");
+    return kiln_op_axis(ctx, n, a, in[0]->rank, axis);
+}
+
+kiln_status tns_cumsum_infer(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                             kiln_tensor *out) {
+    int axis;
+    kiln_status s = cumsum_axis(ctx, n, in, &axis);
+    if (s && s != KILN_ERR_DYNAMIC) return s;
+    return kiln_op_infer_same(ctx, n, in, out);
+}
+
+kiln_status tns_cumsum_ref(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                           kiln_tensor *out) {
+    const kiln_tensor *x = in[0];
+    int axis;
+    kiln_status s = cumsum_axis(ctx, n, in, &axis);
+    if (s) return s;
+    bool excl = gir_attr_int(n, "exclusive", 0) != 0, rev = gir_attr_int(n, "reverse", 0) != 0;
+    bool flt = kiln_dtype_is_float(x->dtype);
+    int64_t dim = x->dims[axis], outer = kiln_numel_dims(axis, x->dims);
+    int64_t inner = kiln_numel_dims(x->rank - axis - 1, x->dims + axis + 1);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            double fs = 0;
+            uint64_t is = 0; /* wraps like the integer type would */
+            for (int64_t j = 0; j < dim; j++) {
+                int64_t at = (o * dim + (rev ? dim - 1 - j : j)) * inner + i;
+                if (excl) {
+                    if (flt) kiln_store_f64(x->dtype, out[0].data, at, fs);
+                    else kiln_store_i64(x->dtype, out[0].data, at, (int64_t)is);
+                }
+                if (flt) fs += kiln_load_f64(x->dtype, x->data, at);
+                else is += (uint64_t)kiln_load_i64(x->dtype, x->data, at);
+                if (!excl) {
+                    if (flt) kiln_store_f64(x->dtype, out[0].data, at, fs);
+                    else kiln_store_i64(x->dtype, out[0].data, at, (int64_t)is);
+                }
+            }
+        }
+    return KILN_OK;
+}
+
+/* ---- Trilu ---- */
+
+static kiln_status trilu_k(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in, int64_t *k) {
+    const kiln_tensor *kt = shp_in(n, in, 1);
+    *k = 0;
+    if (in[0]->rank < 2) return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "input must have rank >= 2");
+    return kt ? shp_read_scalar_int(ctx, n, kt, "k", k) : KILN_OK;
+}
+
+kiln_status tns_trilu_infer(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                            kiln_tensor *out) {
+    int64_t k;
+    kiln_status s = trilu_k(ctx, n, in, &k);
+    if (s && s != KILN_ERR_DYNAMIC) return s;
+    return kiln_op_infer_same(ctx, n, in, out);
+}
+
+kiln_status tns_trilu_ref(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                          kiln_tensor *out) {
+    const kiln_tensor *x = in[0];
+    int64_t k;
+    kiln_status s = trilu_k(ctx, n, in, &k);
+    if (s) return s;
+    bool upper = gir_attr_int(n, "upper", 1) != 0;
+    int64_t rows = x->dims[x->rank - 2], cols = x->dims[x->rank - 1], total = kiln_numel(x);
+    for (int64_t e = 0; e < total; e++) {
+        int64_t j = e % cols, i = (e / cols) % rows, diff = j - i;
+        if (upper ? diff >= k : diff <= k)
+            if ((s = shp_copy(ctx, n, &out[0], e, x, e, 1))) return s;
+    }
+    return KILN_OK;
+}
+
+/* ---- ReverseSequence ---- */
+
+static kiln_status revseq_check(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                                int *bax, int *tax) {
+    const kiln_tensor *x = in[0], *lens = in[1];
+    int64_t b = gir_attr_int(n, "batch_axis", 1), t = gir_attr_int(n, "time_axis", 0);
+    if (x->rank < 2) return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "input must have rank >= 2");
+    if ((b != 0 && b != 1) || (t != 0 && t != 1) || b == t)
+        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "batch_axis and time_axis must be 0 and 1");
+    if (!kiln_dtype_is_int(lens->dtype) || lens->rank != 1 || lens->dims[0] != x->dims[b])
+        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "sequence_lens must be 1-D ints, one per batch");
+    *bax = (int)b;
+    *tax = (int)t;
+    return KILN_OK;
+}
+
+kiln_status tns_revseq_infer(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                             kiln_tensor *out) {
+    int b, t;
+    kiln_status s = revseq_check(ctx, n, in, &b, &t);
+    if (s) return s;
+    return kiln_op_infer_same(ctx, n, in, out);
+}
+
+kiln_status tns_revseq_ref(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                           kiln_tensor *out) {
+    const kiln_tensor *x = in[0];
+    int b, t;
+    kiln_status s = revseq_check(ctx, n, in, &b, &t);
+    if (s) return s;
+    int64_t st[KILN_MAX_RANK], idx[KILN_MAX_RANK] = {0}, total = kiln_numel(x);
+    kiln_strides(x->rank, x->dims, st);
+    for (int64_t e = 0; e < total; e++, kiln_index_next(x->rank, x->dims, idx)) {
+        int64_t len = kiln_tensor_i64(in[1], idx[b]), src = e;
+        if (len < 0 || len > x->dims[t])
+            return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "sequence length %lld is out of range",
+                                (long long)len);
+        if (idx[t] < len) src = e + (len - 1 - 2 * idx[t]) * st[t];
+        if ((s = shp_copy(ctx, n, &out[0], e, x, src, 1))) return s;
+    }
+    return KILN_OK;
+}
+
+/* ---- Col2Im ---- */
+
+typedef struct col2im_plan {
+    int k; /* spatial dims */
+    int64_t img[KILN_MAX_RANK], blk[KILN_MAX_RANK], dil[KILN_MAX_RANK], pad[KILN_MAX_RANK],
+        str[KILN_MAX_RANK], blocks[KILN_MAX_RANK];
+    int64_t channels, block_size, positions;
+} col2im_plan;
+
+static kiln_status col2im_attr(kiln_ctx *ctx, const gir_node *n, const char *name, int want,
+                               int64_t dflt, int64_t *vals) {
+    int64_t tmp[2 * KILN_MAX_RANK];
+    int c;
+    kiln_status s = shp_ints_arg(ctx, n, NULL, name, -1, tmp, 2 * KILN_MAX_RANK, &c);
+    if (s) return s;
+    if (c < 0) {
+        for (int i = 0; i < want; i++) vals[i] = dflt;
+        return KILN_OK;
+    }
+    if (c != want) return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "'%s' has %d values, expected %d", name, c, want);
+    memcpy(vals, tmp, sizeof(int64_t) * (size_t)want);
+    return KILN_OK;
+}
+
+static kiln_status col2im_make(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                               col2im_plan *p) {
+    const kiln_tensor *x = in[0];
+    int ki, kb;
+    int64_t pads[2 * KILN_MAX_RANK];
+    kiln_status s = shp_read_ints(ctx, n, in[1], "image_shape", p->img, KILN_MAX_RANK - 2, &ki);
+    if (!s) s = shp_read_ints(ctx, n, in[2], "block_shape", p->blk, KILN_MAX_RANK - 2, &kb);
+    if (s) return s;
+    if (ki != kb || ki < 1 || x->rank != 3)
+        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "needs a 3-D input and image/block shapes of one length");
+    p->k = ki;
+    s = col2im_attr(ctx, n, "dilations", ki, 1, p->dil);
+    if (!s) s = col2im_attr(ctx, n, "strides", ki, 1, p->str);
+    if (!s) s = col2im_attr(ctx, n, "pads", 2 * ki, 0, pads);
+    if (s) return s;
+    p->block_size = 1;
+    p->positions = 1;
+    for (int d = 0; d < ki; d++) {
+        p->pad[d] = pads[d];
+        int64_t ext = p->dil[d] * (p->blk[d] - 1) + 1, span = p->img[d] + pads[d] + pads[ki + d] - ext;
+        if (p->blk[d] < 1 || p->dil[d] < 1 || p->str[d] < 1 || p->img[d] < 1 || span < 0)
+            return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "bad image, block, stride or dilation on dim %d", d);
+        p->blocks[d] = span / p->str[d] + 1;
+        p->block_size *= p->blk[d];
+        p->positions *= p->blocks[d];
+    }
+    if (x->dims[1] % p->block_size || x->dims[2] != p->positions)
+        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "input shape does not match the blocks");
+    p->channels = x->dims[1] / p->block_size;
+    return KILN_OK;
+}
+
+kiln_status tns_col2im_infer(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                             kiln_tensor *out) {
+    col2im_plan p;
+    kiln_status s = col2im_make(ctx, n, in, &p);
+    if (s) return s;
+    int64_t dims[KILN_MAX_RANK] = {in[0]->dims[0], p.channels};
+    memcpy(dims + 2, p.img, sizeof(int64_t) * (size_t)p.k);
+    kiln_tensor_init(out, in[0]->dtype, p.k + 2, dims);
+    return KILN_OK;
+}
+
+/* Image offset of block element b at block position l, or -1 in the padding. */
+static int64_t col2im_target(const col2im_plan *p, int64_t b, int64_t l) {
+    int64_t off = 0, bi[KILN_MAX_RANK], li[KILN_MAX_RANK];
+    for (int d = p->k - 1; d >= 0; d--) {
+        bi[d] = b % p->blk[d];
+        b /= p->blk[d];
+        li[d] = l % p->blocks[d];
+        l /= p->blocks[d];
+    }
+    for (int d = 0; d < p->k; d++) {
+        int64_t pos = li[d] * p->str[d] - p->pad[d] + bi[d] * p->dil[d];
+        if (pos < 0 || pos >= p->img[d]) return -1;
+        off = off * p->img[d] + pos;
+    }
+    return off;
+}
+
+kiln_status tns_col2im_ref(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                           kiln_tensor *out) {
+    col2im_plan p;
+    kiln_status s = col2im_make(ctx, n, in, &p);
+    if (s) return s;
+    const kiln_tensor *x = in[0];
+    kiln_dtype dt = x->dtype;
+    int64_t plane = kiln_numel_dims(p.k, p.img);
+    for (int64_t b = 0; b < x->dims[0] * p.channels; b++)
+        for (int64_t e = 0; e < p.block_size; e++)
+            for (int64_t l = 0; l < p.positions; l++) {
+                int64_t t = col2im_target(&p, e, l);
+                if (t < 0) continue;
+                int64_t src = (b * p.block_size + e) * p.positions + l, dst = b * plane + t;
+                kiln_store_f64(dt, out[0].data, dst,
+                               kiln_load_f64(dt, out[0].data, dst) + kiln_load_f64(dt, x->data, src));
+            }
+    return KILN_OK;
+}
