@@ -116,4 +116,10 @@ TNS_KERNELS(trilu)
 TNS_KERNELS(revseq)
 TNS_KERNELS(col2im)
 
+/* ---- reduce family ---- */
+kiln_status red_reduce_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status red_reduce_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status red_arg_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+kiln_status red_arg_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
+
 #endif
