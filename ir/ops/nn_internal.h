@@ -138,6 +138,8 @@ NN_OP(lp_norm);
 NN_OP(lrn);
 NN_OP(mvn);
 NN_OP(softmax);
+NN_OP(log_softmax);
+NN_OP(hardmax);
 NN_OP(resize);
 NN_OP(upsample);
 NN_OP(quantize);

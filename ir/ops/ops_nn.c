@@ -35,6 +35,18 @@ static const kiln_attr_schema k_lppool_attrs[] = {
     A_INT("p"), A_INTS("pads"), A_INTS("strides"), A_END};
 static const kiln_attr_schema k_p_attrs[] = {A_INT("p"), A_END};
 static const kiln_attr_schema k_no_attrs[] = {A_END};
+static const kiln_attr_schema k_bn_attrs[] = {
+    A_FLOAT("epsilon"), A_FLOAT("momentum"), A_INT("training_mode"), A_INT("spatial"), A_INT("is_test"),
+    A_INTS("consumed_inputs"), A_END};
+static const kiln_attr_schema k_ln_attrs[] = {A_INT("axis"), A_FLOAT("epsilon"), A_INT("stash_type"), A_END};
+static const kiln_attr_schema k_eps_attrs[] = {A_FLOAT("epsilon"), A_END};
+static const kiln_attr_schema k_gn_attrs[] = {
+    A_FLOAT("epsilon"), {"num_groups", GIR_ATTR_INT, true}, A_INT("stash_type"), A_END};
+static const kiln_attr_schema k_lpn_attrs[] = {A_INT("axis"), A_INT("p"), A_END};
+static const kiln_attr_schema k_lrn_attrs[] = {
+    A_FLOAT("alpha"), A_FLOAT("beta"), A_FLOAT("bias"), {"size", GIR_ATTR_INT, true}, A_END};
+static const kiln_attr_schema k_mvn_attrs[] = {A_INTS("axes"), A_END};
+static const kiln_attr_schema k_axis_attrs[] = {A_INT("axis"), A_END};
 
 const kiln_op_def kiln_ops_nn[] = {
     ROW("Conv", 1, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_ANCHOR, k_conv_attrs, conv),
@@ -47,5 +59,16 @@ const kiln_op_def kiln_ops_nn[] = {
     ROW("GlobalAveragePool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_no_attrs, global_avg_pool),
     ROW("GlobalMaxPool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_no_attrs, global_max_pool),
     ROW("GlobalLpPool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_p_attrs, global_lp_pool),
+    ROW("BatchNormalization", 1, KILN_MAX_OPSET, 5, 5, 1, 5, F, KILN_FUSE_BROADCAST, k_bn_attrs, batch_norm),
+    ROW("LayerNormalization", 17, KILN_MAX_OPSET, 2, 3, 1, 3, F, KILN_FUSE_REDUCE, k_ln_attrs, layer_norm),
+    ROW("RMSNormalization", 23, KILN_MAX_OPSET, 2, 2, 1, 1, F, KILN_FUSE_REDUCE, k_ln_attrs, rms_norm),
+    ROW("InstanceNormalization", 1, KILN_MAX_OPSET, 3, 3, 1, 1, F, KILN_FUSE_REDUCE, k_eps_attrs, instance_norm),
+    ROW("GroupNormalization", 18, KILN_MAX_OPSET, 3, 3, 1, 1, F, KILN_FUSE_REDUCE, k_gn_attrs, group_norm),
+    ROW("LpNormalization", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_lpn_attrs, lp_norm),
+    ROW("LRN", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_OPAQUE, k_lrn_attrs, lrn),
+    ROW("MeanVarianceNormalization", 9, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_mvn_attrs, mvn),
+    ROW("Softmax", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_axis_attrs, softmax),
+    ROW("LogSoftmax", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_axis_attrs, log_softmax),
+    ROW("Hardmax", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_axis_attrs, hardmax),
     {0},
 };
