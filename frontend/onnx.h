@@ -30,4 +30,8 @@ kiln_status onnx_tensor_write_file(kiln_ctx *ctx, const char *path, const kiln_t
 /* The graph IR of a loaded model (owned by the model). */
 gir_graph *kiln_model_graph(kiln_model *m);
 
+/* Binds every node of g and of its subgraphs (gir_bind_op); the first
+** unknown op or unsupported opset fails, naming the node. */
+kiln_status onnx_bind_graph(kiln_ctx *ctx, gir_graph *g);
+
 #endif

@@ -21,6 +21,11 @@
 kiln_status onnx_check_wire(kiln_ctx *ctx, const ProtobufCMessageDescriptor *desc,
                             const uint8_t *p, size_t n, const char *what);
 
+/* True when the bytes of a would-be TensorProto are rather an ONNX
+** SequenceProto, OptionalProto or MapProto (a name in field 1, a kind in
+** field 2 and only message fields 3-7), which ONNX test data also uses. */
+bool onnx_wire_is_container(const uint8_t *p, size_t n);
+
 /* Checks, then decodes with protobuf-c, whose allocations go through
 ** kiln_malloc (allocation-failure tests reach them); out of memory and
 ** malformed bytes are told apart. Free with onnx_unpacked_free. */

@@ -282,6 +282,10 @@ kiln_status onnx_tensor_from_proto(kiln_ctx *ctx, const Onnx__TensorProto *tp,
 
 static kiln_status decode_owned(kiln_ctx *ctx, const uint8_t *bytes, size_t size, const char *what,
                                 kiln_tensor *out) {
+    if (onnx_wire_is_container(bytes, size))
+        return kiln_fail(ctx, KILN_ERR_UNSUPPORTED,
+                         "%s%sholds an ONNX sequence, optional or map (not a TensorProto); kiln reads only tensors",
+                         what, what[0] ? ": " : "");
     onnx_compact c;
     kiln_status s = onnx_compact_tensor(ctx, bytes, size, what, &c);
     if (s) return s;

@@ -258,6 +258,38 @@ void onnx_compact_free(onnx_compact *c) {
     memset(c, 0, sizeof *c);
 }
 
+/* ---- containers that are not tensors ---- */
+
+static bool printable(const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0x20 || p[i] > 0x7e) return false;
+    return true;
+}
+
+bool onnx_wire_is_container(const uint8_t *p, size_t n) {
+    const uint8_t *end = p + n;
+    bool first = true, kind = false;
+    while (p < end) {
+        wire_field f;
+        const char *why;
+        if (!next_field(p, end, &f, &why)) return false;
+        if (first) {
+            /* TensorProto writers put dims (varints) first, never a text name */
+            if (f.number != 1 || f.wt != WT_LEN || !printable(f.payload, f.len)) return false;
+        } else if (f.number == 2 && f.wt == WT_VARINT) {
+            uint64_t v;
+            const uint8_t *q = f.payload;
+            if (!read_varint(&q, end, &v) || v > 5) return false;
+            kind = true;
+        } else if (f.number < 3 || f.number > 7 || f.wt != WT_LEN) {
+            return false;
+        }
+        first = false;
+        p = f.next;
+    }
+    return kind;
+}
+
 /* ---- the descriptor-driven check ---- */
 
 typedef struct check_state {
