@@ -30,6 +30,8 @@ static const kiln_attr_schema k_gather_nd[] = {{"batch_dims", GIR_ATTR_INT, fals
 static const kiln_attr_schema k_scatter[] = {
     {"axis", GIR_ATTR_INT, false}, {"reduction", GIR_ATTR_STRING, false}, {NULL}};
 static const kiln_attr_schema k_scatter_nd[] = {{"reduction", GIR_ATTR_STRING, false}, {NULL}};
+static const kiln_attr_schema k_tscat[] = {
+    {"axis", GIR_ATTR_INT, false}, {"mode", GIR_ATTR_STRING, false}, {NULL}};
 static const kiln_attr_schema k_topk1[] = {{"axis", GIR_ATTR_INT, false}, {"k", GIR_ATTR_INT, true}, {NULL}};
 static const kiln_attr_schema k_topk10[] = {
     {"axis", GIR_ATTR_INT, false}, {"largest", GIR_ATTR_INT, false}, {"sorted", GIR_ATTR_INT, false}, {NULL}};
@@ -64,6 +66,7 @@ const kiln_op_def kiln_ops_tensor[] = {
     ROW("Scatter", 9, 12, 3, 3, 1, 1, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_axis, scatter_el),
     ROW("ScatterElements", 11, KILN_MAX_OPSET, 3, 3, 1, 1, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_scatter, scatter_el),
     ROW("ScatterND", 11, KILN_MAX_OPSET, 3, 3, 1, 1, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_scatter_nd, scatter_nd),
+    ROW("TensorScatter", 24, KILN_MAX_OPSET, 2, 3, 1, 1, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_tscat, tscat),
     ROW("Compress", 9, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_axis, compress),
     ROW("NonZero", 9, KILN_MAX_OPSET, 1, 1, 1, 1, NOT_STRING, KILN_FUSE_OPAQUE, k_none, nonzero),
     ROW("OneHot", 9, KILN_MAX_OPSET, 3, 3, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_axis, onehot),
@@ -71,6 +74,7 @@ const kiln_op_def kiln_ops_tensor[] = {
     ROW("TopK", 10, KILN_MAX_OPSET, 2, 2, 2, 2, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_topk10, topk),
     ROW("Unique", 11, KILN_MAX_OPSET, 1, 1, 1, 4, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_unique, unique),
     ROW("CumSum", 11, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_cumsum, cumsum),
+    ROW("CumProd", 26, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_cumsum, cumsum),
     ROW("Trilu", 14, KILN_MAX_OPSET, 1, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_trilu, trilu),
     ROW("ReverseSequence", 10, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_revseq, revseq),
     ROW("Col2Im", 18, KILN_MAX_OPSET, 3, 3, 1, 1, KILN_DT_FLOATS, KILN_FUSE_OPAQUE, k_col2im, col2im),

@@ -1,7 +1,7 @@
 /*
 ** tensor_gather.c — ops that read or write at positions held in an index
 ** tensor: Gather, GatherElements, GatherND, Scatter, ScatterElements,
-** ScatterND.
+** ScatterND, TensorScatter.
 */
 #include <string.h>
 
@@ -309,4 +309,57 @@ kiln_status tns_scatter_nd_ref(kiln_ctx *ctx, const gir_node *n, const kiln_tens
         if (!s) s = scat_apply(ctx, n, r, &out[0], off, in[2], t * p.chunk, p.chunk);
     }
     return s;
+}
+
+/* ---- TensorScatter: a KV-cache update along a sequence axis ---- */
+
+static kiln_status tscat_check(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                               int *axis, bool *circular) {
+    const kiln_tensor *past = in[0], *up = in[1], *wi = shp_in(n, in, 2);
+    const char *mode = gir_attr_string(n, "mode", "linear");
+    kiln_status s = shp_same_dtype(ctx, n, up, past->dtype, "update");
+    if (!s) s = kiln_op_axis(ctx, n, gir_attr_int(n, "axis", -2), past->rank, axis);
+    if (s) return s;
+    if (*axis == 0) return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "the sequence axis cannot be the batch axis");
+    if (strcmp(mode, "linear") && strcmp(mode, "circular"))
+        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "mode '%s' is not linear or circular", mode);
+    *circular = mode[0] == 'c';
+    bool ok = up->rank == past->rank && up->dims[*axis] <= past->dims[*axis];
+    for (int d = 0; ok && d < past->rank; d++) ok = d == *axis || up->dims[d] == past->dims[d];
+    if (!ok) return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "update does not match the cache off the sequence axis");
+    if (wi && (wi->dtype != KILN_I64 || wi->rank != 1 || wi->dims[0] != past->dims[0]))
+        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "write_indices must be i64 of shape [batch]");
+    return KILN_OK;
+}
+
+kiln_status tns_tscat_infer(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                            kiln_tensor *out) {
+    int axis;
+    bool circ;
+    kiln_status s = tscat_check(ctx, n, in, &axis, &circ);
+    if (s) return s;
+    return kiln_op_infer_same(ctx, n, in, out);
+}
+
+kiln_status tns_tscat_ref(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                          kiln_tensor *out) {
+    const kiln_tensor *past = in[0], *up = in[1], *wi = shp_in(n, in, 2);
+    int axis;
+    bool circ;
+    kiln_status s = tscat_check(ctx, n, in, &axis, &circ);
+    if (!s) s = shp_copy(ctx, n, &out[0], 0, past, 0, kiln_numel(past));
+    if (s) return s;
+    int64_t st[KILN_MAX_RANK], idx[KILN_MAX_RANK] = {0}, total = kiln_numel(up), max = past->dims[axis];
+    kiln_strides(past->rank, past->dims, st);
+    for (int64_t i = 0; i < total; i++, kiln_index_next(up->rank, up->dims, idx)) {
+        int64_t w = wi ? ((const int64_t *)wi->data)[idx[0]] : 0, pos = w + idx[axis];
+        if (circ && w >= 0) pos %= max;
+        if (w < 0 || pos >= max)
+            return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "write index %lld does not fit the cache",
+                                (long long)w);
+        int64_t off = 0;
+        for (int d = 0; d < up->rank; d++) off += (d == axis ? pos : idx[d]) * st[d];
+        if ((s = shp_copy(ctx, n, &out[0], off, up, i, 1))) return s;
+    }
+    return KILN_OK;
 }

@@ -1,12 +1,12 @@
 /*
-** tensor_scan.c — ops that walk an axis or a matrix: CumSum, Trilu,
+** tensor_scan.c — ops that walk an axis or a matrix: CumSum, CumProd, Trilu,
 ** ReverseSequence, Col2Im.
 */
 #include <string.h>
 
 #include "shape_ops.h"
 
-/* ---- CumSum ---- */
+/* ---- CumSum, CumProd ---- */
 
 static kiln_status cumsum_axis(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in, int *axis) {
     int64_t a;
@@ -31,21 +31,28 @@ kiln_status tns_cumsum_ref(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *
     kiln_status s = cumsum_axis(ctx, n, in, &axis);
     if (s) return s;
     bool excl = gir_attr_int(n, "exclusive", 0) != 0, rev = gir_attr_int(n, "reverse", 0) != 0;
-    bool flt = kiln_dtype_is_float(x->dtype);
+    bool flt = kiln_dtype_is_float(x->dtype), prod = !strcmp(n->op->name, "CumProd");
     int64_t dim = x->dims[axis], outer = kiln_numel_dims(axis, x->dims);
     int64_t inner = kiln_numel_dims(x->rank - axis - 1, x->dims + axis + 1);
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
-            double fs = 0;
-            uint64_t is = 0; /* wraps like the integer type would */
+            double fs = prod;
+            uint64_t is = prod; /* wraps like the integer type would */
             for (int64_t j = 0; j < dim; j++) {
                 int64_t at = (o * dim + (rev ? dim - 1 - j : j)) * inner + i;
                 if (excl) {
                     if (flt) kiln_store_f64(x->dtype, out[0].data, at, fs);
                     else kiln_store_i64(x->dtype, out[0].data, at, (int64_t)is);
                 }
-                if (flt) fs += kiln_load_f64(x->dtype, x->data, at);
-                else is += (uint64_t)kiln_load_i64(x->dtype, x->data, at);
+                double fv = flt ? kiln_load_f64(x->dtype, x->data, at) : 0;
+                uint64_t iv = flt ? 0 : (uint64_t)kiln_load_i64(x->dtype, x->data, at);
+                if (prod) {
+                    fs *= fv;
+                    is *= iv;
+                } else {
+                    fs += fv;
+                    is += iv;
+                }
                 if (!excl) {
                     if (flt) kiln_store_f64(x->dtype, out[0].data, at, fs);
                     else kiln_store_i64(x->dtype, out[0].data, at, (int64_t)is);
