@@ -75,6 +75,9 @@ kiln_status ew_infer_binary(kiln_ctx *ctx, const gir_node *n, const kiln_tensor 
 kiln_status ew_attr_or_input(kiln_ctx *ctx, const gir_node *n, const char *attr,
                              const kiln_tensor *t, double *val, bool *found);
 
+/* The logistic function, finite in both tails. */
+double ew_sigmoid(double x);
+
 /* Reads the single element of a one-element tensor, exactly, as int64 bits. */
 kiln_status ew_scalar_i64(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *t,
                           const char *what, int64_t *val);

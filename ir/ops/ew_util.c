@@ -1,6 +1,7 @@
 /*
 ** ew_util.c — helpers shared by the elementwise op families.
 */
+#include <math.h>
 #include <string.h>
 
 #include "ew_ops.h"
@@ -147,4 +148,11 @@ kiln_status ew_attr_or_input(kiln_ctx *ctx, const gir_node *n, const char *attr,
     *val = kiln_load_f64(t->dtype, t->data, 0);
     *found = true;
     return KILN_OK;
+}
+
+/* exp(-|x|) never overflows. */
+double ew_sigmoid(double x) {
+    if (x >= 0) return 1.0 / (1.0 + exp(-x));
+    double e = exp(x);
+    return e / (1.0 + e);
 }

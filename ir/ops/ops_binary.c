@@ -356,6 +356,62 @@ static kiln_status ref_prelu(kiln_ctx *ctx, const gir_node *n, const kiln_tensor
     return KILN_OK;
 }
 
+/* ---- StringConcat and SwiGLU ---- */
+
+static kiln_status infer_strcat(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                                kiln_tensor *out) {
+    kiln_status s = ew_check_dtypes(ctx, n, in, 0, 2, KILN_STRING);
+    if (s) return s;
+    return kiln_op_infer_broadcast(ctx, n, in, 0, 2, KILN_STRING, out);
+}
+
+static kiln_status ref_strcat(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                              kiln_tensor *out) {
+    ew_iter it;
+    ew_iter_init(&it, &out[0], 2, in);
+    char *const *a = in[0]->data, *const *b = in[1]->data;
+    char **y = out[0].data;
+    int64_t count = kiln_numel(&out[0]);
+    for (int64_t i = 0; i < count; i++, ew_iter_next(&it)) {
+        const char *x = a[it.off[0]] ? a[it.off[0]] : "", *z = b[it.off[1]] ? b[it.off[1]] : "";
+        size_t lx = strlen(x), lz = strlen(z);
+        char *c = kiln_malloc(lx + lz + 1);
+        if (!c) return kiln_op_fail(ctx, n, KILN_ERR_NOMEM, "out of memory joining strings");
+        memcpy(c, x, lx);
+        memcpy(c + lx, z, lz + 1);
+        kiln_free(y[i]);
+        y[i] = c;
+    }
+    return KILN_OK;
+}
+
+/* SwiGLU does not broadcast: A and B have one shape. */
+static kiln_status infer_swiglu(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                                kiln_tensor *out) {
+    kiln_status s = ew_check_dtypes(ctx, n, in, 0, 2, in[0]->dtype);
+    if (s) return s;
+    if (!kiln_tensor_same_shape(in[0], in[1])) {
+        char a[128], b[128];
+        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "A %s and B %s must have the same shape",
+                            kiln_shape_str(in[0], a, sizeof a), kiln_shape_str(in[1], b, sizeof b));
+    }
+    return kiln_op_infer_same(ctx, n, in, out);
+}
+
+static kiln_status ref_swiglu(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                              kiln_tensor *out) {
+    (void)ctx;
+    double alpha = gir_attr_float(n, "alpha", 1.0);
+    const kiln_tensor *a = in[0], *b = in[1];
+    kiln_tensor *y = &out[0];
+    int64_t count = kiln_numel(y);
+    for (int64_t i = 0; i < count; i++) {
+        double x = kiln_load_f64(a->dtype, a->data, i), v = kiln_load_f64(b->dtype, b->data, i);
+        kiln_store_f64(y->dtype, y->data, i, x * ew_sigmoid(alpha * x) * v);
+    }
+    return KILN_OK;
+}
+
 /* ---- variadic Max, Min, Sum, Mean: fold each input into the output ---- */
 
 typedef enum fold_kind { FOLD_MAX, FOLD_MIN, FOLD_SUM } fold_kind;
@@ -446,6 +502,7 @@ static const kiln_attr_schema k_legacy[] = {{"broadcast", GIR_ATTR_INT, false},
                                             {NULL}};
 static const kiln_attr_schema k_consumed[] = {{"consumed_inputs", GIR_ATTR_INTS, false}, {NULL}};
 static const kiln_attr_schema k_mod_attrs[] = {{"fmod", GIR_ATTR_INT, false}, {NULL}};
+static const kiln_attr_schema k_alpha_attrs[] = {{"alpha", GIR_ATTR_FLOAT, false}, {NULL}};
 static const kiln_attr_schema k_shift_attrs[] = {{"direction", GIR_ATTR_STRING, true}, {NULL}};
 
 #define NUM KILN_DT_NUMERIC
@@ -475,6 +532,8 @@ const kiln_op_def kiln_ops_binary[] = {
     BIN("BitwiseXor", 18, KILN_DT_INTS, k_no_attrs, infer_arith, ref_xor),
     BIN("BitShift", 11, KILN_DT_UINTS, k_shift_attrs, infer_bitshift, ref_bitshift),
     BIN("PRelu", 1, NUM, k_consumed, infer_prelu, ref_prelu),
+    BIN("StringConcat", 20, KILN_DT(KILN_STRING), k_no_attrs, infer_strcat, ref_strcat),
+    BIN("SwiGLU", 28, KILN_DT_FLOATS, k_alpha_attrs, infer_swiglu, ref_swiglu),
     VAR("Max", NUM, ref_max),
     VAR("Min", NUM, ref_min),
     VAR("Sum", NUM, ref_sum),

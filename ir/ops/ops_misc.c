@@ -128,6 +128,55 @@ static kiln_status ref_cast(kiln_ctx *ctx, const gir_node *n, const kiln_tensor 
     return run_cast(ctx, in[0], &out[0]);
 }
 
+/* ---- BitCast: the same bits seen as another type of the same width ---- */
+
+static kiln_status infer_bitcast(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                                 kiln_tensor *out) {
+    const gir_attr *a = gir_attr_find(n, "to");
+    if (!a || a->kind != GIR_ATTR_INT)
+        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "attribute 'to' is missing");
+    kiln_dtype from = in[0]->dtype;
+    if (a->i <= 0 || !kiln_dtype_valid((int)a->i) || a->i == KILN_STRING)
+        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "bitcast to %s (%lld) is not supported",
+                            onnx_type_name(a->i), (long long)a->i);
+    kiln_dtype to = (kiln_dtype)a->i;
+    if (kiln_dtype_size(from) != kiln_dtype_size(to))
+        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "cannot bitcast %s to %s: widths differ",
+                            kiln_dtype_name(from), kiln_dtype_name(to));
+    kiln_tensor_init(&out[0], to, in[0]->rank, in[0]->dims);
+    return KILN_OK;
+}
+
+/* Tensors are held little-endian on every host kiln supports, as ONNX
+** specifies for BitCast. Bools stay 0 or 1: any nonzero byte is true. */
+static kiln_status ref_bitcast(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                               kiln_tensor *out) {
+    (void)ctx;
+    (void)n;
+    size_t nb = kiln_nbytes(in[0]);
+    if (nb) memcpy(out[0].data, in[0]->data, nb);
+    if (out[0].dtype == KILN_BOOL) {
+        uint8_t *b = out[0].data;
+        for (size_t i = 0; i < nb; i++) b[i] = b[i] != 0;
+    }
+    return KILN_OK;
+}
+
+/* ---- Binarizer (ai.onnx.ml): 1 above the threshold, else 0 ---- */
+
+static kiln_status ref_binarizer(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                                 kiln_tensor *out) {
+    (void)ctx;
+    double threshold = gir_attr_float(n, "threshold", 0.0);
+    const kiln_tensor *x = in[0];
+    int64_t count = kiln_numel(x);
+    for (int64_t i = 0; i < count; i++) {
+        double v = kiln_load_f64(x->dtype, x->data, i);
+        kiln_store_f64(out[0].dtype, out[0].data, i, v > threshold ? 1.0 : 0.0);
+    }
+    return KILN_OK;
+}
+
 /* ---- Clip: bounds are attributes before opset 11, optional inputs after ---- */
 
 typedef struct clip_bounds {
@@ -322,6 +371,8 @@ static const kiln_attr_schema k_cast_attrs[] = {
     {"to", GIR_ATTR_INT, true}, {"saturate", GIR_ATTR_INT, false}, {"round_mode", GIR_ATTR_STRING, false}, {NULL}};
 static const kiln_attr_schema k_castlike_attrs[] = {
     {"saturate", GIR_ATTR_INT, false}, {"round_mode", GIR_ATTR_STRING, false}, {NULL}};
+static const kiln_attr_schema k_bitcast_attrs[] = {{"to", GIR_ATTR_INT, true}, {NULL}};
+static const kiln_attr_schema k_binarizer_attrs[] = {{"threshold", GIR_ATTR_FLOAT, false}, {NULL}};
 static const kiln_attr_schema k_clip_attrs[] = {{"min", GIR_ATTR_FLOAT, false},
                                                 {"max", GIR_ATTR_FLOAT, false},
                                                 {"consumed_inputs", GIR_ATTR_INTS, false},
@@ -339,6 +390,11 @@ const kiln_op_def kiln_ops_misc[] = {
     {"Cast", "", 1, MAXV, 1, 1, 1, 1, KILN_DT_ALL, EW, k_cast_attrs, infer_cast, ref_cast},
     {"CastLike", "", 15, MAXV, 2, 2, 1, 1, KILN_DT_ALL, EW, k_castlike_attrs, infer_castlike,
      ref_cast},
+    {"BitCast", "", 26, MAXV, 1, 1, 1, 1, KILN_DT_ALL & ~KILN_DT(KILN_STRING), EW, k_bitcast_attrs,
+     infer_bitcast, ref_bitcast},
+    {"Binarizer", "ai.onnx.ml", 1, MAXV, 1, 1, 1, 1,
+     KILN_DT(KILN_F32) | KILN_DT(KILN_F64) | KILN_DT(KILN_I32) | KILN_DT(KILN_I64), EW,
+     k_binarizer_attrs, kiln_op_infer_same, ref_binarizer},
     {"Clip", "", 1, MAXV, 1, 3, 1, 1, KILN_DT_NUMERIC, EW, k_clip_attrs, infer_clip, ref_clip},
     {"Where", "", 9, MAXV, 3, 3, 1, 1, KILN_DT(KILN_BOOL), KILN_FUSE_BROADCAST, k_no_attrs,
      infer_where, ref_where},

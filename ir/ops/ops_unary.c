@@ -68,16 +68,9 @@ static double f_round(double x, const un_args *p) {
     return r;
 }
 
-/* exp(-|x|) never overflows, so both tails stay finite. */
-static double sigmoid(double x) {
-    if (x >= 0) return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);
-    return e / (1.0 + e);
-}
-
 static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 
-static double f_sigmoid(double x, const un_args *p) { (void)p; return sigmoid(x); }
+static double f_sigmoid(double x, const un_args *p) { (void)p; return ew_sigmoid(x); }
 static double f_softplus(double x, const un_args *p) { (void)p; return softplus(x); }
 static double f_softsign(double x, const un_args *p) { (void)p; return x / (1.0 + fabs(x)); }
 static double f_mish(double x, const un_args *p) { (void)p; return x * tanh(softplus(x)); }
@@ -115,9 +108,11 @@ static void a_thresh(const gir_node *n, un_args *p) { p->alpha = gir_attr_float(
 static void a_celu(const gir_node *n, un_args *p) { p->alpha = gir_attr_float(n, "alpha", 1.0); }
 static void a_swish(const gir_node *n, un_args *p) { p->alpha = gir_attr_float(n, "alpha", 1.0); }
 
+/* Opset 6 made the defaults the float32 nearest the exact constants. */
 static void a_selu(const gir_node *n, un_args *p) {
-    p->alpha = gir_attr_float(n, "alpha", 1.67326319217681884765625);
-    p->gamma = gir_attr_float(n, "gamma", 1.05070102214813232421875);
+    bool old = n->opset < 6;
+    p->alpha = gir_attr_float(n, "alpha", old ? 1.6732 : 1.67326319217681884765625);
+    p->gamma = gir_attr_float(n, "gamma", old ? 1.0507 : 1.05070102214813232421875);
 }
 
 static void a_hardsigmoid(const gir_node *n, un_args *p) {
@@ -137,7 +132,7 @@ static void a_gelu(const gir_node *n, un_args *p) {
 static double f_elu(double x, const un_args *p) { return x < 0 ? p->alpha * expm1(x) : x; }
 static double f_leaky(double x, const un_args *p) { return x < 0 ? p->alpha * x : x; }
 static double f_thresh(double x, const un_args *p) { return x > p->alpha ? x : 0.0; }
-static double f_swish(double x, const un_args *p) { return x * sigmoid(p->alpha * x); }
+static double f_swish(double x, const un_args *p) { return x * ew_sigmoid(p->alpha * x); }
 
 static double f_celu(double x, const un_args *p) {
     return fmax(0.0, x) + fmin(0.0, p->alpha * expm1(x / p->alpha));

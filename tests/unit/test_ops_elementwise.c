@@ -636,6 +636,66 @@ static void identity_copies(void) {
     tn_free(&t);
 }
 
+static void string_concat_broadcasts(void) {
+    tnode t;
+    tn_init(&t, "StringConcat", 20, 2, 1);
+    const char *a[2] = {"cat", "dog"}, *b[1] = {"s"};
+    kiln_tensor ta = tensor(KILN_STRING, 1, (int64_t[]){2}, a), tb = tensor(KILN_STRING, 0, NULL, b);
+    const kiln_tensor *in[2] = {&ta, &tb};
+    CHECK(tn_run(&t, in) == KILN_OK);
+    char **o = t.out[0].data;
+    CHECK(!strcmp(o[0], "cats") && !strcmp(o[1], "dogs"));
+    tn_free(&t);
+}
+
+static void swiglu_needs_one_shape(void) {
+    float a[2] = {1, -2}, b[2] = {0.5f, 1};
+    kiln_tensor ta = tensor(KILN_F32, 1, (int64_t[]){2}, a), tb = tensor(KILN_F32, 1, (int64_t[]){2}, b),
+                tc = tensor(KILN_F32, 0, NULL, b);
+    const kiln_tensor *in[2] = {&ta, &tb};
+    tnode t;
+    tn_init(&t, "SwiGLU", 28, 2, 1);
+    tn_float(&t, "alpha", 0.5);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    CHECK(near(((float *)t.out[0].data)[0], 0.5 / (1 + exp(-0.5))));
+    tn_free(&t);
+    const kiln_tensor *in2[2] = {&ta, &tc};
+    tn_init(&t, "SwiGLU", 28, 2, 1);
+    CHECK(tn_run(&t, in2) == KILN_ERR_SHAPE);
+    tn_free(&t);
+}
+
+static void bitcast_keeps_bits(void) {
+    tnode t;
+    tn_init(&t, "BitCast", 26, 1, 1);
+    tn_int(&t, "to", KILN_I32);
+    float f[1] = {1.0f};
+    kiln_tensor tf = tensor(KILN_F32, 1, (int64_t[]){1}, f);
+    const kiln_tensor *in[1] = {&tf};
+    CHECK(tn_run(&t, in) == KILN_OK);
+    CHECK(((int32_t *)t.out[0].data)[0] == 0x3f800000);
+    tn_free(&t);
+    tn_init(&t, "BitCast", 26, 1, 1);
+    tn_int(&t, "to", KILN_I64);
+    CHECK(tn_run(&t, in) == KILN_ERR_INVALID);
+    CHECK(strstr(kiln_errmsg(t.ctx), "widths differ") != NULL);
+    tn_free(&t);
+}
+
+static void binarizer_ml_domain(void) {
+    tnode t;
+    tn_init(&t, "Binarizer", 1, 1, 1);
+    t.n->domain = "ai.onnx.ml";
+    tn_float(&t, "threshold", 1.0);
+    double x[3] = {0.5, 1.0, 1.5};
+    kiln_tensor tx = tensor(KILN_F64, 1, (int64_t[]){3}, x);
+    const kiln_tensor *in[1] = {&tx};
+    CHECK(tn_run(&t, in) == KILN_OK);
+    double *y = t.out[0].data;
+    CHECK(y[0] == 0 && y[1] == 0 && y[2] == 1);
+    tn_free(&t);
+}
+
 static void allocation_failures_are_clean(void) {
     uint8_t c[2] = {1, 0};
     const char *x[1] = {"yes"}, *y[1] = {"no"};
@@ -664,4 +724,5 @@ TEST_MAIN(T(add_broadcasts), T(add_shape_mismatch_names_node), T(add_dtype_misma
           T(unary_math), T(gelu_tanh_and_bad_mode), T(unary_integers), T(isinf_isnan),
           T(half_precision), T(clip_forms), T(where_broadcasts_strings), T(cast_conversions),
           T(castlike_takes_second_type), T(dropout_inference_only), T(identity_copies),
-          T(allocation_failures_are_clean))
+          T(string_concat_broadcasts), T(swiglu_needs_one_shape), T(bitcast_keeps_bits),
+          T(binarizer_ml_domain), T(allocation_failures_are_clean))
