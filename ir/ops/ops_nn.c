@@ -47,6 +47,11 @@ static const kiln_attr_schema k_lrn_attrs[] = {
     A_FLOAT("alpha"), A_FLOAT("beta"), A_FLOAT("bias"), {"size", GIR_ATTR_INT, true}, A_END};
 static const kiln_attr_schema k_mvn_attrs[] = {A_INTS("axes"), A_END};
 static const kiln_attr_schema k_axis_attrs[] = {A_INT("axis"), A_END};
+static const kiln_attr_schema k_resize_attrs[] = {
+    A_INT("antialias"), A_INTS("axes"), A_STRING("coordinate_transformation_mode"), A_FLOAT("cubic_coeff_a"),
+    A_INT("exclude_outside"), A_FLOAT("extrapolation_value"), A_STRING("keep_aspect_ratio_policy"),
+    A_STRING("mode"), A_STRING("nearest_mode"), A_END};
+static const kiln_attr_schema k_upsample_attrs[] = {A_STRING("mode"), A_FLOATS("scales"), A_END};
 
 const kiln_op_def kiln_ops_nn[] = {
     ROW("Conv", 1, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_ANCHOR, k_conv_attrs, conv),
@@ -70,5 +75,8 @@ const kiln_op_def kiln_ops_nn[] = {
     ROW("Softmax", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_axis_attrs, softmax),
     ROW("LogSoftmax", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_axis_attrs, log_softmax),
     ROW("Hardmax", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_axis_attrs, hardmax),
+    ROW("Resize", 10, 10, 2, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_resize_attrs, resize),
+    ROW("Resize", 11, KILN_MAX_OPSET, 1, 4, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_resize_attrs, resize),
+    ROW("Upsample", 7, 9, 1, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_upsample_attrs, upsample),
     {0},
 };
