@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The kiln command end to end: exit codes, messages, input/output files.
+# usage: test_cli.sh KILN ONNX_TESTS_DIR
+set -u
+KILN=$1
+CASES=$2
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# expect CODE PATTERN -- command...: exit code and a pattern in stdout+stderr
+expect() {
+  local code=$1 pattern=$2
+  shift 3
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [ "$rc" -ne "$code" ]; then bad "$* exited $rc, expected $code: $out"; return; fi
+  if ! grep -qE -- "$pattern" <<<"$out"; then bad "$*: output lacks /$pattern/: $out"; return; fi
+  ok
+}
+
+expect 2 "usage" -- "$KILN"
+expect 2 "unknown command" -- "$KILN" frobnicate
+expect 0 "kiln [0-9]" -- "$KILN" --version
+expect 1 "kiln: .*nonexistent.onnx" -- "$KILN" run "$TMP/nonexistent.onnx"
+head -c 100 /dev/urandom >"$TMP/garbage.onnx"
+expect 1 "kiln: .*garbage.onnx" -- "$KILN" run "$TMP/garbage.onnx"
+: >"$TMP/empty.onnx"
+expect 1 "kiln: " -- "$KILN" run "$TMP/empty.onnx"
+
+RELU=$CASES/test_relu
+# check: a passing case, then the same case with wrong expected values
+expect 0 "^pass" -- "$KILN" check "$RELU"
+cp -r "$RELU" "$TMP/relu_bad"
+cp "$RELU/test_data_set_0/input_0.pb" "$TMP/relu_bad/test_data_set_0/output_0.pb"
+expect 1 "worst at \[[0-9,]+\]: got .* expected" -- "$KILN" check "$TMP/relu_bad"
+
+# run: inputs from a folder, outputs to a folder, then fed back as .npy
+expect 0 "ran on target ref" -- "$KILN" run "$RELU/model.onnx" --inputs "$RELU/test_data_set_0" --outputs "$TMP/out" --npy
+[ -f "$TMP/out/output_0.pb" ] && [ -f "$TMP/out/output_0.npy" ] && ok || bad "run did not write outputs"
+mkdir -p "$TMP/rerun"
+cp "$TMP/out/output_0.pb" "$TMP/rerun/output_0.pb"
+cp "$RELU/test_data_set_0/input_0.pb" "$TMP/rerun/input_0.pb"
+cp "$RELU/model.onnx" "$TMP/rerun/model.onnx"
+mkdir -p "$TMP/rerun/test_data_set_0" && mv "$TMP/rerun/"*.pb "$TMP/rerun/test_data_set_0/"
+expect 0 "^pass" -- "$KILN" check "$TMP/rerun"
+expect 0 "random input" -- "$KILN" run "$RELU/model.onnx"
+expect 1 "no input of that name" -- "$KILN" run "$RELU/model.onnx" --input nosuch="$TMP/out/output_0.npy"
+expect 1 "target 'gpu' is not available" -- "$KILN" run "$RELU/model.onnx" --target gpu
+
+# inspect and conformance
+expect 0 "Relu" -- "$KILN" inspect "$RELU/model.onnx"
+expect 0 "conformance: [0-9]+ cases .* [1-9][0-9]* passed" -- "$KILN" conformance "$CASES" --filter test_relu
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
