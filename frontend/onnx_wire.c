@@ -130,7 +130,7 @@ static bool next_field(const uint8_t *p, const uint8_t *end, wire_field *f, cons
 
 typedef enum wire_level { LV_MODEL, LV_GRAPH, LV_TENSOR } wire_level;
 
-static const char *const k_level_name[] = {"ModelProto", "GraphProto", "TensorProto"};
+static const char *const k_level_path[] = {"ModelProto", "ModelProto.graph", "ModelProto.graph.initializer"};
 
 /* The field of a level that the pre-pass descends into or strips. */
 static uint32_t special_field(wire_level lv) {
@@ -139,6 +139,7 @@ static uint32_t special_field(wire_level lv) {
 
 typedef struct compact_state {
     kiln_ctx *ctx;
+    wire_level top;
     const char *what;
     const uint8_t *base;
     onnx_compact *out;
@@ -146,7 +147,7 @@ typedef struct compact_state {
 
 static kiln_status wire_error(compact_state *cs, const uint8_t *at, wire_level lv, const char *why) {
     return kiln_fail(cs->ctx, KILN_ERR_PARSE, "%s: malformed protobuf at byte %zu in %s: %s", cs->what,
-                     (size_t)(at - cs->base), k_level_name[lv], why);
+                     (size_t)(at - cs->base), cs->top == LV_TENSOR ? "TensorProto" : k_level_path[lv], why);
 }
 
 /* Size of the message [p, end) at level lv once compacted. */
@@ -221,7 +222,7 @@ static kiln_status compact_write(compact_state *cs, wire_level lv, const uint8_t
 static kiln_status compact(kiln_ctx *ctx, wire_level top, const uint8_t *p, size_t n,
                            const char *what, onnx_compact *out) {
     onnx_compact c = {0};
-    compact_state cs = {ctx, what, p, &c};
+    compact_state cs = {ctx, top, what, p, &c};
     size_t size;
     kiln_status s = compact_size(&cs, top, p, p + n, &size);
     if (s) return s;
