@@ -25,6 +25,19 @@ static inline const kiln_tensor *ew_in(const gir_node *n, const kiln_tensor *con
     return i < n->n_inputs ? in[i] : NULL;
 }
 
+/* kiln_load_f64/kiln_store_f64 with the common float types inlined: the
+** reference kernels spend most of their time here. */
+static inline double ew_load_f64(kiln_dtype t, const void *d, int64_t i) {
+    if (t == KILN_F32) return ((const float *)d)[i];
+    if (t == KILN_F64) return ((const double *)d)[i];
+    return kiln_load_f64(t, d, i);
+}
+static inline void ew_store_f64(kiln_dtype t, void *d, int64_t i, double v) {
+    if (t == KILN_F32) ((float *)d)[i] = (float)v;
+    else if (t == KILN_F64) ((double *)d)[i] = v;
+    else kiln_store_f64(t, d, i, v);
+}
+
 /* An integer element as its two's complement bits (exact for u64). */
 static inline uint64_t ew_load_u64(kiln_dtype t, const void *d, int64_t i) {
     return (uint64_t)kiln_load_i64(t, d, i);

@@ -66,8 +66,8 @@ static kiln_status check_divisor(kiln_ctx *ctx, const gir_node *n, const kiln_te
 static void arith_elem(const arith_op *op, ew_kind k, const kiln_tensor *a, int64_t ia,
                        const kiln_tensor *b, int64_t ib, kiln_tensor *y, int64_t i) {
     if (k == EW_FLOAT) {
-        double r = op->f(kiln_load_f64(a->dtype, a->data, ia), kiln_load_f64(b->dtype, b->data, ib));
-        kiln_store_f64(y->dtype, y->data, i, r);
+        double r = op->f(ew_load_f64(a->dtype, a->data, ia), ew_load_f64(b->dtype, b->data, ib));
+        ew_store_f64(y->dtype, y->data, i, r);
     } else if (k == EW_SINT) {
         int64_t r = op->s(kiln_load_i64(a->dtype, a->data, ia), kiln_load_i64(b->dtype, b->data, ib));
         kiln_store_i64(y->dtype, y->data, i, r);
@@ -160,8 +160,8 @@ static kiln_status pow_elem(kiln_ctx *ctx, const gir_node *n, const kiln_tensor 
                             const kiln_tensor *b, int64_t ib, kiln_tensor *y, int64_t i) {
     ew_kind ka = ew_kind_of(a->dtype), kb = ew_kind_of(b->dtype);
     if (ka == EW_FLOAT || kb == EW_FLOAT) {
-        double r = pow(kiln_load_f64(a->dtype, a->data, ia), kiln_load_f64(b->dtype, b->data, ib));
-        kiln_store_f64(y->dtype, y->data, i, r);
+        double r = pow(ew_load_f64(a->dtype, a->data, ia), ew_load_f64(b->dtype, b->data, ib));
+        ew_store_f64(y->dtype, y->data, i, r);
         return KILN_OK;
     }
     uint64_t base = ew_load_u64(a->dtype, a->data, ia), e = ew_load_u64(b->dtype, b->data, ib);
@@ -205,7 +205,7 @@ enum { CMP_LT = 1, CMP_EQ = 2, CMP_GT = 4 };
 /* The ordering of a[ia] and b[ib], or 0 when unordered (a NaN). */
 static int compare(ew_kind k, const kiln_tensor *a, int64_t ia, const kiln_tensor *b, int64_t ib) {
     if (k == EW_FLOAT) {
-        double x = kiln_load_f64(a->dtype, a->data, ia), y = kiln_load_f64(b->dtype, b->data, ib);
+        double x = ew_load_f64(a->dtype, a->data, ia), y = ew_load_f64(b->dtype, b->data, ib);
         return x < y ? CMP_LT : x > y ? CMP_GT : x == y ? CMP_EQ : 0;
     }
     if (k == EW_STRING) {
@@ -347,7 +347,7 @@ static kiln_status ref_prelu(kiln_ctx *ctx, const gir_node *n, const kiln_tensor
     ew_iter_init(&it, y, 2, xs);
     int64_t count = kiln_numel(y);
     for (int64_t i = 0; i < count; i++, ew_iter_next(&it)) {
-        bool negative = k == EW_FLOAT ? kiln_load_f64(x->dtype, x->data, i) < 0
+        bool negative = k == EW_FLOAT ? ew_load_f64(x->dtype, x->data, i) < 0
                         : k == EW_SINT ? kiln_load_i64(x->dtype, x->data, i) < 0 : false;
         if (negative) arith_elem(&k_mul, k, x, i, &one, it.off[1], y, i);
         else ew_copy_elem(ctx, x, i, y, i);
@@ -406,8 +406,8 @@ static kiln_status ref_swiglu(kiln_ctx *ctx, const gir_node *n, const kiln_tenso
     kiln_tensor *y = &out[0];
     int64_t count = kiln_numel(y);
     for (int64_t i = 0; i < count; i++) {
-        double x = kiln_load_f64(a->dtype, a->data, i), v = kiln_load_f64(b->dtype, b->data, i);
-        kiln_store_f64(y->dtype, y->data, i, x * ew_sigmoid(alpha * x) * v);
+        double x = ew_load_f64(a->dtype, a->data, i), v = ew_load_f64(b->dtype, b->data, i);
+        ew_store_f64(y->dtype, y->data, i, x * ew_sigmoid(alpha * x) * v);
     }
     return KILN_OK;
 }
@@ -433,11 +433,11 @@ static kiln_status infer_variadic(kiln_ctx *ctx, const gir_node *n, const kiln_t
 static void fold_elem(fold_kind f, ew_kind k, const kiln_tensor *x, int64_t ix, kiln_tensor *y,
                       int64_t i) {
     if (k == EW_FLOAT) {
-        double a = kiln_load_f64(y->dtype, y->data, i), b = kiln_load_f64(x->dtype, x->data, ix);
+        double a = ew_load_f64(y->dtype, y->data, i), b = ew_load_f64(x->dtype, x->data, ix);
         double r = f == FOLD_SUM ? a + b
                    : isnan(a) || isnan(b) ? NAN
                    : f == FOLD_MAX ? (b > a ? b : a) : (b < a ? b : a);
-        kiln_store_f64(y->dtype, y->data, i, r);
+        ew_store_f64(y->dtype, y->data, i, r);
     } else if (k == EW_SINT) {
         int64_t a = kiln_load_i64(y->dtype, y->data, i), b = kiln_load_i64(x->dtype, x->data, ix);
         int64_t r = f == FOLD_SUM ? s_add(a, b) : f == FOLD_MAX ? (b > a ? b : a) : (b < a ? b : a);
@@ -489,7 +489,7 @@ static kiln_status ref_mean(kiln_ctx *ctx, const gir_node *n, const kiln_tensor 
     kiln_tensor *y = &out[0];
     int64_t count = kiln_numel(y);
     for (int64_t i = 0; i < count; i++)
-        kiln_store_f64(y->dtype, y->data, i, kiln_load_f64(y->dtype, y->data, i) / n->n_inputs);
+        ew_store_f64(y->dtype, y->data, i, ew_load_f64(y->dtype, y->data, i) / n->n_inputs);
     return KILN_OK;
 }
 

@@ -75,9 +75,9 @@ static void cast_elem(const kiln_tensor *x, int64_t i, kiln_tensor *y) {
     kiln_dtype ty = y->dtype;
     ew_kind kx = ew_kind_of(x->dtype);
     if (kx == EW_FLOAT) {
-        double v = kiln_load_f64(x->dtype, x->data, i);
+        double v = ew_load_f64(x->dtype, x->data, i);
         if (is_half_or_single(ty)) store_float(ty, y->data, i, f64_to_f32_odd(v));
-        else kiln_store_f64(ty, y->data, i, v);
+        else ew_store_f64(ty, y->data, i, v);
     } else if (kx == EW_UINT) {
         uint64_t v = ew_load_u64(x->dtype, x->data, i);
         if (is_half_or_single(ty)) store_float(ty, y->data, i, (float)v);
@@ -171,8 +171,8 @@ static kiln_status ref_binarizer(kiln_ctx *ctx, const gir_node *n, const kiln_te
     const kiln_tensor *x = in[0];
     int64_t count = kiln_numel(x);
     for (int64_t i = 0; i < count; i++) {
-        double v = kiln_load_f64(x->dtype, x->data, i);
-        kiln_store_f64(out[0].dtype, out[0].data, i, v > threshold ? 1.0 : 0.0);
+        double v = ew_load_f64(x->dtype, x->data, i);
+        ew_store_f64(out[0].dtype, out[0].data, i, v > threshold ? 1.0 : 0.0);
     }
     return KILN_OK;
 }
@@ -204,7 +204,7 @@ static kiln_status clip_bound(kiln_ctx *ctx, const gir_node *n, const kiln_tenso
                                 kiln_shape_str(t, b, sizeof b));
         }
         if (!t->data) return KILN_ERR_DYNAMIC;
-        *v = kiln_load_f64(t->dtype, t->data, 0);
+        *v = ew_load_f64(t->dtype, t->data, 0);
         s = KILN_OK;
     }
     *has = !s;
@@ -236,10 +236,10 @@ static kiln_status infer_clip(kiln_ctx *ctx, const gir_node *n, const kiln_tenso
 static void clip_elem(ew_kind k, const clip_bounds *b, const kiln_tensor *x, int64_t i,
                       kiln_tensor *y) {
     if (k == EW_FLOAT) {
-        double v = kiln_load_f64(x->dtype, x->data, i);
+        double v = ew_load_f64(x->dtype, x->data, i);
         if (b->has_lo && v < b->lo) v = b->lo;
         if (b->has_hi && v > b->hi) v = b->hi;
-        kiln_store_f64(y->dtype, y->data, i, v);
+        ew_store_f64(y->dtype, y->data, i, v);
     } else if (k == EW_SINT) {
         int64_t v = kiln_load_i64(x->dtype, x->data, i);
         if (b->has_lo && v < b->ilo) v = b->ilo;
@@ -360,7 +360,7 @@ static kiln_status ref_dropout(kiln_ctx *ctx, const gir_node *n, const kiln_tens
     if (!s) s = copy_all(ctx, in[0], &out[0]);
     if (s || n->n_outputs < 2) return s;
     int64_t count = kiln_numel(&out[1]);
-    for (int64_t i = 0; i < count; i++) kiln_store_f64(out[1].dtype, out[1].data, i, 1.0);
+    for (int64_t i = 0; i < count; i++) ew_store_f64(out[1].dtype, out[1].data, i, 1.0);
     return KILN_OK;
 }
 

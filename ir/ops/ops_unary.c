@@ -22,7 +22,7 @@ typedef void (*un_args_fn)(const gir_node *n, un_args *p);
 static void run_float(const kiln_tensor *x, kiln_tensor *y, un_fn f, const un_args *p) {
     int64_t count = kiln_numel(x);
     for (int64_t i = 0; i < count; i++)
-        kiln_store_f64(y->dtype, y->data, i, f(kiln_load_f64(x->dtype, x->data, i), p));
+        ew_store_f64(y->dtype, y->data, i, f(ew_load_f64(x->dtype, x->data, i), p));
 }
 
 /* One reference kernel per float op: the function and how its attributes
@@ -285,7 +285,7 @@ static kiln_status ref_isnan(kiln_ctx *ctx, const gir_node *n, const kiln_tensor
     (void)n;
     uint8_t *y = out[0].data;
     int64_t count = kiln_numel(in[0]);
-    for (int64_t i = 0; i < count; i++) y[i] = isnan(kiln_load_f64(in[0]->dtype, in[0]->data, i));
+    for (int64_t i = 0; i < count; i++) y[i] = isnan(ew_load_f64(in[0]->dtype, in[0]->data, i));
     return KILN_OK;
 }
 
@@ -297,7 +297,7 @@ static kiln_status ref_isinf(kiln_ctx *ctx, const gir_node *n, const kiln_tensor
     uint8_t *y = out[0].data;
     int64_t count = kiln_numel(in[0]);
     for (int64_t i = 0; i < count; i++) {
-        double v = kiln_load_f64(in[0]->dtype, in[0]->data, i);
+        double v = ew_load_f64(in[0]->dtype, in[0]->data, i);
         y[i] = isinf(v) && ((v > 0 && pos) || (v < 0 && neg));
     }
     return KILN_OK;
