@@ -144,6 +144,7 @@ NN_OP(resize);
 NN_OP(upsample);
 NN_OP(quantize);
 NN_OP(dequantize);
+NN_OP(dyn_quantize);
 NN_OP(attention);
 NN_OP(matmul);
 NN_OP(gemm);

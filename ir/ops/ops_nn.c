@@ -51,6 +51,8 @@ static const kiln_attr_schema k_resize_attrs[] = {
     A_INT("antialias"), A_INTS("axes"), A_STRING("coordinate_transformation_mode"), A_FLOAT("cubic_coeff_a"),
     A_INT("exclude_outside"), A_FLOAT("extrapolation_value"), A_STRING("keep_aspect_ratio_policy"),
     A_STRING("mode"), A_STRING("nearest_mode"), A_END};
+static const kiln_attr_schema k_quant_attrs[] = {
+    A_INT("axis"), A_INT("block_size"), A_INT("output_dtype"), A_INT("saturate"), A_INT("precision"), A_END};
 static const kiln_attr_schema k_upsample_attrs[] = {A_STRING("mode"), A_FLOATS("scales"), A_END};
 
 const kiln_op_def kiln_ops_nn[] = {
@@ -78,5 +80,11 @@ const kiln_op_def kiln_ops_nn[] = {
     ROW("Resize", 10, 10, 2, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_resize_attrs, resize),
     ROW("Resize", 11, KILN_MAX_OPSET, 1, 4, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_resize_attrs, resize),
     ROW("Upsample", 7, 9, 1, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_upsample_attrs, upsample),
+    ROW("QuantizeLinear", 10, KILN_MAX_OPSET, 2, 3, 1, 1, F | KILN_DT(KILN_I32), KILN_FUSE_ELEMWISE, k_quant_attrs,
+        quantize),
+    ROW("DequantizeLinear", 10, KILN_MAX_OPSET, 2, 3, 1, 1, Q8 | KILN_DT(KILN_I16) | KILN_DT(KILN_U16) | KILN_DT(KILN_I32),
+        KILN_FUSE_ELEMWISE, k_quant_attrs, dequantize),
+    ROW("DynamicQuantizeLinear", 11, KILN_MAX_OPSET, 1, 1, 1, 3, KILN_DT(KILN_F32), KILN_FUSE_OPAQUE, k_no_attrs,
+        dyn_quantize),
     {0},
 };
