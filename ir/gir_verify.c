@@ -51,7 +51,7 @@ static kiln_status vfail(const vgraph *vg, const gir_node *n, const char *fmt, .
 }
 
 static const char *kind_name(gir_attr_kind k) {
-    static const char *const names[] = {"?", "float", "int", "string", "tensor", "graph",
+    static const char *const names[] = {"?", "a float", "an int", "a string", "a tensor", "a graph",
                                         "floats", "ints", "strings"};
     return (int)k >= 1 && (int)k <= 8 ? names[k] : "an unknown kind";
 }
@@ -284,9 +284,8 @@ static kiln_status check_op(const vgraph *vg, const gir_node *n) {
         const kiln_attr_schema *s = schema_find(op, a->name);
         if (!s) return vfail(vg, n, "attribute '%s' is not one the op knows", a->name);
         if (s->kind != a->kind)
-            return vfail(vg, n, "attribute '%s' is %s %s, the op expects %s %s", a->name,
-                         a->kind == GIR_ATTR_INT ? "an" : "a", kind_name(a->kind),
-                         s->kind == GIR_ATTR_INT ? "an" : "a", kind_name(s->kind));
+            return vfail(vg, n, "attribute '%s' is %s, the op expects %s", a->name, kind_name(a->kind),
+                         kind_name(s->kind));
     }
     for (const kiln_attr_schema *s = op->attrs; s && s->name; s++)
         if (s->required && !gir_attr_find(n, s->name))
@@ -308,7 +307,7 @@ static kiln_status check_inferred(const vgraph *vg, const gir_node *n) {
     enum { MAX_IO = 64 };
     if (!n->op->infer || n->n_inputs > MAX_IO || n->n_outputs > MAX_IO) return KILN_OK;
     kiln_tensor ins[MAX_IO], outs[MAX_IO];
-    const kiln_tensor *in[MAX_IO];
+    const kiln_tensor *in[MAX_IO] = {0};
     for (int k = 0; k < n->n_inputs; k++) {
         const gir_value *v = n->inputs[k];
         in[k] = NULL;
