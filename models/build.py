@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Builds a model of a standard architecture as an ONNX file, with sample
+inputs.
+
+    python3 models/build.py NAME [--size small|full] -o OUT.onnx [--inputs-dir DIR]
+                            [--opset N] [--seed S] [--check]
+
+NAME is one of resnet50, mobilenetv2, bert, gpt2, demo. The same seed gives
+the same file. --inputs-dir writes input_K.pb (ONNX TensorProto) in the
+order of the graph's inputs, ready for `kiln run MODEL --inputs DIR`.
+"demo" copies the committed demo model (models/demo/shapes.onnx; --size and
+--opset do not apply) and writes the circle sample as its input.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import onnx  # noqa: E402
+
+import bert  # noqa: E402
+import common  # noqa: E402
+import gpt2  # noqa: E402
+import mobilenet  # noqa: E402
+import resnet  # noqa: E402
+
+ARCHS = {"resnet50": resnet, "mobilenetv2": mobilenet, "bert": bert, "gpt2": gpt2}
+NAMES = sorted(ARCHS) + ["demo"]
+DEMO_DIR = os.path.join(HERE, "demo")
+DEMO_MODEL = os.path.join(DEMO_DIR, "shapes.onnx")
+
+
+def demo_samples():
+    """(label, folder) of each committed demo sample, in label order."""
+    with open(os.path.join(DEMO_DIR, "labels.txt")) as f:
+        labels = [line.strip() for line in f if line.strip()]
+    out = []
+    for label in labels:
+        folder = os.path.join(DEMO_DIR, "samples", label)
+        if os.path.exists(os.path.join(folder, "input_0.pb")):
+            out.append((label, folder))
+    return out
+
+
+def build_model(name, size="small", opset=None, seed=0):
+    """The ModelProto of NAME at SIZE (the demo is read from its file)."""
+    if name == "demo":
+        return onnx.load(DEMO_MODEL)
+    mod = ARCHS[name]
+    return mod.build(size, opset or mod.DEFAULT_OPSET, seed)
+
+
+def sample_inputs(name, model, size="small", seed=1):
+    """A list of input arrays in graph-input order."""
+    if name == "demo":
+        return [common.load_tensor(os.path.join(demo_samples()[0][1], "input_0.pb"))]
+    return ARCHS[name].sample_inputs(model, size, seed)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("name", choices=NAMES)
+    ap.add_argument("--size", choices=["small", "full"], default="small")
+    ap.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    ap.add_argument("--inputs-dir", help="folder for sample inputs input_K.pb")
+    ap.add_argument("--opset", type=int, help="ONNX opset (13..17; default per model)")
+    ap.add_argument("--seed", type=int, default=0, help="weight seed (inputs use seed+1)")
+    ap.add_argument("--check", action="store_true", help="run onnx.checker with shape inference")
+    args = ap.parse_args(argv)
+
+    if args.opset is not None and not 13 <= args.opset <= 17:
+        ap.error("--opset must be within 13..17")
+    if args.name == "demo":
+        shutil.copyfile(DEMO_MODEL, args.output)
+        model = onnx.load(args.output)
+    else:
+        model = build_model(args.name, args.size, args.opset, args.seed)
+        onnx.save(model, args.output)
+    if args.check:
+        common.check_model(model)
+    if args.inputs_dir:
+        common.save_tensors(args.inputs_dir, model,
+                            sample_inputs(args.name, model, args.size, args.seed + 1))
+    n_params = sum(int(_numel(t)) for t in model.graph.initializer)
+    print("%s (%s): %d nodes, %d weights (%.1fM values), opset %d -> %s" % (
+        args.name, args.size, len(model.graph.node), len(model.graph.initializer),
+        n_params / 1e6, model.opset_import[0].version, args.output))
+    return 0
+
+
+def _numel(t):
+    n = 1
+    for d in t.dims:
+        n *= d
+    return n
+
+
+if __name__ == "__main__":
+    sys.exit(main())
