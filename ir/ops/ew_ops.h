@@ -88,6 +88,16 @@ kiln_status ew_infer_binary(kiln_ctx *ctx, const gir_node *n, const kiln_tensor 
 kiln_status ew_attr_or_input(kiln_ctx *ctx, const gir_node *n, const char *attr,
                              const kiln_tensor *t, double *val, bool *found);
 
+/* Cast and CastLike (ew_cast.c). */
+kiln_status ew_infer_cast(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                          kiln_tensor *out);
+kiln_status ew_infer_castlike(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                              kiln_tensor *out);
+kiln_status ew_ref_cast(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                        kiln_tensor *out);
+/* ONNX's name of TensorProto.DataType t ("FLOAT8E4M3FN"), or "unknown". */
+const char *ew_onnx_type_name(int64_t t);
+
 /* The logistic function, finite in both tails. */
 double ew_sigmoid(double x);
 

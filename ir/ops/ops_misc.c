@@ -1,132 +1,12 @@
 /*
-** ops_misc.c — the misc elementwise family: Cast, CastLike, Clip, Where,
-** Identity and (inference-mode) Dropout.
+** ops_misc.c — the misc elementwise family: Cast and CastLike (kernels in
+** ew_cast.c), BitCast, Clip, Where, Identity, (inference-mode) Dropout and
+** the ai.onnx.ml Binarizer.
 */
 #include <math.h>
 #include <string.h>
 
 #include "ew_ops.h"
-
-/* ---- Cast and CastLike ---- */
-
-/* ONNX's TensorProto.DataType names, for `to` given as a string (opset < 6)
-** and for naming types kiln cannot hold. */
-static const char *const k_onnx_types[] = {
-    "UNDEFINED", "FLOAT", "UINT8", "INT8", "UINT16", "INT16", "INT32", "INT64", "STRING",
-    "BOOL", "FLOAT16", "DOUBLE", "UINT32", "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16",
-    "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4", "INT4",
-    "FLOAT4E2M1", "FLOAT8E8M0", "UINT2", "INT2"};
-#define N_ONNX_TYPES (int64_t)(sizeof k_onnx_types / sizeof k_onnx_types[0])
-
-static const char *onnx_type_name(int64_t t) {
-    return t >= 0 && t < N_ONNX_TYPES ? k_onnx_types[t] : "unknown";
-}
-
-static kiln_status cast_target(kiln_ctx *ctx, const gir_node *n, kiln_dtype *out) {
-    const gir_attr *a = gir_attr_find(n, "to");
-    int64_t t = -1;
-    if (a && a->kind == GIR_ATTR_INT) t = a->i;
-    if (a && a->kind == GIR_ATTR_STRING)
-        for (int64_t i = 0; i < N_ONNX_TYPES; i++)
-            if (strcmp(a->s, k_onnx_types[i]) == 0) t = i;
-    if (!a || (a->kind != GIR_ATTR_INT && a->kind != GIR_ATTR_STRING))
-        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "attribute 'to' is missing");
-    if (t < 0 && a->kind == GIR_ATTR_STRING)
-        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "unknown type '%s' in attribute 'to'", a->s);
-    if (t <= 0 || !kiln_dtype_valid((int)t))
-        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "cast to %s (%lld) is not supported",
-                            onnx_type_name(t), (long long)t);
-    *out = (kiln_dtype)t;
-    return KILN_OK;
-}
-
-static kiln_status check_cast(kiln_ctx *ctx, const gir_node *n, kiln_dtype from, kiln_dtype to) {
-    if ((from == KILN_STRING) != (to == KILN_STRING))
-        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "cast from %s to %s is not supported",
-                            kiln_dtype_name(from), kiln_dtype_name(to));
-    return KILN_OK;
-}
-
-/* double -> float rounding to odd: a later rounding to f16 or bf16 (far
-** fewer mantissa bits) is then correctly rounded, as if done in one step. */
-static float f64_to_f32_odd(double d) {
-    float f = (float)d;
-    if ((double)f == d || !isfinite(f)) return f;
-    uint32_t bits;
-    memcpy(&bits, &f, sizeof bits);
-    if (!(bits & 1)) bits += fabs((double)f) > fabs(d) ? (uint32_t)-1 : 1u;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-static void store_float(kiln_dtype t, void *d, int64_t i, float f) {
-    if (t == KILN_F16) ((uint16_t *)d)[i] = kiln_f32_to_f16(f);
-    else if (t == KILN_BF16) ((uint16_t *)d)[i] = kiln_f32_to_bf16(f);
-    else ((float *)d)[i] = f;
-}
-
-static bool is_half_or_single(kiln_dtype t) {
-    return t == KILN_F32 || t == KILN_F16 || t == KILN_BF16;
-}
-
-/* Converts one element with a single rounding; integers stay exact on 64-bit
-** paths, floats truncate toward zero into integers, anything nonzero is true. */
-static void cast_elem(const kiln_tensor *x, int64_t i, kiln_tensor *y) {
-    kiln_dtype ty = y->dtype;
-    ew_kind kx = ew_kind_of(x->dtype);
-    if (kx == EW_FLOAT) {
-        double v = ew_load_f64(x->dtype, x->data, i);
-        if (is_half_or_single(ty)) store_float(ty, y->data, i, f64_to_f32_odd(v));
-        else ew_store_f64(ty, y->data, i, v);
-    } else if (kx == EW_UINT) {
-        uint64_t v = ew_load_u64(x->dtype, x->data, i);
-        if (is_half_or_single(ty)) store_float(ty, y->data, i, (float)v);
-        else if (ty == KILN_F64) ((double *)y->data)[i] = (double)v;
-        else ew_store_u64(ty, y->data, i, v);
-    } else {
-        int64_t v = kiln_load_i64(x->dtype, x->data, i);
-        if (is_half_or_single(ty)) store_float(ty, y->data, i, (float)v);
-        else if (ty == KILN_F64) ((double *)y->data)[i] = (double)v;
-        else kiln_store_i64(ty, y->data, i, v);
-    }
-}
-
-static kiln_status run_cast(kiln_ctx *ctx, const kiln_tensor *x, kiln_tensor *y) {
-    int64_t count = kiln_numel(x);
-    for (int64_t i = 0; i < count; i++) {
-        if (x->dtype == KILN_STRING) {
-            kiln_status s = ew_copy_elem(ctx, x, i, y, i);
-            if (s) return s;
-        } else {
-            cast_elem(x, i, y);
-        }
-    }
-    return KILN_OK;
-}
-
-static kiln_status infer_cast(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
-                              kiln_tensor *out) {
-    kiln_dtype to = KILN_UNDEFINED;
-    kiln_status s = cast_target(ctx, n, &to);
-    if (!s) s = check_cast(ctx, n, in[0]->dtype, to);
-    if (s) return s;
-    kiln_tensor_init(&out[0], to, in[0]->rank, in[0]->dims);
-    return KILN_OK;
-}
-
-static kiln_status infer_castlike(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
-                                  kiln_tensor *out) {
-    kiln_status s = check_cast(ctx, n, in[0]->dtype, in[1]->dtype);
-    if (s) return s;
-    kiln_tensor_init(&out[0], in[1]->dtype, in[0]->rank, in[0]->dims);
-    return KILN_OK;
-}
-
-static kiln_status ref_cast(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
-                            kiln_tensor *out) {
-    (void)n;
-    return run_cast(ctx, in[0], &out[0]);
-}
 
 /* ---- BitCast: the same bits seen as another type of the same width ---- */
 
@@ -138,7 +18,7 @@ static kiln_status infer_bitcast(kiln_ctx *ctx, const gir_node *n, const kiln_te
     kiln_dtype from = in[0]->dtype;
     if (a->i <= 0 || !kiln_dtype_valid((int)a->i) || a->i == KILN_STRING)
         return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "bitcast to %s (%lld) is not supported",
-                            onnx_type_name(a->i), (long long)a->i);
+                            ew_onnx_type_name(a->i), (long long)a->i);
     kiln_dtype to = (kiln_dtype)a->i;
     if (kiln_dtype_size(from) != kiln_dtype_size(to))
         return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "cannot bitcast %s to %s: widths differ",
@@ -387,9 +267,9 @@ static const kiln_attr_schema k_dropout_attrs[] = {{"ratio", GIR_ATTR_FLOAT, fal
 #define EW KILN_FUSE_ELEMWISE
 
 const kiln_op_def kiln_ops_misc[] = {
-    {"Cast", "", 1, MAXV, 1, 1, 1, 1, KILN_DT_ALL, EW, k_cast_attrs, infer_cast, ref_cast},
-    {"CastLike", "", 15, MAXV, 2, 2, 1, 1, KILN_DT_ALL, EW, k_castlike_attrs, infer_castlike,
-     ref_cast},
+    {"Cast", "", 1, MAXV, 1, 1, 1, 1, KILN_DT_ALL, EW, k_cast_attrs, ew_infer_cast, ew_ref_cast},
+    {"CastLike", "", 15, MAXV, 2, 2, 1, 1, KILN_DT_ALL, EW, k_castlike_attrs, ew_infer_castlike,
+     ew_ref_cast},
     {"BitCast", "", 26, MAXV, 1, 1, 1, 1, KILN_DT_ALL & ~KILN_DT(KILN_STRING), EW, k_bitcast_attrs,
      infer_bitcast, ref_bitcast},
     {"Binarizer", "ai.onnx.ml", 1, MAXV, 1, 1, 1, 1,

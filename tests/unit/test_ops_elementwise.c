@@ -586,6 +586,56 @@ static void cast_conversions(void) {
     tn_free(&t);
 }
 
+static void cast_strings(void) {
+    tnode t;
+    tn_init(&t, "Cast", 13, 1, 1);
+    tn_int(&t, "to", KILN_F32);
+    const char *s[4] = {"3.5", " -inf", "NaN", "1E-5"};
+    kiln_tensor ts = tensor(KILN_STRING, 1, (int64_t[]){4}, s);
+    const kiln_tensor *in[1] = {&ts};
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float *f = t.out[0].data;
+    CHECK(f[0] == 3.5f && isinf(f[1]) && f[1] < 0 && isnan(f[2]) && f[3] == 1e-5f);
+    tn_free(&t);
+
+    tn_init(&t, "Cast", 13, 1, 1);
+    tn_int(&t, "to", KILN_I64);
+    const char *big[2] = {"9007199254740993", "100.7"};
+    kiln_tensor tb = tensor(KILN_STRING, 1, (int64_t[]){2}, big);
+    const kiln_tensor *in2[1] = {&tb};
+    CHECK(tn_run(&t, in2) == KILN_OK);
+    int64_t *v = t.out[0].data;
+    CHECK(v[0] == 9007199254740993LL && v[1] == 100);
+    tn_free(&t);
+
+    tn_init(&t, "Cast", 13, 1, 1);
+    tn_int(&t, "to", KILN_F64);
+    const char *bad[1] = {"kiln"};
+    kiln_tensor tbad = tensor(KILN_STRING, 1, (int64_t[]){1}, bad);
+    const kiln_tensor *in3[1] = {&tbad};
+    CHECK(tn_run(&t, in3) == KILN_ERR_INVALID);
+    CHECK(strstr(kiln_errmsg(t.ctx), "\"kiln\"") != NULL);
+    tn_free(&t);
+
+    tn_init(&t, "Cast", 13, 1, 1);
+    tn_int(&t, "to", KILN_STRING);
+    float x[4] = {0.1f, 1e20f, -INFINITY, -3};
+    kiln_tensor tx = tensor(KILN_F32, 1, (int64_t[]){4}, x);
+    const kiln_tensor *in4[1] = {&tx};
+    CHECK(tn_run(&t, in4) == KILN_OK);
+    char **o = t.out[0].data;
+    CHECK(!strcmp(o[0], "0.1") && !strcmp(o[1], "1e+20") && !strcmp(o[2], "-INF") && !strcmp(o[3], "-3"));
+    tn_free(&t);
+
+    tn_init(&t, "Cast", 13, 1, 1);
+    tn_int(&t, "to", KILN_STRING);
+    uint8_t b[1] = {1};
+    kiln_tensor tbool = tensor(KILN_BOOL, 1, (int64_t[]){1}, b);
+    const kiln_tensor *in5[1] = {&tbool};
+    CHECK(tn_run(&t, in5) == KILN_ERR_UNSUPPORTED);
+    tn_free(&t);
+}
+
 static void castlike_takes_second_type(void) {
     tnode t;
     tn_init(&t, "CastLike", 15, 2, 1);
@@ -723,6 +773,7 @@ TEST_MAIN(T(add_broadcasts), T(add_shape_mismatch_names_node), T(add_dtype_misma
           T(equal_strings), T(logic_and_bits), T(max_min_mean_sum), T(prelu_per_channel),
           T(unary_math), T(gelu_tanh_and_bad_mode), T(unary_integers), T(isinf_isnan),
           T(half_precision), T(clip_forms), T(where_broadcasts_strings), T(cast_conversions),
+          T(cast_strings),
           T(castlike_takes_second_type), T(dropout_inference_only), T(identity_copies),
           T(string_concat_broadcasts), T(swiglu_needs_one_shape), T(bitcast_keeps_bits),
           T(binarizer_ml_domain), T(allocation_failures_are_clean))
