@@ -746,6 +746,60 @@ static void binarizer_ml_domain(void) {
     tn_free(&t);
 }
 
+/* Static shape inference: values of non-constant inputs are unknown. */
+static void infer_without_values(void) {
+    kiln_tensor x = tensor(KILN_F32, 2, (int64_t[]){4, 1}, NULL), lo = tensor(KILN_F32, 0, NULL, NULL),
+                y = tensor(KILN_F32, 1, (int64_t[]){3}, NULL), tm = tensor(KILN_BOOL, 0, NULL, NULL);
+    const kiln_tensor *in[3] = {&x, &lo, &lo};
+    kiln_tensor out[2];
+    tnode t;
+    tn_init(&t, "Clip", 13, 3, 1);
+    CHECK(gir_bind_op(t.ctx, t.n) == KILN_OK);
+    CHECK(t.n->op->infer(t.ctx, t.n, in, out) == KILN_OK);
+    CHECK(out[0].rank == 2 && out[0].dims[0] == 4);
+    tn_free(&t);
+
+    const kiln_tensor *in2[3] = {&x, &lo, &tm};
+    tn_init(&t, "Dropout", 13, 3, 2);
+    CHECK(gir_bind_op(t.ctx, t.n) == KILN_OK);
+    CHECK(t.n->op->infer(t.ctx, t.n, in2, out) == KILN_OK);
+    CHECK(out[1].dtype == KILN_BOOL && out[1].dims[0] == 4);
+    tn_free(&t);
+
+    const kiln_tensor *in3[2] = {&x, &y};
+    tn_init(&t, "Pow", 15, 2, 1);
+    CHECK(gir_bind_op(t.ctx, t.n) == KILN_OK);
+    CHECK(t.n->op->infer(t.ctx, t.n, in3, out) == KILN_OK);
+    CHECK(out[0].rank == 2 && out[0].dims[0] == 4 && out[0].dims[1] == 3);
+    tn_free(&t);
+}
+
+static void old_opset_forms(void) {
+    float x[2] = {1, 2};
+    kiln_tensor tx = tensor(KILN_F32, 1, (int64_t[]){2}, x);
+    const kiln_tensor *in[1] = {&tx};
+    tnode t;
+    tn_init(&t, "Dropout", 6, 1, 1); /* before opset 7, is_test=0 means training */
+    CHECK(tn_run(&t, in) == KILN_ERR_UNSUPPORTED);
+    tn_free(&t);
+    tn_init(&t, "Dropout", 6, 1, 1);
+    tn_int(&t, "is_test", 1);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    tn_free(&t);
+
+    int32_t v[2] = {1, 2};
+    kiln_tensor tv = tensor(KILN_I32, 1, (int64_t[]){2}, v);
+    const kiln_tensor *in2[1] = {&tv};
+    tn_init(&t, "Clip", 11, 1, 1); /* integer Clip came with opset 12 */
+    CHECK(tn_run(&t, in2) == KILN_ERR_UNSUPPORTED);
+    tn_free(&t);
+
+    tn_init(&t, "Selu", 1, 1, 1); /* opset 1 had rounder defaults */
+    CHECK(tn_run(&t, in) == KILN_OK);
+    CHECK(((float *)t.out[0].data)[0] == (float)1.0507);
+    tn_free(&t);
+}
+
 static void allocation_failures_are_clean(void) {
     uint8_t c[2] = {1, 0};
     const char *x[1] = {"yes"}, *y[1] = {"no"};
@@ -776,4 +830,4 @@ TEST_MAIN(T(add_broadcasts), T(add_shape_mismatch_names_node), T(add_dtype_misma
           T(cast_strings),
           T(castlike_takes_second_type), T(dropout_inference_only), T(identity_copies),
           T(string_concat_broadcasts), T(swiglu_needs_one_shape), T(bitcast_keeps_bits),
-          T(binarizer_ml_domain), T(allocation_failures_are_clean))
+          T(binarizer_ml_domain), T(infer_without_values), T(old_opset_forms), T(allocation_failures_are_clean))
