@@ -109,22 +109,36 @@ kiln_status shp_check_rank(kiln_ctx *ctx, const gir_node *n, int64_t rank) {
                         KILN_MAX_RANK);
 }
 
+/* One element of es bytes; data is aligned for its dtype. */
+static inline void copy_one(void *dst, int64_t di, const void *src, int64_t si, size_t es) {
+    switch (es) {
+    case 1: ((uint8_t *)dst)[di] = ((const uint8_t *)src)[si]; break;
+    case 2: ((uint16_t *)dst)[di] = ((const uint16_t *)src)[si]; break;
+    case 4: ((uint32_t *)dst)[di] = ((const uint32_t *)src)[si]; break;
+    case 8: ((uint64_t *)dst)[di] = ((const uint64_t *)src)[si]; break;
+    default: memcpy((char *)dst + (size_t)di * es, (const char *)src + (size_t)si * es, es); break;
+    }
+}
+
 kiln_status shp_strided_copy(kiln_ctx *ctx, const gir_node *n, kiln_tensor *dst, int64_t di,
                              const kiln_tensor *src, int64_t si, int rank, const int64_t *dims,
                              const int64_t *strides) {
     if (kiln_numel_dims(rank, dims) <= 0) return KILN_OK;
-    int64_t idx[KILN_MAX_RANK] = {0}, off = si;
+    /* a contiguous innermost axis is copied as one run */
+    int64_t run = 1, idx[KILN_MAX_RANK] = {0}, off = si;
+    int outer = rank;
+    if (rank > 0 && strides[rank - 1] == 1) run = dims[--outer];
     size_t es = kiln_dtype_size(dst->dtype);
-    do {
-        if (dst->dtype == KILN_STRING) {
-            kiln_status s = shp_copy(ctx, n, dst, di, src, off, 1);
-            if (s) return s;
+    bool plain = dst->dtype != KILN_STRING && run == 1;
+    for (;;) {
+        if (plain) {
+            copy_one(dst->data, di, src->data, off, es);
         } else {
-            memcpy((char *)dst->data + (size_t)di * es, (const char *)src->data + (size_t)off * es, es);
+            kiln_status s = shp_copy(ctx, n, dst, di, src, off, run);
+            if (s) return s;
         }
-        di++;
-        /* advance the index and the source offset together */
-        int d = rank - 1;
+        di += run;
+        int d = outer - 1;
         for (; d >= 0; d--) {
             off += strides[d];
             if (++idx[d] < dims[d]) break;
@@ -132,7 +146,7 @@ kiln_status shp_strided_copy(kiln_ctx *ctx, const gir_node *n, kiln_tensor *dst,
             idx[d] = 0;
         }
         if (d < 0) break;
-    } while (1);
+    }
     return KILN_OK;
 }
 
