@@ -61,6 +61,10 @@ typedef struct ew_iter {
 void ew_iter_init(ew_iter *it, const kiln_tensor *out, int n, const kiln_tensor *const *in);
 void ew_iter_next(ew_iter *it);
 
+/* Copies element si of src to element di of dst, both of one non-string
+** dtype. */
+void ew_copy_num(const kiln_tensor *src, int64_t si, kiln_tensor *dst, int64_t di);
+
 /* Copies element si of src to element di of dst, both of the same dtype;
 ** strings are duplicated. */
 kiln_status ew_copy_elem(kiln_ctx *ctx, const kiln_tensor *src, int64_t si, kiln_tensor *dst,

@@ -34,11 +34,15 @@ void ew_iter_next(ew_iter *it) {
     }
 }
 
+void ew_copy_num(const kiln_tensor *src, int64_t si, kiln_tensor *dst, int64_t di) {
+    size_t es = kiln_dtype_size(dst->dtype);
+    memcpy((char *)dst->data + (size_t)di * es, (const char *)src->data + (size_t)si * es, es);
+}
+
 kiln_status ew_copy_elem(kiln_ctx *ctx, const kiln_tensor *src, int64_t si, kiln_tensor *dst,
                          int64_t di) {
     if (dst->dtype != KILN_STRING) {
-        size_t es = kiln_dtype_size(dst->dtype);
-        memcpy((char *)dst->data + (size_t)di * es, (const char *)src->data + (size_t)si * es, es);
+        ew_copy_num(src, si, dst, di);
         return KILN_OK;
     }
     const char *s = ((char *const *)src->data)[si];

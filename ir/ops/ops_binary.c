@@ -337,6 +337,8 @@ static kiln_status infer_prelu(kiln_ctx *ctx, const gir_node *n, const kiln_tens
 
 static kiln_status ref_prelu(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
                              kiln_tensor *out) {
+    (void)ctx;
+    (void)n;
     const kiln_tensor *x = in[0], *slope = in[1];
     kiln_tensor one = *slope;
     if (kiln_numel(slope) == 1) one.rank = 0; /* opset < 7 allows any one-element shape */
@@ -350,9 +352,8 @@ static kiln_status ref_prelu(kiln_ctx *ctx, const gir_node *n, const kiln_tensor
         bool negative = k == EW_FLOAT ? ew_load_f64(x->dtype, x->data, i) < 0
                         : k == EW_SINT ? kiln_load_i64(x->dtype, x->data, i) < 0 : false;
         if (negative) arith_elem(&k_mul, k, x, i, &one, it.off[1], y, i);
-        else ew_copy_elem(ctx, x, i, y, i);
+        else ew_copy_num(x, i, y, i);
     }
-    (void)n;
     return KILN_OK;
 }
 
@@ -460,7 +461,7 @@ static kiln_status run_fold(kiln_ctx *ctx, const gir_node *n, const kiln_tensor 
         ew_iter it;
         ew_iter_init(&it, y, 1, &in[j]);
         for (int64_t i = 0; i < count; i++, ew_iter_next(&it)) {
-            if (j == 0) ew_copy_elem(ctx, in[0], it.off[0], y, i);
+            if (j == 0) ew_copy_num(in[0], it.off[0], y, i);
             else fold_elem(f, k, in[j], it.off[0], y, i);
         }
     }
