@@ -139,6 +139,7 @@ static kiln_status red_offsets(kiln_ctx *ctx, const gir_node *n, const kiln_tens
             sst[r++] = st[d];
         }
     int64_t c = kiln_numel_dims(r, dims);
+    if (c < 0 || c > SHP_MAX_ELEMS) return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "the reduction is too large");
     int64_t *o = kiln_malloc(sizeof(int64_t) * (size_t)(c + 1));
     if (!o) return kiln_op_fail(ctx, n, KILN_ERR_NOMEM, "out of memory");
     for (int64_t i = 0; i < c; i++, kiln_index_next(r, dims, idx)) {

@@ -64,6 +64,16 @@ void shp_stable_sort(int64_t *idx, int64_t count, int64_t *tmp, shp_cmp_fn cmp, 
 kiln_status shp_same_dtype(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *t, kiln_dtype dt,
                            const char *what);
 
+/* Element counts past this are refused before any index arithmetic. */
+#define SHP_MAX_ELEMS (INT64_C(1) << 40)
+
+/* a * b for non-negative a, b; false when the product exceeds SHP_MAX_ELEMS. */
+static inline bool shp_mul(int64_t a, int64_t b, int64_t *out) {
+    if (a < 0 || b < 0 || (a && b > SHP_MAX_ELEMS / a)) return false;
+    *out = a * b;
+    return *out <= SHP_MAX_ELEMS;
+}
+
 /* Fails when a rank would exceed KILN_MAX_RANK. */
 kiln_status shp_check_rank(kiln_ctx *ctx, const gir_node *n, int64_t rank);
 

@@ -75,6 +75,8 @@ kiln_status tns_concat_infer(kiln_ctx *ctx, const gir_node *n, const kiln_tensor
         if (!ok)
             return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "input %d %s does not match input 0 %s off axis %d",
                                 i, kiln_shape_str(t, b1, sizeof b1), kiln_shape_str(x, b2, sizeof b2), axis);
+        if (t->dims[axis] > SHP_MAX_ELEMS - dims[axis])
+            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "the concatenated extent is too large");
         dims[axis] += t->dims[axis];
     }
     kiln_tensor_init(out, x->dtype, x->rank, dims);
@@ -140,8 +142,9 @@ static kiln_status split_sizes(kiln_ctx *ctx, const gir_node *n, const kiln_tens
         return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "split has %d entries but the node has %d outputs",
                             count, n->n_outputs);
     for (int i = 0; i < count; i++) {
-        if (sizes[i] < 0 || sizes[i] > dim)
-            return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "split[%d] is %lld", i, (long long)sizes[i]);
+        if (sizes[i] < 0 || sizes[i] > dim - sum)
+            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "split[%d] = %lld overruns extent %lld", i,
+                                (long long)sizes[i], (long long)dim);
         sum += sizes[i];
     }
     if (sum != dim)
@@ -204,10 +207,12 @@ kiln_status tns_d2s_infer(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *c
     const char *mode = gir_attr_string(n, "mode", "DCR");
     if (strcmp(mode, "DCR") && strcmp(mode, "CRD"))
         return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "mode '%s' is not DCR or CRD", mode);
+    int64_t dims[4] = {x->dims[0], x->dims[1] / (b * b)};
     if (x->dims[1] % (b * b))
         return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "channels %lld are not a multiple of blocksize^2",
                             (long long)x->dims[1]);
-    int64_t dims[4] = {x->dims[0], x->dims[1] / (b * b), x->dims[2] * b, x->dims[3] * b};
+    if (!shp_mul(x->dims[2], b, &dims[2]) || !shp_mul(x->dims[3], b, &dims[3]))
+        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "the output is too large");
     kiln_tensor_init(out, x->dtype, 4, dims);
     return KILN_OK;
 }
@@ -245,7 +250,9 @@ kiln_status tns_s2d_infer(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *c
     if (x->dims[2] % b || x->dims[3] % b)
         return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "height and width must be multiples of blocksize %lld",
                             (long long)b);
-    int64_t dims[4] = {x->dims[0], x->dims[1] * b * b, x->dims[2] / b, x->dims[3] / b};
+    int64_t dims[4] = {x->dims[0], 0, x->dims[2] / b, x->dims[3] / b};
+    if (!shp_mul(x->dims[1], b * b, &dims[1]))
+        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "the output is too large");
     kiln_tensor_init(out, x->dtype, 4, dims);
     return KILN_OK;
 }

@@ -180,13 +180,18 @@ static kiln_status col2im_make(kiln_ctx *ctx, const gir_node *n, const kiln_tens
     p->block_size = 1;
     p->positions = 1;
     for (int d = 0; d < ki; d++) {
+        const int64_t lim = INT64_C(1) << 31;
+        const int64_t v[6] = {p->img[d], p->blk[d], p->dil[d], p->str[d], pads[d], pads[ki + d]};
+        for (int i = 0; i < 6; i++)
+            if (v[i] < (i < 4 ? 1 : 0) || v[i] > lim)
+                return kiln_op_fail(ctx, n, KILN_ERR_INVALID,
+                                    "image, block, stride, dilation or pads out of range on dim %d", d);
         p->pad[d] = pads[d];
         int64_t ext = p->dil[d] * (p->blk[d] - 1) + 1, span = p->img[d] + pads[d] + pads[ki + d] - ext;
-        if (p->blk[d] < 1 || p->dil[d] < 1 || p->str[d] < 1 || p->img[d] < 1 || span < 0)
-            return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "bad image, block, stride or dilation on dim %d", d);
+        if (span < 0) return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "the block does not fit on dim %d", d);
         p->blocks[d] = span / p->str[d] + 1;
-        p->block_size *= p->blk[d];
-        p->positions *= p->blocks[d];
+        if (!shp_mul(p->block_size, p->blk[d], &p->block_size) || !shp_mul(p->positions, p->blocks[d], &p->positions))
+            return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "too many blocks");
     }
     if (x->dims[1] % p->block_size || x->dims[2] != p->positions)
         return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "input shape does not match the blocks");

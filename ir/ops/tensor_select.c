@@ -201,6 +201,7 @@ kiln_status tns_topk_ref(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *co
     if (s) return s;
     int64_t dim = x->dims[axis], outer = kiln_numel_dims(axis, x->dims);
     int64_t inner = kiln_numel_dims(x->rank - axis - 1, x->dims + axis + 1);
+    if (kiln_numel(x) == 0 || k == 0) return KILN_OK;
     int64_t *idx = kiln_malloc(sizeof(int64_t) * (size_t)(2 * dim + 1));
     if (!idx) return kiln_op_fail(ctx, n, KILN_ERR_NOMEM, "out of memory");
     topk_arg arg = {x, 0, inner, gir_attr_int(n, "largest", 1) != 0};

@@ -47,6 +47,7 @@ static void uq_free(uq_groups *g) {
 
 static kiln_status uq_group(kiln_ctx *ctx, const gir_node *n, const uq_items *it, bool sorted,
                             uq_groups *g) {
+    if (it->count > SHP_MAX_ELEMS) return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "too many items");
     size_t m = (size_t)it->count + 1;
     memset(g, 0, sizeof *g);
     g->order = kiln_malloc(m * sizeof(int64_t));
