@@ -3,8 +3,8 @@ BatchNorms kept: Conv -> BatchNormalization -> Relu, bottleneck blocks with a
 strided 1x1 downsample, MaxPool stem, GlobalAveragePool -> Flatten -> Gemm.
 
 size "full": blocks [3, 4, 6, 3], width 64, 224x224, 1000 classes (4.1 GMAC).
-size "small": the same structure, blocks [2, 2, 2, 2], width 16, 64x64,
-100 classes (about 10 MMAC) for tests on the reference interpreter.
+size "small": the same 50 layers at width 16 (a 16th of the MACs per pixel),
+64x64, 100 classes (about 20 MMAC), for tests on the reference interpreter.
 """
 
 import numpy as np
@@ -16,7 +16,7 @@ except ImportError:  # run as a plain script from models/
 
 CONFIGS = {
     "full": dict(blocks=[3, 4, 6, 3], width=64, image=224, classes=1000, batch=1),
-    "small": dict(blocks=[2, 2, 2, 2], width=16, image=64, classes=100, batch=1),
+    "small": dict(blocks=[3, 4, 6, 3], width=16, image=64, classes=100, batch=1),
 }
 DEFAULT_OPSET = 13
 
