@@ -367,7 +367,8 @@ static kiln_status attr_lists(builder *b, kiln_arena *ar, const Onnx__AttributeP
         a->strings = kiln_arena_alloc(ar, n * sizeof(char *));
         if (!a->strings) return nomem(b);
         for (size_t i = 0; i < n; i++) {
-            a->strings[i] = kiln_arena_strndup(ar, (const char *)ap->strings[i].data, ap->strings[i].len);
+            const ProtobufCBinaryData *b = &ap->strings[i];
+            a->strings[i] = kiln_arena_strndup(ar, b->data ? (const char *)b->data : "", b->data ? b->len : 0);
             if (!a->strings[i]) return nomem(b);
         }
     }
@@ -381,8 +382,8 @@ static kiln_status attr_value(builder *b, scope *sc, const Onnx__AttributeProto 
     case GIR_ATTR_FLOAT: a->f = ap->f; return KILN_OK;
     case GIR_ATTR_INT: a->i = ap->i; return KILN_OK;
     case GIR_ATTR_STRING:
-        a->s = kiln_arena_strndup(ar, ap->s.data ? (const char *)ap->s.data : "", ap->s.len);
-        a->s_len = ap->s.len;
+        a->s_len = ap->s.data ? ap->s.len : 0;
+        a->s = kiln_arena_strndup(ar, ap->s.data ? (const char *)ap->s.data : "", a->s_len);
         return a->s ? KILN_OK : nomem(b);
     case GIR_ATTR_TENSOR: {
         if (!ap->t) return kiln_fail(b->ctx, KILN_ERR_INVALID, "%s: has type TENSOR but no tensor", what);

@@ -75,6 +75,13 @@ typedef struct onnx_resources {
 
 void onnx_resources_free(void *res); /* a gir_graph release hook */
 
+/* Drops every mapped page from the process (not from the page cache):
+** after the pre-pass and after the weights are placed, only weights
+** referenced in place are read again, and they fault back in on use. The
+** kernel maps file pages in large folios, so reading one header can map
+** megabytes of a neighbouring weight. */
+void onnx_resources_unmap_pages(onnx_resources *res);
+
 /* Where a graph's tensor bytes come from while it is built. */
 typedef struct onnx_source {
     onnx_resources *res;   /* NULL when no weight may be kept by reference */

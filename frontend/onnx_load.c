@@ -18,6 +18,7 @@ static kiln_status load(kiln_ctx *ctx, onnx_resources *res, const uint8_t *bytes
         onnx_resources_free(res);
         return s;
     }
+    if (mapped) onnx_resources_unmap_pages(res);
     ProtobufCMessage *msg = NULL;
     gir_graph *g = NULL;
     s = onnx_unpack(ctx, &onnx__model_proto__descriptor, c.bytes, c.size, what, &msg);
@@ -31,6 +32,7 @@ static kiln_status load(kiln_ctx *ctx, onnx_resources *res, const uint8_t *bytes
         g->release_arg = res;
         onnx_source src = {res, bytes, size, mapped, dir, c.refs, c.n_refs};
         s = onnx_graph_from_model(ctx, (const Onnx__ModelProto *)msg, &src, g);
+        if (!s) onnx_resources_unmap_pages(res);
         if (s && s != KILN_ERR_NOMEM) s = kiln_wrap(ctx, s, "%s", what);
     }
     onnx_unpacked_free(msg);

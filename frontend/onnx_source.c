@@ -59,14 +59,32 @@ void onnx_resources_free(void *arg) {
     kiln_free(res);
 }
 
-/* Drops the pages lying wholly inside [p, p+n) of a private, unmodified
-** mapping: they were copied, and re-reading them would fault them in again. */
-static void release_pages(const uint8_t *p, size_t n) {
+void onnx_resources_unmap_pages(onnx_resources *res) {
+    for (int i = 0; i < res->n_maps; i++)
+        if (res->maps[i].addr) madvise(res->maps[i].addr, res->maps[i].size, MADV_DONTNEED);
+}
+
+/* Drops the pages of [p, p+n) of a private, unmodified mapping once they
+** were copied. The kernel maps file pages in folios of up to 2 MiB, so the
+** range is widened by that much: the neighbours' pages it may drop are only
+** needed again by weights used in place, which fault back in on use. */
+static void release_pages(const onnx_mapping *m, const uint8_t *p, size_t n) {
     static long page;
     if (!page) page = sysconf(_SC_PAGESIZE);
-    uintptr_t lo = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
-    uintptr_t hi = ((uintptr_t)p + n) & ~((uintptr_t)page - 1);
+    const size_t margin = (size_t)2 << 20;
+    uintptr_t base = (uintptr_t)m->addr, end = base + m->size;
+    uintptr_t lo = (uintptr_t)p - base > margin ? (uintptr_t)p - margin : base;
+    uintptr_t hi = end - ((uintptr_t)p + n) > margin ? (uintptr_t)p + n + margin : end;
+    lo &= ~((uintptr_t)page - 1);
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+static const onnx_mapping *mapping_of(const onnx_resources *res, const uint8_t *p) {
+    for (int i = 0; i < res->n_maps; i++) {
+        const onnx_mapping *m = &res->maps[i];
+        if (m->addr && p >= m->addr && p < m->addr + m->size) return m;
+    }
+    return NULL;
 }
 
 kiln_status onnx_place_bytes(kiln_ctx *ctx, onnx_resources *res, const uint8_t *src, size_t n,
@@ -80,7 +98,8 @@ kiln_status onnx_place_bytes(kiln_ctx *ctx, onnx_resources *res, const uint8_t *
     void *block = kiln_malloc(n ? n : 1); /* malloc's alignment covers every dtype */
     if (!block) return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory copying %zu bytes of weights", n);
     if (n) memcpy(block, src, n);
-    if (mapped) release_pages(src, n);
+    const onnx_mapping *m = mapped && n ? mapping_of(res, src) : NULL;
+    if (m) release_pages(m, src, n);
     res->blocks[res->n_blocks++] = block;
     *out = block;
     return KILN_OK;

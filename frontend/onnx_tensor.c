@@ -208,15 +208,16 @@ static kiln_status place_strings(kiln_ctx *ctx, const Onnx__TensorProto *tp, siz
     if (!sink->arena) memset(arr, 0, n * sizeof(char *));
     for (size_t i = 0; i < n; i++) {
         const ProtobufCBinaryData *b = &tp->string_data[i];
-        char *c = sink->arena ? kiln_arena_strndup(sink->arena, (const char *)b->data, b->len)
-                              : kiln_malloc(b->len + 1);
+        size_t len = b->data ? b->len : 0;
+        char *c = sink->arena ? kiln_arena_strndup(sink->arena, b->data ? (const char *)b->data : "", len)
+                              : kiln_malloc(len + 1);
         if (!c) {
             if (!sink->arena) free_strings(arr, i);
             return nomem(ctx, what);
         }
         if (!sink->arena) {
-            if (b->len) memcpy(c, b->data, b->len);
-            c[b->len] = 0;
+            if (len) memcpy(c, b->data, len);
+            c[len] = 0;
         }
         arr[i] = c;
     }
