@@ -367,8 +367,8 @@ static kiln_status attr_lists(builder *b, kiln_arena *ar, const Onnx__AttributeP
         a->strings = kiln_arena_alloc(ar, n * sizeof(char *));
         if (!a->strings) return nomem(b);
         for (size_t i = 0; i < n; i++) {
-            const ProtobufCBinaryData *b = &ap->strings[i];
-            a->strings[i] = kiln_arena_strndup(ar, b->data ? (const char *)b->data : "", b->data ? b->len : 0);
+            const ProtobufCBinaryData *sd = &ap->strings[i];
+            a->strings[i] = kiln_arena_strndup(ar, sd->data ? (const char *)sd->data : "", sd->data ? sd->len : 0);
             if (!a->strings[i]) return nomem(b);
         }
     }
