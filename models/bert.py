@@ -136,10 +136,12 @@ def _layer(g, cfg, x, mask):
             return g.layer_norm(f, h, EPS)
 
 
-def build(size="small", opset=DEFAULT_OPSET, seed=0, **overrides):
+def build(size="small", opset=DEFAULT_OPSET, seed=0, dynamic=False, **overrides):
+    """dynamic: batch and sequence dims of inputs and outputs are symbolic
+    ("batch_size", "sequence_length"), as with torch's dynamic_axes."""
     cfg = dict(CONFIGS[size], **overrides)
     g = common.Graph("bert", opset, seed)
-    shape = [cfg["batch"], cfg["seq"]]
+    shape = ["batch_size", "sequence_length"] if dynamic else [cfg["batch"], cfg["seq"]]
     input_ids = g.input("input_ids", common.INT64, shape)
     attention_mask = g.input("attention_mask", common.INT64, shape)
     token_type_ids = g.input("token_type_ids", common.INT64, shape)
@@ -156,13 +158,13 @@ def build(size="small", opset=DEFAULT_OPSET, seed=0, **overrides):
         with g.scope("activation"):
             p = g.op("Tanh", [p])
     g.output(x, "last_hidden_state", common.FLOAT, shape + [cfg["hidden"]])
-    g.output(p, "pooler_output", common.FLOAT, [cfg["batch"], cfg["hidden"]])
+    g.output(p, "pooler_output", common.FLOAT, [shape[0], cfg["hidden"]])
     return g.model()
 
 
 def sample_inputs(model, size="small", seed=1, **overrides):
     """Two-segment sentences of valid token ids: [CLS] a [SEP] b [SEP] then
-    padding; row r of the batch is r * seq/4 tokens shorter."""
+    padding; row r of the batch is (r mod 4) * seq/4 tokens shorter."""
     cfg = dict(CONFIGS[size], **overrides)
     rng = np.random.default_rng(seed)
     b, s, vocab = cfg["batch"], cfg["seq"], cfg["vocab"]
@@ -172,7 +174,7 @@ def sample_inputs(model, size="small", seed=1, **overrides):
     mask = np.zeros((b, s), np.int64)
     types = np.zeros((b, s), np.int64)
     for r in range(b):
-        n = s - r * (s // 4)
+        n = max(min(s, 3), s - (r % 4) * (s // 4))
         split = n // 2
         ids[r, :n] = rng.integers(first_word, vocab, n)
         ids[r, 0], ids[r, split], ids[r, n - 1] = cls, sep, sep

@@ -3,11 +3,15 @@
 inputs.
 
     python3 models/build.py NAME [--size small|full] -o OUT.onnx [--inputs-dir DIR]
-                            [--opset N] [--seed S] [--check]
+                            [--opset N] [--seed S] [--dynamic] [--batch N] [--seq N]
+                            [--check]
 
 NAME is one of resnet50, mobilenetv2, bert, gpt2, demo. The same seed gives
 the same file. --inputs-dir writes input_K.pb (ONNX TensorProto) in the
 order of the graph's inputs, ready for `kiln run MODEL --inputs DIR`.
+--dynamic makes the batch (and sequence) dims of the graph's inputs and
+outputs symbolic, as torch.onnx.export's dynamic_axes does; --batch and
+--seq (BERT, GPT-2) change the size's batch and sequence length.
 "demo" copies the committed demo model (models/demo/shapes.onnx; --size and
 --opset do not apply) and writes the circle sample as its input.
 """
@@ -47,19 +51,29 @@ def demo_samples():
     return out
 
 
-def build_model(name, size="small", opset=None, seed=0):
+def _overrides(batch=None, seq=None):
+    out = {}
+    if batch:
+        out["batch"] = batch
+    if seq:
+        out["seq"] = seq
+    return out
+
+
+def build_model(name, size="small", opset=None, seed=0, dynamic=False, batch=None, seq=None):
     """The ModelProto of NAME at SIZE (the demo is read from its file)."""
     if name == "demo":
         return onnx.load(DEMO_MODEL)
     mod = ARCHS[name]
-    return mod.build(size, opset or mod.DEFAULT_OPSET, seed)
+    return mod.build(size, opset or mod.DEFAULT_OPSET, seed, dynamic=dynamic,
+                     **_overrides(batch, seq))
 
 
-def sample_inputs(name, model, size="small", seed=1):
+def sample_inputs(name, model, size="small", seed=1, batch=None, seq=None):
     """A list of input arrays in graph-input order."""
     if name == "demo":
         return [common.load_tensor(os.path.join(demo_samples()[0][1], "input_0.pb"))]
-    return ARCHS[name].sample_inputs(model, size, seed)
+    return ARCHS[name].sample_inputs(model, size, seed, **_overrides(batch, seq))
 
 
 def main(argv=None):
@@ -70,6 +84,9 @@ def main(argv=None):
     ap.add_argument("--inputs-dir", help="folder for sample inputs input_K.pb")
     ap.add_argument("--opset", type=int, help="ONNX opset (13..17; default per model)")
     ap.add_argument("--seed", type=int, default=0, help="weight seed (inputs use seed+1)")
+    ap.add_argument("--dynamic", action="store_true", help="symbolic batch/sequence dims")
+    ap.add_argument("--batch", type=int, help="batch size (default per size)")
+    ap.add_argument("--seq", type=int, help="sequence length for bert and gpt2")
     ap.add_argument("--check", action="store_true", help="run onnx.checker with shape inference")
     args = ap.parse_args(argv)
 
@@ -79,13 +96,15 @@ def main(argv=None):
         shutil.copyfile(DEMO_MODEL, args.output)
         model = onnx.load(args.output)
     else:
-        model = build_model(args.name, args.size, args.opset, args.seed)
+        model = build_model(args.name, args.size, args.opset, args.seed, args.dynamic,
+                            args.batch, args.seq)
         onnx.save(model, args.output)
     if args.check:
         common.check_model(model)
     if args.inputs_dir:
         common.save_tensors(args.inputs_dir, model,
-                            sample_inputs(args.name, model, args.size, args.seed + 1))
+                            sample_inputs(args.name, model, args.size, args.seed + 1,
+                                          args.batch, args.seq))
     n_params = sum(int(_numel(t)) for t in model.graph.initializer)
     print("%s (%s): %d nodes, %d weights (%.1fM values), opset %d -> %s" % (
         args.name, args.size, len(model.graph.node), len(model.graph.initializer),

@@ -115,10 +115,13 @@ def _block(g, cfg, x):
     return g.op("Add", [x, m])
 
 
-def build(size="small", opset=DEFAULT_OPSET, seed=0, **overrides):
+def build(size="small", opset=DEFAULT_OPSET, seed=0, dynamic=False, **overrides):
+    """dynamic: batch and sequence dims are symbolic, as with dynamic_axes."""
     cfg = dict(CONFIGS[size], **overrides)
     g = common.Graph("gpt2", opset, seed)
     b, s, h = cfg["batch"], cfg["seq"], cfg["hidden"]
+    if dynamic:
+        b, s = "batch_size", "sequence_length"
     input_ids = g.input("input_ids", common.INT64, [b, s])
     wte_table = (g.rng.standard_normal((cfg["vocab"], h), dtype=np.float32) * 0.5).astype(np.float32)
     with g.scope("transformer"):

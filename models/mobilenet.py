@@ -72,10 +72,12 @@ def _inverted_residual(g, x, c_in, c_out, stride, t):
     return y
 
 
-def build(size="small", opset=DEFAULT_OPSET, seed=0, **overrides):
+def build(size="small", opset=DEFAULT_OPSET, seed=0, dynamic=False, **overrides):
+    """dynamic: the batch dim is symbolic ("batch_size"), as with dynamic_axes."""
     cfg = dict(CONFIGS[size], **overrides)
     g = common.Graph("mobilenetv2", opset, seed)
-    n, hw, wm = cfg["batch"], cfg["image"], cfg["width"]
+    n = "batch_size" if dynamic else cfg["batch"]
+    hw, wm = cfg["image"], cfg["width"]
     x = g.input("input", common.FLOAT, [n, 3, hw, hw])
     c_in = _divisible(32 * wm)
     last = _divisible(1280 * max(1.0, wm))

@@ -44,10 +44,12 @@ def _bottleneck(g, x, c_in, planes, stride):
     return g.op("Relu", [g.op("Add", [y, x])])
 
 
-def build(size="small", opset=DEFAULT_OPSET, seed=0, **overrides):
+def build(size="small", opset=DEFAULT_OPSET, seed=0, dynamic=False, **overrides):
+    """dynamic: the batch dim is symbolic ("batch_size"), as with dynamic_axes."""
     cfg = dict(CONFIGS[size], **overrides)
     g = common.Graph("resnet50", opset, seed)
-    n, hw, w = cfg["batch"], cfg["image"], cfg["width"]
+    n = "batch_size" if dynamic else cfg["batch"]
+    hw, w = cfg["image"], cfg["width"]
     x = g.input("input", common.FLOAT, [n, 3, hw, hw])
     x = _conv_bn(g, x, "conv1", "bn1", 3, w, 7, 2, 3)
     with g.scope("relu"):

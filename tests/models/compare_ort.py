@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Runs a model end to end in kiln and in ONNX Runtime and compares outputs.
 
-    compare_ort.py NAME [--size small|full] --kiln PATH [--opset N] [--tol 1e-4]
+    compare_ort.py NAME [--size small|full] --kiln PATH [--opset N] [--dynamic]
+                   [--batch N] [--seq N] [--tol 1e-4]
                    [--keep DIR] [--ort-only] [--kiln-arg ARG ...]
 
 Builds NAME (resnet50, mobilenetv2, bert, gpt2, demo) with models/build.py
@@ -101,13 +102,14 @@ def run_kiln(kiln, model_path, in_dir, out_dir, extra, timeout):
     return p, dt, None
 
 
-def input_sets(name, model, size, seed, work):
+def input_sets(args, model, work):
     """[(label, folder of input_K.pb)] for the model; the demo has one per
     committed sample, the others one generated set."""
-    if name == "demo":
+    if args.name == "demo":
         return build.demo_samples()
     folder = os.path.join(work, "inputs")
-    common.save_tensors(folder, model, build.sample_inputs(name, model, size, seed))
+    common.save_tensors(folder, model, build.sample_inputs(
+        args.name, model, args.size, args.seed + 1, args.batch, args.seq))
     return [(None, folder)]
 
 
@@ -147,6 +149,10 @@ def main(argv=None):
     ap.add_argument("--kiln", help="path of the kiln binary")
     ap.add_argument("--opset", type=int)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dynamic", action="store_true",
+                    help="symbolic batch/sequence dims in the graph's inputs and outputs")
+    ap.add_argument("--batch", type=int, help="batch size of the inputs (default per size)")
+    ap.add_argument("--seq", type=int, help="sequence length of bert and gpt2 inputs")
     ap.add_argument("--tol", type=float, default=1e-4, help="normalised max error allowed")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds allowed per kiln run")
     ap.add_argument("--keep", help="build in this folder and keep it")
@@ -157,7 +163,8 @@ def main(argv=None):
     if not args.ort_only and not args.kiln:
         ap.error("--kiln PATH is required (or --ort-only)")
     title = args.test_name or ("model.demo" if args.name == "demo" else "model.%s.%s%s" % (
-        args.name, args.size, ".opset%d" % args.opset if args.opset else ""))
+        args.name, args.size, ".opset%d" % args.opset if args.opset else "")
+        + (".dynamic" if args.dynamic else ""))
 
     work = args.keep or tempfile.mkdtemp(prefix="kiln-model-")
     os.makedirs(work, exist_ok=True)
@@ -170,12 +177,13 @@ def main(argv=None):
 
 def compare(args, title, work):
     t0 = time.perf_counter()
-    model = build.build_model(args.name, args.size, args.opset, args.seed)
+    model = build.build_model(args.name, args.size, args.opset, args.seed, args.dynamic,
+                              args.batch, args.seq)
     model_path = os.path.join(work, "model.onnx")
     common.save_model(model, model_path)
     t_build = time.perf_counter() - t0
     out_names = [o.name for o in model.graph.output]
-    sets = input_sets(args.name, model, args.size, args.seed + 1, work)
+    sets = input_sets(args, model, work)
     if args.ort_only:
         common.check_model(model if model.ByteSize() < 2**31 - 1 else model_path)
     worst, worst_abs, t_kiln, t_ort, problems = 0.0, 0.0, 0.0, 0.0, []
