@@ -146,6 +146,8 @@ NN_OP(quantize);
 NN_OP(dequantize);
 NN_OP(dyn_quantize);
 NN_OP(attention);
+NN_OP(nll_loss);
+NN_OP(sce_loss);
 NN_OP(matmul);
 NN_OP(gemm);
 NN_OP(matmul_integer);

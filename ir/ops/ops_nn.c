@@ -57,6 +57,7 @@ static const kiln_attr_schema k_attention_attrs[] = {
     A_INT("is_causal"), A_INT("kv_num_heads"), A_INT("q_num_heads"), A_INT("qk_matmul_output_mode"),
     A_FLOAT("scale"), A_FLOAT("softcap"), A_INT("softmax_precision"), A_INT("left_window_size"),
     A_INT("right_window_size"), A_END};
+static const kiln_attr_schema k_loss_attrs[] = {A_INT("ignore_index"), A_STRING("reduction"), A_END};
 static const kiln_attr_schema k_upsample_attrs[] = {A_STRING("mode"), A_FLOATS("scales"), A_END};
 
 const kiln_op_def kiln_ops_nn[] = {
@@ -91,5 +92,7 @@ const kiln_op_def kiln_ops_nn[] = {
     ROW("DynamicQuantizeLinear", 11, KILN_MAX_OPSET, 1, 1, 1, 3, KILN_DT(KILN_F32), KILN_FUSE_OPAQUE, k_no_attrs,
         dyn_quantize),
     ROW("Attention", 23, KILN_MAX_OPSET, 3, 7, 1, 4, F, KILN_FUSE_OPAQUE, k_attention_attrs, attention),
+    ROW("NegativeLogLikelihoodLoss", 12, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_OPAQUE, k_loss_attrs, nll_loss),
+    ROW("SoftmaxCrossEntropyLoss", 12, KILN_MAX_OPSET, 2, 3, 1, 2, F, KILN_FUSE_OPAQUE, k_loss_attrs, sce_loss),
     {0},
 };

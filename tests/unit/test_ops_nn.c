@@ -1,0 +1,557 @@
+/*
+** test_ops_nn.c — the nn and linalg op families: values against hand-worked
+** results, opset-dependent semantics, dtypes, shape inference and errors.
+*/
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ir/ctx.h"
+#include "ir/interp.h"
+#include "ir/mem.h"
+
+/* One node under test, in a graph of its own. */
+typedef struct tnode {
+    gir_graph *g;
+    gir_node *n;
+    kiln_ctx *ctx;
+    kiln_tensor out[4];
+} tnode;
+
+static void tn_init(tnode *t, const char *op, int opset, int n_in, int n_out) {
+    memset(t, 0, sizeof *t);
+    t->g = gir_graph_new();
+    kiln_ctx_new(&t->ctx);
+    t->n = gir_node_new(t->g, op, "node_under_test", n_in, n_out, 12);
+    t->n->opset = opset;
+    t->n->n_attrs = 0;
+    for (int i = 0; i < n_in; i++) t->n->inputs[i] = gir_value_new(t->g, NULL);
+    for (int i = 0; i < n_out; i++) t->n->outputs[i] = gir_value_new(t->g, NULL);
+}
+
+static gir_attr *tn_attr(tnode *t, const char *name, gir_attr_kind kind) {
+    gir_attr *a = &t->n->attrs[t->n->n_attrs++];
+    memset(a, 0, sizeof *a);
+    a->name = name;
+    a->kind = kind;
+    return a;
+}
+
+static void tn_int(tnode *t, const char *name, int64_t v) { tn_attr(t, name, GIR_ATTR_INT)->i = v; }
+static void tn_float(tnode *t, const char *name, double v) { tn_attr(t, name, GIR_ATTR_FLOAT)->f = v; }
+static void tn_string(tnode *t, const char *name, const char *v) {
+    gir_attr *a = tn_attr(t, name, GIR_ATTR_STRING);
+    a->s = v;
+    a->s_len = strlen(v);
+}
+static void tn_ints(tnode *t, const char *name, int count, int64_t *v) {
+    gir_attr *a = tn_attr(t, name, GIR_ATTR_INTS);
+    a->n = count;
+    a->ints = v;
+}
+
+static kiln_status tn_run(tnode *t, const kiln_tensor *const *in) {
+    kiln_status s = gir_bind_op(t->ctx, t->n);
+    if (s) return s;
+    return gir_run_node(t->ctx, t->n, in, t->out);
+}
+
+static void tn_free(tnode *t) {
+    for (int i = 0; i < t->n->n_outputs && i < 4; i++) kiln_tensor_release(&t->out[i]);
+    gir_graph_free(t->g);
+    kiln_ctx_free(t->ctx);
+}
+
+static kiln_tensor tensor(kiln_dtype dt, int rank, const int64_t *dims, const void *data) {
+    kiln_tensor t;
+    kiln_tensor_init(&t, dt, rank, dims);
+    t.data = (void *)data;
+    return t;
+}
+
+static bool near(double a, double b) { return fabs(a - b) <= 1e-6 + 1e-5 * fabs(b); }
+
+static bool all_near_f32(const kiln_tensor *t, const float *want, int count) {
+    if (t->dtype != KILN_F32 || kiln_numel(t) != count) return false;
+    for (int i = 0; i < count; i++)
+        if (!near(((float *)t->data)[i], want[i])) {
+            fprintf(stderr, "  element %d: got %.9g want %.9g\n", i, ((float *)t->data)[i], want[i]);
+            return false;
+        }
+    return true;
+}
+
+static bool dims_are(const kiln_tensor *t, int rank, const int64_t *dims) {
+    if (t->rank != rank) return false;
+    for (int i = 0; i < rank; i++)
+        if (t->dims[i] != dims[i]) return false;
+    return true;
+}
+
+static bool msg_names_node(tnode *t) { return strstr(kiln_errmsg(t->ctx), "node_under_test") != NULL; }
+
+/* ---- Conv ---- */
+
+static void conv_padded_sums(void) {
+    tnode t;
+    tn_init(&t, "Conv", 11, 2, 1);
+    tn_ints(&t, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, w[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 3, 3}, x);
+    kiln_tensor tw = tensor(KILN_F32, 4, (int64_t[]){1, 1, 3, 3}, w);
+    const kiln_tensor *in[2] = {&tx, &tw};
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want[9] = {12, 21, 16, 27, 45, 33, 24, 39, 28};
+    CHECK(all_near_f32(&t.out[0], want, 9));
+    tn_free(&t);
+}
+
+static void conv_groups_bias_strides(void) {
+    /* two groups of one channel each; stride 2 on a 1-D signal */
+    tnode t;
+    tn_init(&t, "Conv", 22, 3, 1);
+    tn_int(&t, "group", 2);
+    tn_ints(&t, "strides", 1, (int64_t[]){2});
+    float x[10] = {1, 2, 3, 4, 5, 10, 20, 30, 40, 50}, w[4] = {1, -1, 2, 0}, b[2] = {0.5f, -1};
+    kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 2, 5}, x);
+    kiln_tensor tw = tensor(KILN_F32, 3, (int64_t[]){2, 1, 2}, w);
+    kiln_tensor tb = tensor(KILN_F32, 1, (int64_t[]){2}, b);
+    const kiln_tensor *in[3] = {&tx, &tw, &tb};
+    CHECK(tn_run(&t, in) == KILN_OK);
+    CHECK(dims_are(&t.out[0], 3, (int64_t[]){1, 2, 2}));
+    float want[4] = {-0.5f, -0.5f, 19, 59};
+    CHECK(all_near_f32(&t.out[0], want, 4));
+    tn_free(&t);
+}
+
+static void conv_auto_pad_same_lower_vs_upper(void) {
+    /* input 4, kernel 2: one pad, before (SAME_LOWER) or after (SAME_UPPER) */
+    const char *modes[2] = {"SAME_LOWER", "SAME_UPPER"};
+    float want[2][4] = {{1, 3, 5, 7}, {3, 5, 7, 4}};
+    for (int m = 0; m < 2; m++) {
+        tnode t;
+        tn_init(&t, "Conv", 11, 2, 1);
+        tn_string(&t, "auto_pad", modes[m]);
+        float x[4] = {1, 2, 3, 4}, w[2] = {1, 1};
+        kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 1, 4}, x);
+        kiln_tensor tw = tensor(KILN_F32, 3, (int64_t[]){1, 1, 2}, w);
+        const kiln_tensor *in[2] = {&tx, &tw};
+        CHECK(tn_run(&t, in) == KILN_OK);
+        CHECK(all_near_f32(&t.out[0], want[m], 4));
+        tn_free(&t);
+    }
+}
+
+static void conv_f16_rounds_once(void) {
+    tnode t;
+    tn_init(&t, "Conv", 11, 2, 1);
+    uint16_t x[3], w[1];
+    for (int i = 0; i < 3; i++) x[i] = kiln_f32_to_f16(1.0f + (float)i / 3);
+    w[0] = kiln_f32_to_f16(3.0f);
+    kiln_tensor tx = tensor(KILN_F16, 3, (int64_t[]){1, 1, 3}, x);
+    kiln_tensor tw = tensor(KILN_F16, 3, (int64_t[]){1, 1, 1}, w);
+    const kiln_tensor *in[2] = {&tx, &tw};
+    CHECK(tn_run(&t, in) == KILN_OK);
+    CHECK(t.out[0].dtype == KILN_F16);
+    for (int i = 0; i < 3; i++) {
+        float want = kiln_f16_to_f32(kiln_f32_to_f16(kiln_f16_to_f32(x[i]) * 3.0f));
+        CHECK(kiln_f16_to_f32(((uint16_t *)t.out[0].data)[i]) == want);
+    }
+    tn_free(&t);
+}
+
+static void conv_errors_name_the_node(void) {
+    tnode t;
+    tn_init(&t, "Conv", 11, 2, 1);
+    float x[8] = {0}, w[4] = {0};
+    kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 2, 4}, x);
+    kiln_tensor tw = tensor(KILN_F32, 3, (int64_t[]){1, 3, 1}, w); /* 3 input channels, X has 2 */
+    const kiln_tensor *in[2] = {&tx, &tw};
+    CHECK(tn_run(&t, in) == KILN_ERR_SHAPE);
+    CHECK(msg_names_node(&t));
+    tn_free(&t);
+
+    tn_init(&t, "Conv", 11, 2, 1);
+    tn_ints(&t, "pads", 2, (int64_t[]){0, 0}); /* needs 2 per spatial dim: fine */
+    tn_ints(&t, "strides", 1, (int64_t[]){0});
+    kiln_tensor tw2 = tensor(KILN_F32, 3, (int64_t[]){1, 2, 1}, w);
+    const kiln_tensor *in2[2] = {&tx, &tw2};
+    CHECK(tn_run(&t, in2) == KILN_ERR_INVALID);
+    CHECK(msg_names_node(&t));
+    tn_free(&t);
+}
+
+static void conv_transpose_output_shape(void) {
+    /* [1,2,3] * [1,1] scattered with stride 1 is [1,3,5,3]; output_shape 5 adds a zero */
+    static int64_t shape5[1] = {5};
+    for (int with_shape = 0; with_shape < 2; with_shape++) {
+        tnode t;
+        tn_init(&t, "ConvTranspose", 11, 2, 1);
+        if (with_shape) tn_ints(&t, "output_shape", 1, shape5);
+        float x[3] = {1, 2, 3}, w[2] = {1, 1};
+        kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 1, 3}, x);
+        kiln_tensor tw = tensor(KILN_F32, 3, (int64_t[]){1, 1, 2}, w);
+        const kiln_tensor *in[2] = {&tx, &tw};
+        kiln_status st = tn_run(&t, in);
+        CHECK_MSG(st == KILN_OK, "%s", kiln_errmsg(t.ctx));
+        float want[5] = {1, 3, 5, 3, 0};
+        CHECK(all_near_f32(&t.out[0], want, with_shape ? 5 : 4));
+        tn_free(&t);
+    }
+}
+
+/* ---- pooling ---- */
+
+static void maxpool_indices_and_ceil(void) {
+    tnode t;
+    tn_init(&t, "MaxPool", 12, 1, 2);
+    tn_ints(&t, "kernel_shape", 2, (int64_t[]){2, 2});
+    tn_ints(&t, "strides", 2, (int64_t[]){2, 2});
+    tn_int(&t, "ceil_mode", 1);
+    float x[9] = {1, 9, 2, 3, 4, 8, 7, 5, 6};
+    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 3, 3}, x);
+    const kiln_tensor *in[1] = {&tx};
+    CHECK(tn_run(&t, in) == KILN_OK);
+    CHECK(dims_are(&t.out[0], 4, (int64_t[]){1, 1, 2, 2}));
+    float want[4] = {9, 8, 7, 6};
+    CHECK(all_near_f32(&t.out[0], want, 4));
+    int64_t idx[4] = {1, 5, 6, 8};
+    CHECK(t.out[1].dtype == KILN_I64 && memcmp(t.out[1].data, idx, sizeof idx) == 0);
+    tn_free(&t);
+}
+
+static void avgpool_count_include_pad(void) {
+    for (int inc = 0; inc < 2; inc++) {
+        tnode t;
+        tn_init(&t, "AveragePool", 11, 1, 1);
+        tn_ints(&t, "kernel_shape", 1, (int64_t[]){3});
+        tn_ints(&t, "pads", 2, (int64_t[]){1, 1});
+        tn_int(&t, "count_include_pad", inc);
+        float x[3] = {3, 6, 9};
+        kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 1, 3}, x);
+        const kiln_tensor *in[1] = {&tx};
+        CHECK(tn_run(&t, in) == KILN_OK);
+        float want[2][3] = {{4.5f, 6, 7.5f}, {3, 6, 5}};
+        CHECK(all_near_f32(&t.out[0], want[inc], 3));
+        tn_free(&t);
+    }
+}
+
+static void global_average_pool(void) {
+    tnode t;
+    tn_init(&t, "GlobalAveragePool", 11, 1, 1);
+    float x[8] = {1, 2, 3, 4, 10, 20, 30, 40};
+    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 2, 2, 2}, x);
+    const kiln_tensor *in[1] = {&tx};
+    CHECK(tn_run(&t, in) == KILN_OK);
+    CHECK(dims_are(&t.out[0], 4, (int64_t[]){1, 2, 1, 1}));
+    float want[2] = {2.5f, 25};
+    CHECK(all_near_f32(&t.out[0], want, 2));
+    tn_free(&t);
+}
+
+static void pool_kernel_larger_than_input_fails(void) {
+    tnode t;
+    tn_init(&t, "MaxPool", 12, 1, 1);
+    tn_ints(&t, "kernel_shape", 1, (int64_t[]){5});
+    float x[3] = {0};
+    kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 1, 3}, x);
+    const kiln_tensor *in[1] = {&tx};
+    CHECK(tn_run(&t, in) == KILN_ERR_SHAPE);
+    CHECK(msg_names_node(&t));
+    tn_free(&t);
+}
+
+/* ---- normalization ---- */
+
+static void batchnorm_inference_and_training(void) {
+    float x[4] = {1, 3, 10, 30}, sc[2] = {1, 2}, b[2] = {0, 1}, mean[2] = {2, 20}, var[2] = {4, 100};
+    kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 2, 2}, x);
+    kiln_tensor ts = tensor(KILN_F32, 1, (int64_t[]){2}, sc), tb = tensor(KILN_F32, 1, (int64_t[]){2}, b);
+    kiln_tensor tm = tensor(KILN_F32, 1, (int64_t[]){2}, mean), tv = tensor(KILN_F32, 1, (int64_t[]){2}, var);
+    const kiln_tensor *in[5] = {&tx, &ts, &tb, &tm, &tv};
+    tnode t;
+    tn_init(&t, "BatchNormalization", 15, 5, 1);
+    tn_float(&t, "epsilon", 0);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want[4] = {-0.5f, 0.5f, -1, 3};
+    CHECK(all_near_f32(&t.out[0], want, 4));
+    tn_free(&t);
+
+    /* training: batch mean 2 / 20, variance 1 / 100; running stats blend with momentum 0.5 */
+    tn_init(&t, "BatchNormalization", 15, 5, 3);
+    tn_float(&t, "epsilon", 0);
+    tn_float(&t, "momentum", 0.5);
+    tn_int(&t, "training_mode", 1);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want_y[4] = {-1, 1, -1, 3}, want_m[2] = {2, 20}, want_v[2] = {2.5f, 100};
+    CHECK(all_near_f32(&t.out[0], want_y, 4));
+    CHECK(all_near_f32(&t.out[1], want_m, 2));
+    CHECK(all_near_f32(&t.out[2], want_v, 2));
+    tn_free(&t);
+
+    tn_init(&t, "BatchNormalization", 9, 5, 3); /* old training outputs: explicit error */
+    CHECK(tn_run(&t, in) == KILN_ERR_UNSUPPORTED);
+    CHECK(msg_names_node(&t));
+    tn_free(&t);
+}
+
+static void layernorm_outputs_and_bad_axis(void) {
+    float x[4] = {1, 3, 2, 6}, s[2] = {1, 1};
+    kiln_tensor tx = tensor(KILN_F32, 2, (int64_t[]){2, 2}, x), ts = tensor(KILN_F32, 1, (int64_t[]){2}, s);
+    const kiln_tensor *in[2] = {&tx, &ts};
+    tnode t;
+    tn_init(&t, "LayerNormalization", 17, 2, 3);
+    tn_float(&t, "epsilon", 0);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want[4] = {-1, 1, -1, 1}, mean[2] = {2, 4}, inv[2] = {1, 0.5f};
+    CHECK(all_near_f32(&t.out[0], want, 4));
+    CHECK(dims_are(&t.out[1], 2, (int64_t[]){2, 1}));
+    CHECK(all_near_f32(&t.out[1], mean, 2));
+    CHECK(all_near_f32(&t.out[2], inv, 2));
+    tn_free(&t);
+
+    tn_init(&t, "LayerNormalization", 17, 2, 1);
+    tn_int(&t, "axis", 2);
+    CHECK(tn_run(&t, in) == KILN_ERR_INVALID);
+    CHECK(msg_names_node(&t));
+    tn_free(&t);
+}
+
+static void softmax_opset_semantics(void) {
+    /* opset 11 normalizes whole rows of the 2-D coercion at axis 1; opset 13 only along axis 1 */
+    float x[4] = {0, 0, 0, 0};
+    kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 2, 2}, x);
+    const kiln_tensor *in[1] = {&tx};
+    tnode t;
+    tn_init(&t, "Softmax", 11, 1, 1);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want11[4] = {0.25f, 0.25f, 0.25f, 0.25f};
+    CHECK(all_near_f32(&t.out[0], want11, 4));
+    tn_free(&t);
+    tn_init(&t, "Softmax", 13, 1, 1);
+    tn_int(&t, "axis", 1);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want13[4] = {0.5f, 0.5f, 0.5f, 0.5f};
+    CHECK(all_near_f32(&t.out[0], want13, 4));
+    tn_free(&t);
+
+    float y[3] = {1, 3, 3};
+    kiln_tensor ty = tensor(KILN_F32, 1, (int64_t[]){3}, y);
+    const kiln_tensor *in2[1] = {&ty};
+    tn_init(&t, "Hardmax", 13, 1, 1);
+    CHECK(tn_run(&t, in2) == KILN_OK);
+    float want_h[3] = {0, 1, 0}; /* the first maximum */
+    CHECK(all_near_f32(&t.out[0], want_h, 3));
+    tn_free(&t);
+    tn_init(&t, "LogSoftmax", 13, 1, 1);
+    tn_int(&t, "axis", 3);
+    CHECK(tn_run(&t, in2) == KILN_ERR_INVALID);
+    tn_free(&t);
+}
+
+/* ---- matrix products ---- */
+
+static void gemm_transposes_and_bias(void) {
+    tnode t;
+    tn_init(&t, "Gemm", 13, 3, 1);
+    tn_int(&t, "transA", 1);
+    tn_int(&t, "transB", 1);
+    tn_float(&t, "alpha", 2);
+    tn_float(&t, "beta", 0.5);
+    float a[4] = {1, 2, 3, 4}, b[4] = {1, 0, 0, 1}, c[2] = {10, 20}; /* A^T = [[1,3],[2,4]] */
+    kiln_tensor ta = tensor(KILN_F32, 2, (int64_t[]){2, 2}, a), tb = tensor(KILN_F32, 2, (int64_t[]){2, 2}, b);
+    kiln_tensor tc = tensor(KILN_F32, 1, (int64_t[]){2}, c);
+    const kiln_tensor *in[3] = {&ta, &tb, &tc};
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want[4] = {7, 16, 9, 18};
+    CHECK(all_near_f32(&t.out[0], want, 4));
+    tn_free(&t);
+
+    tn_init(&t, "Gemm", 13, 3, 1);
+    kiln_tensor bad_c = tensor(KILN_F32, 1, (int64_t[]){3}, c);
+    const kiln_tensor *in2[3] = {&ta, &tb, &bad_c};
+    CHECK(tn_run(&t, in2) == KILN_ERR_SHAPE);
+    CHECK(msg_names_node(&t));
+    tn_free(&t);
+}
+
+static void matmul_broadcast_and_vectors(void) {
+    tnode t;
+    tn_init(&t, "MatMul", 13, 2, 1);
+    float a[2] = {1, 2}, b[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    kiln_tensor ta = tensor(KILN_F32, 1, (int64_t[]){2}, a), tb = tensor(KILN_F32, 3, (int64_t[]){2, 2, 2}, b);
+    const kiln_tensor *in[2] = {&ta, &tb};
+    CHECK(tn_run(&t, in) == KILN_OK);
+    CHECK(dims_are(&t.out[0], 2, (int64_t[]){2, 2}));
+    float want[4] = {7, 10, 19, 22};
+    CHECK(all_near_f32(&t.out[0], want, 4));
+    tn_free(&t);
+
+    tn_init(&t, "MatMul", 13, 2, 1);
+    kiln_tensor tb2 = tensor(KILN_F32, 2, (int64_t[]){3, 2}, b);
+    const kiln_tensor *in2[2] = {&ta, &tb2};
+    CHECK(tn_run(&t, in2) == KILN_ERR_SHAPE);
+    CHECK(msg_names_node(&t));
+    tn_free(&t);
+}
+
+static void matmul_int64_stays_exact(void) {
+    tnode t;
+    tn_init(&t, "MatMul", 13, 2, 1);
+    int64_t a[2] = {((int64_t)1 << 53) + 1, 1}, b[2] = {1, 1};
+    kiln_tensor ta = tensor(KILN_I64, 2, (int64_t[]){1, 2}, a), tb = tensor(KILN_I64, 2, (int64_t[]){2, 1}, b);
+    const kiln_tensor *in[2] = {&ta, &tb};
+    CHECK(tn_run(&t, in) == KILN_OK);
+    CHECK(t.out[0].dtype == KILN_I64 && ((int64_t *)t.out[0].data)[0] == ((int64_t)1 << 53) + 2);
+    tn_free(&t);
+}
+
+static void einsum_explicit_and_implicit(void) {
+    float a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8};
+    kiln_tensor ta = tensor(KILN_F32, 2, (int64_t[]){2, 2}, a), tb = tensor(KILN_F32, 2, (int64_t[]){2, 2}, b);
+    const kiln_tensor *in[2] = {&ta, &tb};
+    tnode t;
+    tn_init(&t, "Einsum", 12, 2, 1);
+    tn_string(&t, "equation", "ij, jk -> ik");
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want[4] = {19, 22, 43, 50};
+    CHECK(all_near_f32(&t.out[0], want, 4));
+    tn_free(&t);
+
+    tn_init(&t, "Einsum", 12, 1, 1);
+    tn_string(&t, "equation", "ii"); /* implicit output: the trace, a scalar */
+    CHECK(tn_run(&t, in) == KILN_OK);
+    CHECK(t.out[0].rank == 0);
+    float tr[1] = {5};
+    CHECK(all_near_f32(&t.out[0], tr, 1));
+    tn_free(&t);
+
+    tn_init(&t, "Einsum", 12, 2, 1);
+    tn_string(&t, "equation", "ij,jk->iq");
+    CHECK(tn_run(&t, in) == KILN_ERR_INVALID);
+    CHECK(msg_names_node(&t));
+    tn_free(&t);
+}
+
+/* ---- Resize ---- */
+
+static void resize_nearest_and_linear(void) {
+    float x[4] = {1, 2, 3, 4};
+    int64_t sizes[4] = {1, 1, 2, 4};
+    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 2, 2}, x);
+    kiln_tensor tsz = tensor(KILN_I64, 1, (int64_t[]){4}, sizes);
+    const kiln_tensor *in[4] = {&tx, NULL, NULL, &tsz};
+    tnode t;
+    tn_init(&t, "Resize", 13, 4, 1);
+    t.n->inputs[1] = t.n->inputs[2] = NULL;
+    tn_string(&t, "coordinate_transformation_mode", "asymmetric");
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want[8] = {1, 1, 2, 2, 3, 3, 4, 4};
+    CHECK(all_near_f32(&t.out[0], want, 8));
+    tn_free(&t);
+
+    tn_init(&t, "Resize", 13, 4, 1);
+    t.n->inputs[1] = t.n->inputs[2] = NULL;
+    tn_string(&t, "mode", "linear");
+    tn_string(&t, "coordinate_transformation_mode", "align_corners");
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want_l[8] = {1, 4.0f / 3, 5.0f / 3, 2, 3, 10.0f / 3, 11.0f / 3, 4};
+    CHECK(all_near_f32(&t.out[0], want_l, 8));
+    tn_free(&t);
+}
+
+static void resize_infer_needs_sizes(void) {
+    tnode t;
+    tn_init(&t, "Resize", 13, 4, 1);
+    t.n->inputs[1] = t.n->inputs[2] = NULL;
+    CHECK(gir_bind_op(t.ctx, t.n) == KILN_OK);
+    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 2, 2}, NULL);
+    kiln_tensor tsz = tensor(KILN_I64, 1, (int64_t[]){4}, NULL); /* not a constant */
+    const kiln_tensor *in[4] = {&tx, NULL, NULL, &tsz};
+    kiln_tensor out[1];
+    CHECK(t.n->op->infer(t.ctx, t.n, in, out) == KILN_ERR_DYNAMIC);
+    tn_free(&t);
+}
+
+/* ---- quantization ---- */
+
+static void quantize_rounds_half_to_even(void) {
+    float x[4] = {0.5f, 1.5f, 2.5f, -300};
+    float scale = 1;
+    int8_t zp = 0;
+    kiln_tensor tx = tensor(KILN_F32, 1, (int64_t[]){4}, x), ts = tensor(KILN_F32, 0, NULL, &scale);
+    kiln_tensor tz = tensor(KILN_I8, 0, NULL, &zp);
+    const kiln_tensor *in[3] = {&tx, &ts, &tz};
+    tnode t;
+    tn_init(&t, "QuantizeLinear", 13, 3, 1);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    int8_t want[4] = {0, 2, 2, -128};
+    CHECK(t.out[0].dtype == KILN_I8 && memcmp(t.out[0].data, want, 4) == 0);
+    tn_free(&t);
+
+    uint8_t q[2] = {10, 250}, qz = 10;
+    float s2 = 0.5f;
+    kiln_tensor tq = tensor(KILN_U8, 1, (int64_t[]){2}, q), ts2 = tensor(KILN_F32, 0, NULL, &s2);
+    kiln_tensor tqz = tensor(KILN_U8, 0, NULL, &qz);
+    const kiln_tensor *in2[3] = {&tq, &ts2, &tqz};
+    tn_init(&t, "DequantizeLinear", 13, 3, 1);
+    CHECK(tn_run(&t, in2) == KILN_OK);
+    float want_d[2] = {0, 120};
+    CHECK(all_near_f32(&t.out[0], want_d, 2));
+    tn_free(&t);
+}
+
+/* ---- Attention ---- */
+
+static void attention_causal_two_keys(void) {
+    /* Q, K: one head, two positions, head size 1; causal masks the second key of the first query */
+    float q[2] = {1, 1}, k[2] = {0, 0}, v[2] = {10, 20};
+    int64_t dims[4] = {1, 1, 2, 1};
+    kiln_tensor tq = tensor(KILN_F32, 4, dims, q), tk = tensor(KILN_F32, 4, dims, k), tv = tensor(KILN_F32, 4, dims, v);
+    const kiln_tensor *in[3] = {&tq, &tk, &tv};
+    tnode t;
+    tn_init(&t, "Attention", 23, 3, 1);
+    tn_int(&t, "is_causal", 1);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want[2] = {10, 15};
+    CHECK(all_near_f32(&t.out[0], want, 2));
+    tn_free(&t);
+}
+
+/* ---- allocation failures: every failure point gives an error, never a leak ---- */
+
+static void conv_allocation_sweep(void) {
+    float x[16] = {0}, w[8] = {0};
+    kiln_tensor tx = tensor(KILN_F16, 4, (int64_t[]){1, 2, 2, 2}, x);
+    kiln_tensor tw = tensor(KILN_F16, 4, (int64_t[]){2, 2, 1, 1}, w);
+    const kiln_tensor *in[2] = {&tx, &tw};
+    for (long k = 0; k < 50; k++) {
+        tnode t;
+        tn_init(&t, "Conv", 11, 2, 1);
+        CHECK(gir_bind_op(t.ctx, t.n) == KILN_OK);
+        long live = kiln_mem_live();
+        kiln_mem_fail_after(k);
+        kiln_status s = gir_run_node(t.ctx, t.n, in, t.out);
+        kiln_mem_fail_after(-1);
+        if (s == KILN_OK) {
+            kiln_tensor_release(&t.out[0]);
+            CHECK(kiln_mem_live() == live);
+            tn_free(&t);
+            break;
+        }
+        CHECK(s == KILN_ERR_NOMEM);
+        CHECK(kiln_mem_live() == live);
+        tn_free(&t);
+    }
+}
+
+TEST_MAIN(T(conv_padded_sums), T(conv_groups_bias_strides), T(conv_auto_pad_same_lower_vs_upper),
+          T(conv_f16_rounds_once), T(conv_errors_name_the_node), T(conv_transpose_output_shape),
+          T(maxpool_indices_and_ceil), T(avgpool_count_include_pad), T(global_average_pool),
+          T(pool_kernel_larger_than_input_fails), T(batchnorm_inference_and_training),
+          T(layernorm_outputs_and_bad_axis), T(softmax_opset_semantics), T(gemm_transposes_and_bias),
+          T(matmul_broadcast_and_vectors), T(matmul_int64_stays_exact), T(einsum_explicit_and_implicit),
+          T(resize_nearest_and_linear), T(resize_infer_needs_sizes), T(quantize_rounds_half_to_even),
+          T(attention_causal_two_keys), T(conv_allocation_sweep))
