@@ -742,13 +742,30 @@ static bool parse_list(parser *p, gir_graph *g, gir_attr *a) {
     return next(p);
 }
 
+/* What a subgraph does not state it inherits, as the ONNX loader gives it. */
+static bool inherit_meta(parser *p, gir_graph *sub, const gir_graph *up) {
+    if (!sub->ir_version) sub->ir_version = up->ir_version;
+    if (!sub->producer && up->producer && !(sub->producer = kiln_arena_strdup(sub->arena, up->producer)))
+        return nomem(p);
+    if (sub->n_opsets || !up->n_opsets) return true;
+    sub->opsets = kiln_arena_alloc(sub->arena, sizeof(gir_opset) * (size_t)up->n_opsets);
+    if (!sub->opsets) return nomem(p);
+    for (int i = 0; i < up->n_opsets; i++) {
+        sub->opsets[i].version = up->opsets[i].version;
+        sub->opsets[i].domain = kiln_arena_strdup(sub->arena, up->opsets[i].domain ? up->opsets[i].domain : "");
+        if (!sub->opsets[i].domain) return nomem(p);
+    }
+    sub->n_opsets = up->n_opsets;
+    return true;
+}
+
 static bool parse_subgraph(parser *p, scope *sc, gir_attr *a) {
     if (p->depth >= MAX_DEPTH) return fail_at(p, p->tok.line, p->tok.col, "subgraphs nested too deep");
     gir_graph *sub = gir_graph_new();
     if (!sub) return nomem(p);
     scope inner = {.g = sub, .parent = sc};
     p->depth++;
-    bool ok = parse_graph(p, &inner);
+    bool ok = parse_graph(p, &inner) && inherit_meta(p, sub, sc->g);
     p->depth--;
     kiln_free(inner.map.slot);
     if (!ok) {

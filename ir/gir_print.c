@@ -166,24 +166,28 @@ static void put_tensor_type(psink *s, const kiln_tensor *t) {
 
 /* ---- numbers ---- */
 
-/* The shortest text (%.Ng, fewest digits first) of `v` that parses back to
-** exactly `bits`; an exponent form gives way to a shorter plain one
-** ("10", not "1e+01"). */
-static void shortest(char *buf, size_t n, kiln_dtype dt, double v, uint64_t bits) {
-    int max = dt == KILN_F64 ? 17 : 9;
+static bool round_trips(char *buf, size_t n, kiln_dtype dt, double v, uint64_t bits, int digits) {
     uint64_t got;
-    int p = 1;
-    for (; p < max; p++) {
-        snprintf(buf, n, "%.*g", p, v);
-        if (gir_text_float_bits(dt, buf, &got) && got == bits) break;
+    snprintf(buf, n, "%.*g", digits, v);
+    return gir_text_float_bits(dt, buf, &got) && got == bits;
+}
+
+/* The shortest text (%.Ng, fewest digits) of `v` that parses back to exactly
+** `bits`; an exponent form gives way to a shorter plain one ("10", not
+** "1e+01"). The search halves the digit range: if N digits round-trip, N+1
+** do too (the nearest N+1-digit decimal is no farther than the N-digit one). */
+static void shortest(char *buf, size_t n, kiln_dtype dt, double v, uint64_t bits) {
+    int lo = 1, hi = dt == KILN_F64 ? 17 : 9;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (round_trips(buf, n, dt, v, bits, mid)) hi = mid;
+        else lo = mid + 1;
     }
-    snprintf(buf, n, "%.*g", p, v);
+    snprintf(buf, n, "%.*g", lo, v);
     if (!strchr(buf, 'e')) return;
-    for (int q = p + 1; q <= p + 4 && q <= max; q++) {
+    for (int q = lo + 1; q <= lo + 4 && q <= (dt == KILN_F64 ? 17 : 9); q++) {
         char alt[64];
-        snprintf(alt, sizeof alt, "%.*g", q, v);
-        if (strlen(alt) < strlen(buf) && gir_text_float_bits(dt, alt, &got) && got == bits)
-            snprintf(buf, n, "%s", alt);
+        if (round_trips(alt, sizeof alt, dt, v, bits, q) && strlen(alt) < strlen(buf)) snprintf(buf, n, "%s", alt);
     }
 }
 
@@ -417,17 +421,29 @@ static void put_node(psink *s, const gir_node *n, int index, unsigned flags, int
     put(s, "\n", 1);
 }
 
-static void put_header(psink *s, const gir_graph *g, int depth) {
-    if (g->ir_version) {
+static bool same_opsets(const gir_graph *a, const gir_graph *b) {
+    if (a->n_opsets != b->n_opsets) return false;
+    for (int i = 0; i < a->n_opsets; i++)
+        if (a->opsets[i].version != b->opsets[i].version ||
+            strcmp(a->opsets[i].domain ? a->opsets[i].domain : "", b->opsets[i].domain ? b->opsets[i].domain : ""))
+            return false;
+    return true;
+}
+
+/* A subgraph states only what differs from its parent (the parser copies the
+** rest down, as the ONNX loader does). */
+static void put_header(psink *s, const gir_graph *g, int depth, const gir_graph *up) {
+    if (g->ir_version && !(up && up->ir_version == g->ir_version)) {
         indent(s, depth);
         pf(s, "ir_version %" PRId64 "\n", g->ir_version);
     }
-    if (g->producer && g->producer[0]) {
+    if (g->producer && g->producer[0] && !(up && up->producer && !strcmp(up->producer, g->producer))) {
         indent(s, depth);
         puts_(s, "producer ");
         put_quoted(s, g->producer, strlen(g->producer));
         put(s, "\n", 1);
     }
+    if (up && same_opsets(g, up)) return;
     for (int i = 0; i < g->n_opsets; i++) {
         indent(s, depth);
         puts_(s, "opset ");
@@ -457,7 +473,7 @@ static void put_decl(psink *s, const char *kw, const gir_value *v, unsigned flag
 }
 
 static void put_body(psink *s, const gir_graph *g, unsigned flags, int depth, const pscope *sc) {
-    put_header(s, g, depth);
+    put_header(s, g, depth, sc->parent ? sc->parent->g : NULL);
     for (int i = 0; i < g->n_inputs; i++) put_decl(s, "input", g->inputs[i], flags, depth);
     for (int i = 0; i < g->n_values; i++) {
         const gir_value *v = g->values[i];
@@ -491,6 +507,14 @@ void gir_print(FILE *f, const gir_graph *g, unsigned flags) {
     psink s = {.f = f};
     put_graph(&s, g, flags, 0, NULL);
     put(&s, "\n", 1);
+}
+
+const char *gir_type_str(const gir_type *t, char *buf, size_t n) {
+    psink s = {0};
+    put_type(&s, t);
+    snprintf(buf, n, "%s", s.buf ? s.buf : "?");
+    kiln_free(s.buf);
+    return buf;
 }
 
 char *gir_print_str(const gir_graph *g, unsigned flags) {

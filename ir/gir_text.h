@@ -51,6 +51,10 @@ void gir_print(FILE *f, const gir_graph *g, unsigned flags);
 ** with kiln_free); NULL when out of memory. */
 char *gir_print_str(const gir_graph *g, unsigned flags);
 
+/* A type as the text form writes it ("f32[batch,3,?]", "f32[*]", "?") into
+** buf; returns buf. */
+const char *gir_type_str(const gir_type *t, char *buf, size_t n);
+
 /* Parses the text form into a new graph. Errors (KILN_ERR_PARSE) say the
 ** line and column and what was expected. Nodes are not bound to ops. */
 kiln_status gir_parse(kiln_ctx *ctx, const char *text, gir_graph **out);

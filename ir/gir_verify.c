@@ -60,18 +60,6 @@ static bool owned(const gir_graph *g, const gir_value *v) {
     return v->id >= 0 && v->id < g->n_values && g->values[v->id] == v;
 }
 
-static const char *type_str(const gir_type *t, char *buf, size_t n) {
-    size_t k = (size_t)snprintf(buf, n, "%s[", t->dtype ? kiln_dtype_name(t->dtype) : "?");
-    if (t->rank < 0 && k < n) k += (size_t)snprintf(buf + k, n - k, "*");
-    for (int i = 0; i < t->rank && i < KILN_MAX_RANK && k < n; i++) {
-        const gir_dim *d = &t->dims[i];
-        const char *sep = i ? "," : "";
-        if (d->value >= 0) k += (size_t)snprintf(buf + k, n - k, "%s%" PRId64, sep, d->value);
-        else k += (size_t)snprintf(buf + k, n - k, "%s%s", sep, d->sym ? d->sym : "?");
-    }
-    if (k < n) snprintf(buf + k, n - k, "]");
-    return buf;
-}
 
 /* ---- values and constants ---- */
 
@@ -97,7 +85,7 @@ static kiln_status check_tensor(const vgraph *vg, const gir_node *n, const char 
     if (!ok) {
         char a[160], b[160];
         return vfail(vg, n, "%s holds %s data but its type says %s", what, kiln_shape_str(t, a, sizeof a),
-                     type_str(ty, b, sizeof b));
+                     gir_type_str(ty, b, sizeof b));
     }
     return KILN_OK;
 }
@@ -329,7 +317,7 @@ static kiln_status check_inferred(const vgraph *vg, const gir_node *n) {
         if (!v || dims_agree(&v->type, &outs[k])) continue;
         char a[160], b[160];
         return vfail(vg, n, "output %d '%s' has type %s, but the op infers %s", k, v->name,
-                     type_str(&v->type, a, sizeof a), kiln_shape_str(&outs[k], b, sizeof b));
+                     gir_type_str(&v->type, a, sizeof a), kiln_shape_str(&outs[k], b, sizeof b));
     }
     return KILN_OK;
 }

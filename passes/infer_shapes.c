@@ -14,6 +14,7 @@
 
 #include "ir/ctx.h"
 #include "ir/dtype.h"
+#include "ir/gir_text.h"
 #include "ir/interp.h"
 #include "ir/tensor.h"
 #include "pass.h"
@@ -27,18 +28,6 @@ typedef struct infer_state {
     bool *have;
 } infer_state;
 
-static const char *type_str(const gir_type *t, char *buf, size_t n) {
-    size_t k = (size_t)snprintf(buf, n, "%s[", t->dtype ? kiln_dtype_name(t->dtype) : "?");
-    if (t->rank < 0 && k < n) k += (size_t)snprintf(buf + k, n - k, "*");
-    for (int i = 0; i < t->rank && k < n; i++) {
-        const gir_dim *d = &t->dims[i];
-        const char *sep = i ? "," : "";
-        if (d->value >= 0) k += (size_t)snprintf(buf + k, n - k, "%s%" PRId64, sep, d->value);
-        else k += (size_t)snprintf(buf + k, n - k, "%s%s", sep, d->sym ? d->sym : "?");
-    }
-    if (k < n) snprintf(buf + k, n - k, "]");
-    return buf;
-}
 
 /* Writes the inferred type of output k into its value, unless the value
 ** declares a different static dtype, rank or extent. */
@@ -50,7 +39,7 @@ static kiln_status merge(kiln_ctx *ctx, const gir_node *n, int k, gir_value *v, 
     if (!ok) {
         char a[160], b[160];
         return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "output %d '%s' is declared %s, but the op infers %s", k,
-                            v->name, type_str(ty, a, sizeof a), kiln_shape_str(t, b, sizeof b));
+                            v->name, gir_type_str(ty, a, sizeof a), kiln_shape_str(t, b, sizeof b));
     }
     gir_type_from_tensor(&v->type, t);
     return KILN_OK;

@@ -1,0 +1,223 @@
+/*
+** cmd_inspect.c — `kiln inspect MODEL.onnx|GRAPH.kir`: loads a model (or a
+** graph in the text form), binds its ops, sorts it, infers shapes and
+** verifies it, then prints the graph and a summary: op counts, parameters,
+** opset imports, inputs and outputs, producer. When a step fails, what is
+** known is still printed, then the error. The summary lines are comments
+** of the text form, so the whole output of --full parses as a .kir file.
+*/
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_util.h"
+#include "frontend/onnx.h"
+#include "ir/ctx.h"
+#include "ir/gir_text.h"
+#include "ir/interp.h"
+#include "ir/mem.h"
+#include "ir/tensor.h"
+#include "passes/pass.h"
+
+typedef struct inspect_opts {
+    const char *path;
+    bool full, no_graph, text;
+} inspect_opts;
+
+static int usage(void) {
+    fprintf(stderr,
+            "usage: kiln inspect MODEL.onnx|GRAPH.kir [--full] [--no-graph]\n"
+            "  prints the graph in the text form (constants of more than 16 elements\n"
+            "  elided unless --full), then op counts, parameters, opsets, inputs and\n"
+            "  outputs. A .kir file holds a graph in the text form.\n"
+            "  --full       print all constant data\n"
+            "  --no-graph   print the summary only\n");
+    return 2;
+}
+
+static int parse_opts(int argc, char **argv, inspect_opts *o) {
+    memset(o, 0, sizeof *o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--full")) o->full = true;
+        else if (!strcmp(a, "--no-graph")) o->no_graph = true;
+        else if ((a[0] != '-' || !a[1]) && !o->path) o->path = a;
+        else return usage();
+    }
+    if (!o->path) return usage();
+    size_t n = strlen(o->path);
+    o->text = n > 4 && !strcmp(o->path + n - 4, ".kir");
+    return 0;
+}
+
+/* ---- preparing the graph ---- */
+
+static kiln_status bind_all(kiln_ctx *ctx, gir_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        gir_node *n = g->nodes[i];
+        if (n->op) continue;
+        kiln_status s = gir_bind_op(ctx, n);
+        if (s) return s;
+    }
+    return KILN_OK;
+}
+
+static kiln_status prepare(kiln_ctx *ctx, gir_graph *g) {
+    kiln_status s = bind_all(ctx, g);
+    if (!s) s = gir_toposort(ctx, g);
+    if (!s) s = pass_infer_shapes(ctx, g);
+    if (!s) s = gir_verify(ctx, g, NULL);
+    return s;
+}
+
+/* ---- the summary ---- */
+
+typedef struct op_count {
+    const char *domain, *op_type;
+    int count;
+} op_count;
+
+typedef struct op_counts {
+    op_count *v;
+    int n, cap;
+    int nodes;
+} op_counts;
+
+static bool count_ops(op_counts *c, const gir_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const gir_node *n = g->nodes[i];
+        c->nodes++;
+        int k = 0;
+        while (k < c->n && (strcmp(c->v[k].op_type, n->op_type) || strcmp(c->v[k].domain, n->domain))) k++;
+        if (k == c->n) {
+            if (!kiln_grow((void **)&c->v, &c->cap, c->n + 1, sizeof *c->v)) return false;
+            c->v[c->n++] = (op_count){n->domain, n->op_type, 0};
+        }
+        c->v[k].count++;
+        for (int a = 0; a < n->n_attrs; a++)
+            if (n->attrs[a].kind == GIR_ATTR_GRAPH && n->attrs[a].g && !count_ops(c, n->attrs[a].g)) return false;
+    }
+    return true;
+}
+
+static int by_count(const void *a, const void *b) {
+    const op_count *x = a, *y = b;
+    if (x->count != y->count) return x->count < y->count ? 1 : -1;
+    int d = strcmp(x->domain, y->domain);
+    return d ? d : strcmp(x->op_type, y->op_type);
+}
+
+static kiln_status print_ops(kiln_ctx *ctx, const gir_graph *g) {
+    op_counts c = {0};
+    if (!count_ops(&c, g)) {
+        kiln_free(c.v);
+        return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory counting ops");
+    }
+    if (c.n) qsort(c.v, (size_t)c.n, sizeof *c.v, by_count);
+    printf("# nodes:      %d (%d op types)\n", c.nodes, c.n);
+    for (int i = 0; i < c.n; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "%s%s%s", c.v[i].domain, c.v[i].domain[0] ? "::" : "", c.v[i].op_type);
+        printf("#   %-28s %d\n", name, c.v[i].count);
+    }
+    kiln_free(c.v);
+    return KILN_OK;
+}
+
+static void human_bytes(uint64_t b, char *buf, size_t n) {
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)b;
+    int u = 0;
+    while (v >= 1024 && u < 4) v /= 1024, u++;
+    if (u == 0) snprintf(buf, n, "%" PRIu64 " B", b);
+    else snprintf(buf, n, "%.1f %s", v, units[u]);
+}
+
+static void print_params(const gir_graph *g) {
+    uint64_t elems = 0, bytes = 0;
+    int tensors = 0;
+    for (int i = 0; i < g->n_values; i++) {
+        const kiln_tensor *t = g->values[i]->constant;
+        int64_t n = t ? kiln_numel(t) : -1;
+        if (n < 0) continue;
+        tensors++;
+        elems += (uint64_t)n;
+        if (t->dtype != KILN_STRING) {
+            bytes += kiln_nbytes(t);
+            continue;
+        }
+        for (int64_t k = 0; k < n && t->data; k++) {
+            const char *s = ((char *const *)t->data)[k];
+            bytes += s ? strlen(s) : 0;
+        }
+    }
+    char hb[32];
+    human_bytes(bytes, hb, sizeof hb);
+    printf("# parameters: %" PRIu64 " in %d constants, %" PRIu64 " bytes (%s)\n", elems, tensors, bytes, hb);
+}
+
+static void print_values(const char *title, gir_value *const *vs, int n) {
+    printf("# %-11s %d\n", title, n);
+    for (int i = 0; i < n; i++) {
+        char ty[256];
+        const gir_value *v = vs[i];
+        printf("#   %-28s %s%s\n", v->name, gir_type_str(&v->type, ty, sizeof ty),
+               v->constant ? "  (has a default)" : "");
+    }
+}
+
+static kiln_status print_summary(kiln_ctx *ctx, const gir_graph *g, const char *path) {
+    printf("# %s\n", path);
+    if (g->producer && g->producer[0]) printf("# producer:   %s\n", g->producer);
+    if (g->ir_version) printf("# ir_version: %" PRId64 "\n", g->ir_version);
+    printf("# opsets:    ");
+    for (int i = 0; i < g->n_opsets; i++)
+        printf(" %s %" PRId64 "%s", g->opsets[i].domain[0] ? g->opsets[i].domain : "ai.onnx", g->opsets[i].version,
+               i + 1 < g->n_opsets ? "," : "");
+    printf("%s\n", g->n_opsets ? "" : " (none)");
+    print_values("inputs:", g->inputs, g->n_inputs);
+    print_values("outputs:", g->outputs, g->n_outputs);
+    print_params(g);
+    return print_ops(ctx, g);
+}
+
+int cmd_inspect(int argc, char **argv) {
+    inspect_opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc) return rc;
+    kiln_ctx *ctx;
+    if (kiln_ctx_new(&ctx)) {
+        fprintf(stderr, "kiln: out of memory\n");
+        return 1;
+    }
+    gir_graph *g = NULL;
+    kiln_status s = o.text ? gir_parse_file(ctx, o.path, &g) : onnx_load_file(ctx, o.path, &g);
+    if (s) {
+        rc = cli_error(ctx, s);
+        kiln_ctx_free(ctx);
+        return rc;
+    }
+    kiln_status prep = prepare(ctx, g);
+    char msg[sizeof ctx->msg];
+    snprintf(msg, sizeof msg, "%s", kiln_errmsg(ctx));
+    if (!o.no_graph) {
+        gir_print(stdout, g, o.full ? GIR_PRINT_FULL : GIR_PRINT_SUMMARY);
+        printf("\n");
+    }
+    s = print_summary(ctx, g, o.path);
+    fflush(stdout);
+    if (prep) {
+        fprintf(stderr, "kiln: %s\n", msg);
+        rc = 1;
+    } else if (s) {
+        rc = cli_error(ctx, s);
+    } else if (ferror(stdout)) {
+        fprintf(stderr, "kiln: error writing the output\n");
+        rc = 1;
+    }
+    gir_graph_free(g);
+    kiln_ctx_free(ctx);
+    return rc;
+}
