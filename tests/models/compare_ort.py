@@ -186,7 +186,7 @@ def compare(args, title, work):
     sets = input_sets(args, model, work)
     if args.ort_only:
         common.check_model(model if model.ByteSize() < 2**31 - 1 else model_path)
-    worst, worst_abs, t_kiln, t_ort, problems = 0.0, 0.0, 0.0, 0.0, []
+    worst, worst_abs, t_kiln, t_ort, problems, compared = 0.0, 0.0, 0.0, 0.0, [], 0
     for si, (label, in_dir) in enumerate(sets):
         tag = "" if len(sets) == 1 else "[%s] " % (label or si)
         ref, dt = run_ort(model_path, load_feeds(model, in_dir))
@@ -211,6 +211,7 @@ def compare(args, title, work):
                 problems.append("%s%s: kiln wrote no %s" % (tag, name, os.path.basename(path)))
                 continue
             e, a, why = normalized_error(common.load_tensor(path), r)
+            compared += 1
             worst, worst_abs = max(worst, e), max(worst_abs, a)
             if why or e > args.tol:
                 problems.append("%s%s: %s" % (tag, name, why or "err %.3g > tol %.3g (max abs %.3g)"
@@ -223,6 +224,8 @@ def compare(args, title, work):
                           for n, r in zip(out_names, ref))
         print("%s: %s (onnxruntime only) %d nodes, build %.1f s, ort %.2f s; %s" % (
             title, status, len(model.graph.node), t_build, t_ort, stats))
+    elif compared == 0:
+        print("%s: FAIL no output compared (kiln %.2f s)" % (title, t_kiln))
     else:
         print("%s: %s %d output(s) x %d input set(s), max normalised err %.3g (tol %.0e), "
               "max abs err %.3g, kiln %.2f s, onnxruntime %.2f s" % (
