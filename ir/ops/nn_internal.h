@@ -147,6 +147,8 @@ NN_OP(dequantize);
 NN_OP(dyn_quantize);
 NN_OP(attention);
 NN_OP(nll_loss);
+NN_OP(grid_sample);
+NN_OP(affine_grid);
 NN_OP(sce_loss);
 NN_OP(matmul);
 NN_OP(gemm);

@@ -58,6 +58,8 @@ static const kiln_attr_schema k_attention_attrs[] = {
     A_FLOAT("scale"), A_FLOAT("softcap"), A_INT("softmax_precision"), A_INT("left_window_size"),
     A_INT("right_window_size"), A_END};
 static const kiln_attr_schema k_loss_attrs[] = {A_INT("ignore_index"), A_STRING("reduction"), A_END};
+static const kiln_attr_schema k_grid_attrs[] = {
+    A_INT("align_corners"), A_STRING("mode"), A_STRING("padding_mode"), A_END};
 static const kiln_attr_schema k_upsample_attrs[] = {A_STRING("mode"), A_FLOATS("scales"), A_END};
 
 const kiln_op_def kiln_ops_nn[] = {
@@ -94,5 +96,7 @@ const kiln_op_def kiln_ops_nn[] = {
     ROW("Attention", 23, KILN_MAX_OPSET, 3, 7, 1, 4, F, KILN_FUSE_OPAQUE, k_attention_attrs, attention),
     ROW("NegativeLogLikelihoodLoss", 12, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_OPAQUE, k_loss_attrs, nll_loss),
     ROW("SoftmaxCrossEntropyLoss", 12, KILN_MAX_OPSET, 2, 3, 1, 2, F, KILN_FUSE_OPAQUE, k_loss_attrs, sce_loss),
+    ROW("GridSample", 16, KILN_MAX_OPSET, 2, 2, 1, 1, F, KILN_FUSE_OPAQUE, k_grid_attrs, grid_sample),
+    ROW("AffineGrid", 20, KILN_MAX_OPSET, 2, 2, 1, 1, F, KILN_FUSE_OPAQUE, k_grid_attrs, affine_grid),
     {0},
 };
