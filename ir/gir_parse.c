@@ -152,14 +152,19 @@ static bool lex_quoted(parser *p) {
     }
 }
 
+/* A sign may follow the exponent letter: e/E in decimal, p/P in hex. */
+static bool exponent_sign(const parser *p, size_t start) {
+    char c = peekc(p, 0);
+    if ((c != '+' && c != '-') || p->pos == start) return false;
+    char prev = p->src[p->pos - 1];
+    bool hex = p->pos - start >= 2 && (p->src[start + 1] == 'x' || p->src[start + 1] == 'X');
+    return hex ? prev == 'p' || prev == 'P' : prev == 'e' || prev == 'E';
+}
+
 static void lex_number(parser *p) {
     if (peekc(p, 0) == '-' || peekc(p, 0) == '+') advance(p, 1);
     size_t start = p->pos;
-    while (is_ident_char(peekc(p, 0)) ||
-           ((peekc(p, 0) == '+' || peekc(p, 0) == '-') && p->pos > start &&
-            strchr("eEpP", p->src[p->pos - 1]) &&
-            !(p->pos - start >= 2 && p->src[start + 1] == 'x' && strchr("eE", p->src[p->pos - 1]))))
-        advance(p, 1);
+    while (is_ident_char(peekc(p, 0)) || exponent_sign(p, start)) advance(p, 1);
     /* nan(0xBITS) */
     if (p->pos - start == 3 && strncmp(p->src + start, "nan", 3) == 0 && peekc(p, 0) == '(') {
         advance(p, 1);

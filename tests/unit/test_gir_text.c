@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "frontend/onnx.h"
 #include "harness.h"
@@ -446,7 +447,87 @@ static void conformance_models_round_trip(void) {
     kiln_ctx_free(ctx);
 }
 
+static void file_printing_and_reading(void) {
+    kiln_ctx *ctx;
+    kiln_ctx_new(&ctx);
+    gir_graph *g = NULL;
+    CHECK(gir_parse(ctx, k_canonical, &g) == KILN_OK);
+    char path[] = "/tmp/kiln_test_gir_text_XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    CHECK(f != NULL);
+    if (f && g) {
+        gir_print(f, g, GIR_PRINT_FULL);
+        fclose(f);
+        gir_graph *g2 = NULL;
+        CHECK_MSG(gir_parse_file(ctx, path, &g2) == KILN_OK, "%s", kiln_errmsg(ctx));
+        char *a = g2 ? gir_print_str(g2, GIR_PRINT_FULL) : NULL;
+        CHECK(a && !strcmp(a, k_canonical));
+        kiln_free(a);
+        gir_graph_free(g2);
+        /* a NUL byte, and a missing file */
+        f = fopen(path, "wb");
+        fwrite("graph \"g\" {\0}", 1, 13, f);
+        fclose(f);
+        CHECK(gir_parse_file(ctx, path, &g2) == KILN_ERR_PARSE && strstr(kiln_errmsg(ctx), "a NUL byte at offset 11"));
+    }
+    if (fd >= 0) remove(path);
+    gir_graph *g3 = NULL;
+    CHECK(gir_parse_file(ctx, "/nonexistent/x.kir", &g3) == KILN_ERR_IO && g3 == NULL);
+    CHECK(strstr(kiln_errmsg(ctx), "/nonexistent/x.kir: cannot open") != NULL);
+    gir_graph_free(g);
+    kiln_ctx_free(ctx);
+}
+
+/* Names the lexer would read as something else get quoted. */
+static void odd_names_round_trip(void) {
+    kiln_ctx *ctx;
+    kiln_ctx_new(&ctx);
+    gir_graph *g = gir_graph_new();
+    gir_value *x = gir_value_new(g, "_");
+    x->type = (gir_type){.dtype = KILN_F32, .rank = 4, .dims = {{-1, "nan"}, {-1, "_"}, {-1, "a b"}, {-1, "true"}}};
+    gir_add_input(g, x);
+    gir_node *n = gir_node_new(g, "1x", "line\nbreak", 1, 1, 1);
+    n->domain = "my domain";
+    n->opset = 3;
+    n->inputs[0] = x;
+    n->outputs[0] = gir_value_new(g, "graph");
+    n->outputs[0]->producer = n;
+    n->attrs[0] = (gir_attr){.name = "inf", .kind = GIR_ATTR_STRING, .s = "a\0b", .s_len = 3};
+    gir_add_output(g, n->outputs[0]);
+    char *a = gir_print_str(g, GIR_PRINT_FULL);
+    gir_graph *g2 = NULL;
+    CHECK_MSG(a && gir_parse(ctx, a, &g2) == KILN_OK, "%s\n%s", kiln_errmsg(ctx), a);
+    char *b = g2 ? gir_print_str(g2, GIR_PRINT_FULL) : NULL;
+    CHECK_MSG(a && b && !strcmp(a, b), "%s\n---\n%s", a, b);
+    if (g2) {
+        const gir_value *v = gir_value_find(g2, "_");
+        CHECK(v && v->is_input && !strcmp(v->type.dims[0].sym, "nan") && !strcmp(v->type.dims[3].sym, "true"));
+        const gir_node *m = g2->nodes[0];
+        CHECK(!strcmp(m->op_type, "1x") && !strcmp(m->domain, "my domain") && m->opset == 3);
+        CHECK(!strcmp(m->name, "line\nbreak") && m->outputs[0] == gir_value_find(g2, "graph"));
+        const gir_attr *at = gir_attr_find(m, "inf");
+        CHECK(at && at->kind == GIR_ATTR_STRING && at->s_len == 3 && !memcmp(at->s, "a\0b", 3));
+    }
+    kiln_free(a);
+    kiln_free(b);
+    gir_graph_free(g);
+    gir_graph_free(g2);
+    kiln_ctx_free(ctx);
+}
+
+static void type_strings(void) {
+    char buf[128];
+    gir_type t = {.dtype = KILN_F32, .rank = 3, .dims = {{2, NULL}, {-1, "n"}, {-1, NULL}}};
+    CHECK(!strcmp(gir_type_str(&t, buf, sizeof buf), "f32[2,n,?]"));
+    t.rank = -1;
+    CHECK(!strcmp(gir_type_str(&t, buf, sizeof buf), "f32[*]"));
+    t.dtype = KILN_UNDEFINED;
+    CHECK(!strcmp(gir_type_str(&t, buf, sizeof buf), "?"));
+}
+
 TEST_MAIN(T(canonical_text_round_trips), T(parsed_graph_has_the_right_structure),
           T(every_dtype_round_trips_bit_for_bit), T(every_f16_and_bf16_value_round_trips),
           T(f32_values_round_trip), T(summary_elides_large_constants), T(parse_errors_say_where_and_what),
-          T(garbage_never_crashes), T(allocation_failures_are_clean), T(conformance_models_round_trip))
+          T(garbage_never_crashes), T(allocation_failures_are_clean), T(file_printing_and_reading),
+          T(type_strings), T(odd_names_round_trip), T(conformance_models_round_trip))
