@@ -11,14 +11,16 @@
 **     opset com.microsoft 1
 **     input %x : f32[batch,3,8,8]
 **     const %w : f32[4,3,1,1] = {0.5, 1, -2.25, ...}
-**     %y : f32[batch,4,8,8] = Conv(%x, %w, _) {pads=[0,0,0,0], strides=[1,1]} name="conv0"
+**     %y : f32[batch,4,8,8] = Conv(%x, %w, _) {pads=[0, 0, 0, 0], strides=[1, 1]} name="conv0"
 **     %m, _ = Dropout(%y)
 **     output %y : f32[batch,4,8,8]
 **   }
 **
 ** Values are written `%name` (a name with characters outside
-** [A-Za-z0-9_.%/-] is quoted: `%"onnx::Conv_12"`); `_` is an omitted
-** optional input or output. A type is `DTYPE[DIMS]`: a dim is an extent, a
+** [A-Za-z0-9_.%/-] is quoted: `%"onnx::Conv_12"`; an automatic name "%7"
+** prints as `%%7`); `_` is an omitted optional input or output. A node's
+** output types follow its outputs; the name is printed unless it is the
+** one gir_node_new would give (OpType_INDEX). A type is `DTYPE[DIMS]`: a dim is an extent, a
 ** symbol (`batch`, quoted if odd) or `?`; `DTYPE[*]` is an unknown rank and `?`
 ** an unknown element type. Constant data is a flat row-major list: floats
 ** print so that they parse back bit for bit (shortest decimal that round
@@ -29,8 +31,11 @@
 ** [1.0] (floats), ["a"] (strings), ints[] / floats[] / strings[] (empty
 ** lists), f32[2] {1, 2} (tensor), graph "body" { ... } (subgraph). A node whose
 ** opset differs from the graph's import for its domain says so: Conv@11(...).
-** A domain prefixes the op: com.microsoft::FusedConv(...). `#` starts a
-** comment. The parser checks syntax only; the verifier checks meaning (so a
+** A domain prefixes the op: com.microsoft::FusedConv(...). A subgraph
+** prints the header lines (ir_version, producer, opsets) only where they
+** differ from its parent's, and the parser copies the parent's down. `#`
+** starts a comment. Summary prints elide data as `{1, 2, 3, 4, ...}`,
+** which the parser rejects rather than guess. The parser checks syntax only; the verifier checks meaning (so a
 ** broken graph can still be written down and reported).
 */
 #ifndef KILN_GIR_TEXT_H
