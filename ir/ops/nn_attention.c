@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../interp.h"
 #include "nn_internal.h"
 
 typedef struct att_plan {
@@ -225,5 +226,110 @@ kiln_status nn_ref_attention(kiln_ctx *ctx, const gir_node *n, const kiln_tensor
     kiln_free(kp);
     kiln_free(vp);
     kiln_free(row);
+    return s;
+}
+
+/* ---- FlexAttention (ai.onnx.preview): 4-D attention whose scores and
+** probabilities may pass through subgraphs (score_mod, prob_mod) ---- */
+
+static kiln_status flex_setup(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in, att_plan *p) {
+    memset(p, 0, sizeof *p);
+    if (in[0]->rank != 4) return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "Q, K and V must be 4-D");
+    kiln_status s = att_dims(ctx, n, in, p);
+    if (!s) s = nn_check_same_dtype(ctx, n, in[0], in[1], "K");
+    if (!s) s = nn_check_same_dtype(ctx, n, in[0], in[2], "V");
+    if (s) return s;
+    p->t = p->skv;
+    p->scale = gir_attr_find(n, "scale") ? gir_attr_float(n, "scale", 1.0) : 1.0 / sqrt((double)p->dq);
+    return KILN_OK;
+}
+
+kiln_status nn_infer_flex_attention(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                                    kiln_tensor *out) {
+    att_plan p;
+    kiln_status s = flex_setup(ctx, n, in, &p);
+    if (s) return s;
+    kiln_tensor_init(&out[0], in[2]->dtype, 4, (int64_t[]){p.b, p.hq, p.sq, p.dv});
+    return KILN_OK;
+}
+
+/* Runs a score_mod / prob_mod subgraph on v ([B, Hq, L, S]) in place, in dtype dt. */
+static kiln_status flex_mod(kiln_ctx *ctx, const gir_node *n, const char *name, const att_plan *p, kiln_dtype dt,
+                            double *v) {
+    const gir_attr *a = gir_attr_find(n, name);
+    if (!a) return KILN_OK;
+    if (a->kind != GIR_ATTR_GRAPH || !a->g || a->g->n_inputs != 1 || a->g->n_outputs != 1)
+        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "%s must be a graph of one input and one output", name);
+    kiln_tensor t, res = {0};
+    kiln_tensor_init(&t, dt, 4, (int64_t[]){p->b, p->hq, p->sq, p->t});
+    kiln_status s = kiln_tensor_alloc(ctx, &t);
+    if (s) return s;
+    int64_t count = kiln_numel(&t);
+    for (int64_t i = 0; i < count; i++) kiln_store_f64(dt, t.data, i, v[i]);
+    s = gir_interp_run(ctx, a->g, &t, 1, &res, 1);
+    if (s) s = kiln_wrap(ctx, s, "node '%s' (FlexAttention): in %s", n->name, name);
+    else if (kiln_numel(&res) != count || !kiln_dtype_is_float(res.dtype))
+        s = kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "%s must keep the shape of its input", name);
+    for (int64_t i = 0; !s && i < count; i++) v[i] = nn_round_to(dt, kiln_tensor_f64(&res, i));
+    kiln_tensor_release(&t);
+    kiln_tensor_release(&res);
+    return s;
+}
+
+static void flex_scores(const att_plan *p, const kiln_tensor *q, const double *kp, kiln_dtype dt, double *sc) {
+    for (int64_t b = 0; b < p->b; b++)
+        for (int64_t h = 0; h < p->hq; h++)
+            for (int64_t i = 0; i < p->sq; i++)
+                for (int64_t j = 0; j < p->t; j++) {
+                    double dot = 0;
+                    for (int64_t d = 0; d < p->dq; d++)
+                        dot += kiln_tensor_f64(q, ((b * p->hq + h) * p->sq + i) * p->dq + d) *
+                               kp[((b * p->hk + h / (p->hq / p->hk)) * p->t + j) * p->dq + d];
+                    sc[((b * p->hq + h) * p->sq + i) * p->t + j] = nn_round_to(dt, dot * p->scale);
+                }
+}
+
+static void flex_softmax(const att_plan *p, double *sc) {
+    for (int64_t r = 0; r < p->b * p->hq * p->sq; r++) {
+        double *row = sc + r * p->t, mx = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < p->t; j++) mx = row[j] > mx ? row[j] : mx;
+        for (int64_t j = 0; j < p->t; j++) sum += row[j] = exp(row[j] - mx);
+        for (int64_t j = 0; j < p->t; j++) row[j] /= sum;
+    }
+}
+
+kiln_status nn_ref_flex_attention(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                                  kiln_tensor *out) {
+    att_plan p;
+    double *kp = NULL, *vp = NULL, *sc = NULL;
+    kiln_status s = flex_setup(ctx, n, in, &p);
+    /* scores and probabilities live in float32 at least, as the spec's reference keeps them */
+    kiln_dtype dt = in[0]->dtype == KILN_F64 ? KILN_F64 : KILN_F32;
+    int64_t sp = gir_attr_int(n, "softmax_precision", 0);
+    if (sp && kiln_dtype_valid((int)sp) && kiln_dtype_is_float((kiln_dtype)sp)) dt = (kiln_dtype)sp;
+    if (!s) s = nn_alloc_f64(ctx, n, p.b * p.hk * p.t * p.dq, &kp);
+    if (!s) s = nn_alloc_f64(ctx, n, p.b * p.hk * p.t * p.dv, &vp);
+    if (!s) s = nn_alloc_f64(ctx, n, p.b * p.hq * p.sq * p.t, &sc);
+    if (!s) {
+        att_present(&p, NULL, in[1], p.dq, kp);
+        att_present(&p, NULL, in[2], p.dv, vp);
+        flex_scores(&p, in[0], kp, dt, sc);
+        s = flex_mod(ctx, n, "score_mod", &p, dt, sc);
+    }
+    if (!s) {
+        flex_softmax(&p, sc);
+        s = flex_mod(ctx, n, "prob_mod", &p, dt, sc);
+    }
+    for (int64_t r = 0; !s && r < p.b * p.hq * p.sq; r++) {
+        int64_t b = r / (p.hq * p.sq), h = (r / p.sq) % p.hq, hk = h / (p.hq / p.hk);
+        for (int64_t d = 0; d < p.dv; d++) {
+            double acc = 0;
+            for (int64_t j = 0; j < p.t; j++) acc += sc[r * p.t + j] * vp[((b * p.hk + hk) * p.t + j) * p.dv + d];
+            nn_store_round(&out[0], r * p.dv + d, acc);
+        }
+    }
+    kiln_free(kp);
+    kiln_free(vp);
+    kiln_free(sc);
     return s;
 }

@@ -60,6 +60,15 @@ static const kiln_attr_schema k_attention_attrs[] = {
 static const kiln_attr_schema k_loss_attrs[] = {A_INT("ignore_index"), A_STRING("reduction"), A_END};
 static const kiln_attr_schema k_grid_attrs[] = {
     A_INT("align_corners"), A_STRING("mode"), A_STRING("padding_mode"), A_END};
+static const kiln_attr_schema k_flex_attrs[] = {
+    A_FLOAT("scale"), A_INT("softmax_precision"), {"score_mod", GIR_ATTR_GRAPH, false},
+    {"prob_mod", GIR_ATTR_GRAPH, false}, A_END};
+static const kiln_attr_schema k_linattn_attrs[] = {
+    A_INT("chunk_size"), {"kv_num_heads", GIR_ATTR_INT, true}, {"q_num_heads", GIR_ATTR_INT, true},
+    A_FLOAT("scale"), A_STRING("update_rule"), A_END};
+static const kiln_attr_schema k_ccs_attrs[] = {A_STRING("activation"), A_END};
+static const kiln_attr_schema k_rope_attrs[] = {
+    A_INT("interleaved"), A_INT("num_heads"), A_INT("rotary_embedding_dim"), A_END};
 static const kiln_attr_schema k_upsample_attrs[] = {A_STRING("mode"), A_FLOATS("scales"), A_END};
 
 const kiln_op_def kiln_ops_nn[] = {
@@ -98,5 +107,10 @@ const kiln_op_def kiln_ops_nn[] = {
     ROW("SoftmaxCrossEntropyLoss", 12, KILN_MAX_OPSET, 2, 3, 1, 2, F, KILN_FUSE_OPAQUE, k_loss_attrs, sce_loss),
     ROW("GridSample", 16, KILN_MAX_OPSET, 2, 2, 1, 1, F, KILN_FUSE_OPAQUE, k_grid_attrs, grid_sample),
     ROW("AffineGrid", 20, KILN_MAX_OPSET, 2, 2, 1, 1, F, KILN_FUSE_OPAQUE, k_grid_attrs, affine_grid),
+    {"FlexAttention", "ai.onnx.preview", 1, 1, 3, 3, 1, 1, F, KILN_FUSE_OPAQUE, k_flex_attrs,
+     nn_infer_flex_attention, nn_ref_flex_attention},
+    ROW("LinearAttention", 27, KILN_MAX_OPSET, 3, 6, 1, 2, F, KILN_FUSE_OPAQUE, k_linattn_attrs, linear_attention),
+    ROW("CausalConvWithState", 27, KILN_MAX_OPSET, 2, 4, 1, 2, F, KILN_FUSE_OPAQUE, k_ccs_attrs, causal_conv),
+    ROW("RotaryEmbedding", 23, KILN_MAX_OPSET, 3, 4, 1, 1, F, KILN_FUSE_OPAQUE, k_rope_attrs, rotary),
     {0},
 };
