@@ -69,6 +69,15 @@ static const kiln_attr_schema k_linattn_attrs[] = {
 static const kiln_attr_schema k_ccs_attrs[] = {A_STRING("activation"), A_END};
 static const kiln_attr_schema k_rope_attrs[] = {
     A_INT("interleaved"), A_INT("num_heads"), A_INT("rotary_embedding_dim"), A_END};
+static const kiln_attr_schema k_col2im_attrs[] = {A_INTS("dilations"), A_INTS("pads"), A_INTS("strides"), A_END};
+static const kiln_attr_schema k_unpool_attrs[] = {
+    {"kernel_shape", GIR_ATTR_INTS, true}, A_INTS("pads"), A_INTS("strides"), A_END};
+static const kiln_attr_schema k_deform_attrs[] = {
+    A_INTS("dilations"), A_INT("group"), A_INTS("kernel_shape"), A_INT("offset_group"), A_INTS("pads"),
+    A_INTS("strides"), A_END};
+static const kiln_attr_schema k_roi_attrs[] = {
+    A_STRING("coordinate_transformation_mode"), A_STRING("mode"), A_INT("output_height"), A_INT("output_width"),
+    A_INT("sampling_ratio"), A_FLOAT("spatial_scale"), A_END};
 static const kiln_attr_schema k_upsample_attrs[] = {A_STRING("mode"), A_FLOATS("scales"), A_END};
 
 const kiln_op_def kiln_ops_nn[] = {
@@ -112,5 +121,9 @@ const kiln_op_def kiln_ops_nn[] = {
     ROW("LinearAttention", 27, KILN_MAX_OPSET, 3, 6, 1, 2, F, KILN_FUSE_OPAQUE, k_linattn_attrs, linear_attention),
     ROW("CausalConvWithState", 27, KILN_MAX_OPSET, 2, 4, 1, 2, F, KILN_FUSE_OPAQUE, k_ccs_attrs, causal_conv),
     ROW("RotaryEmbedding", 23, KILN_MAX_OPSET, 3, 4, 1, 1, F, KILN_FUSE_OPAQUE, k_rope_attrs, rotary),
+    ROW("Col2Im", 18, KILN_MAX_OPSET, 3, 3, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_col2im_attrs, col2im),
+    ROW("MaxUnpool", 9, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_OPAQUE, k_unpool_attrs, max_unpool),
+    ROW("DeformConv", 19, KILN_MAX_OPSET, 3, 5, 1, 1, F, KILN_FUSE_ANCHOR, k_deform_attrs, deform_conv),
+    ROW("RoiAlign", 10, KILN_MAX_OPSET, 3, 3, 1, 1, F, KILN_FUSE_OPAQUE, k_roi_attrs, roi_align),
     {0},
 };
