@@ -37,7 +37,7 @@ static kiln_status check_inputs(kiln_ctx *ctx, const gir_node *n, const kiln_ten
         if (!in[i])
             return kiln_fail(ctx, KILN_ERR_INVALID, "%s: required input %d is missing",
                              gir_node_desc(n, d, sizeof d), i);
-    if (in[0] && !(op->dtypes & KILN_DT(in[0]->dtype)))
+    if (n->n_inputs > 0 && in[0] && !(op->dtypes & KILN_DT(in[0]->dtype)))
         return kiln_fail(ctx, KILN_ERR_UNSUPPORTED, "%s: element type %s is not supported",
                          gir_node_desc(n, d, sizeof d), kiln_dtype_name(in[0]->dtype));
     for (int i = 0; i < n->n_inputs; i++)
