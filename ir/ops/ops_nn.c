@@ -78,6 +78,10 @@ static const kiln_attr_schema k_deform_attrs[] = {
 static const kiln_attr_schema k_roi_attrs[] = {
     A_STRING("coordinate_transformation_mode"), A_STRING("mode"), A_INT("output_height"), A_INT("output_width"),
     A_INT("sampling_ratio"), A_FLOAT("spatial_scale"), A_END};
+static const kiln_attr_schema k_rnn_attrs[] = {
+    A_FLOATS("activation_alpha"), A_FLOATS("activation_beta"), {"activations", GIR_ATTR_STRINGS, false},
+    A_FLOAT("clip"), A_STRING("direction"), {"hidden_size", GIR_ATTR_INT, true}, A_INT("layout"),
+    A_INT("linear_before_reset"), A_INT("input_forget"), A_END};
 static const kiln_attr_schema k_upsample_attrs[] = {A_STRING("mode"), A_FLOATS("scales"), A_END};
 
 const kiln_op_def kiln_ops_nn[] = {
@@ -125,5 +129,8 @@ const kiln_op_def kiln_ops_nn[] = {
     ROW("MaxUnpool", 9, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_OPAQUE, k_unpool_attrs, max_unpool),
     ROW("DeformConv", 19, KILN_MAX_OPSET, 3, 5, 1, 1, F, KILN_FUSE_ANCHOR, k_deform_attrs, deform_conv),
     ROW("RoiAlign", 10, KILN_MAX_OPSET, 3, 3, 1, 1, F, KILN_FUSE_OPAQUE, k_roi_attrs, roi_align),
+    ROW("RNN", 7, KILN_MAX_OPSET, 3, 6, 1, 2, F, KILN_FUSE_OPAQUE, k_rnn_attrs, rnn),
+    ROW("GRU", 7, KILN_MAX_OPSET, 3, 6, 1, 2, F, KILN_FUSE_OPAQUE, k_rnn_attrs, gru),
+    ROW("LSTM", 7, KILN_MAX_OPSET, 3, 8, 1, 3, F, KILN_FUSE_OPAQUE, k_rnn_attrs, lstm),
     {0},
 };
