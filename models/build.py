@@ -4,14 +4,16 @@ inputs.
 
     python3 models/build.py NAME [--size small|full] -o OUT.onnx [--inputs-dir DIR]
                             [--opset N] [--seed S] [--dynamic] [--batch N] [--seq N]
-                            [--check]
+                            [--set KEY=VALUE ...] [--check]
 
 NAME is one of resnet50, mobilenetv2, bert, gpt2, demo. The same seed gives
 the same file. --inputs-dir writes input_K.pb (ONNX TensorProto) in the
 order of the graph's inputs, ready for `kiln run MODEL --inputs DIR`.
 --dynamic makes the batch (and sequence) dims of the graph's inputs and
 outputs symbolic, as torch.onnx.export's dynamic_axes does; --batch and
---seq (BERT, GPT-2) change the size's batch and sequence length.
+--seq (BERT, GPT-2) change the size's batch and sequence length; --set
+changes any other entry of the size's config (e.g. --set causal=trilu for
+gpt2, --set layers=4).
 "demo" copies the committed demo model (models/demo/shapes.onnx; --size and
 --opset do not apply) and writes the circle sample as its input.
 """
@@ -51,8 +53,28 @@ def demo_samples():
     return out
 
 
-def _overrides(batch=None, seq=None):
+def _value(text):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_sets(items):
+    """["KEY=VALUE", ...] -> {KEY: int, float or str}."""
     out = {}
+    for item in items or []:
+        key, sep, val = item.partition("=")
+        if not sep or not key:
+            raise ValueError("--set wants KEY=VALUE, got %r" % item)
+        out[key] = _value(val)
+    return out
+
+
+def _overrides(batch=None, seq=None, sets=None):
+    out = dict(sets or {})
     if batch:
         out["batch"] = batch
     if seq:
@@ -60,20 +82,25 @@ def _overrides(batch=None, seq=None):
     return out
 
 
-def build_model(name, size="small", opset=None, seed=0, dynamic=False, batch=None, seq=None):
+def build_model(name, size="small", opset=None, seed=0, dynamic=False, batch=None, seq=None,
+                sets=None):
     """The ModelProto of NAME at SIZE (the demo is read from its file)."""
     if name == "demo":
         return onnx.load(DEMO_MODEL)
     mod = ARCHS[name]
-    return mod.build(size, opset or mod.DEFAULT_OPSET, seed, dynamic=dynamic,
-                     **_overrides(batch, seq))
+    over = _overrides(batch, seq, sets)
+    unknown = sorted(set(over) - set(mod.CONFIGS[size]))
+    if unknown:
+        raise ValueError("%s has no setting %s (it has: %s)" % (
+            name, ", ".join(unknown), ", ".join(sorted(mod.CONFIGS[size]))))
+    return mod.build(size, opset or mod.DEFAULT_OPSET, seed, dynamic=dynamic, **over)
 
 
-def sample_inputs(name, model, size="small", seed=1, batch=None, seq=None):
+def sample_inputs(name, model, size="small", seed=1, batch=None, seq=None, sets=None):
     """A list of input arrays in graph-input order."""
     if name == "demo":
         return [common.load_tensor(os.path.join(demo_samples()[0][1], "input_0.pb"))]
-    return ARCHS[name].sample_inputs(model, size, seed, **_overrides(batch, seq))
+    return ARCHS[name].sample_inputs(model, size, seed, **_overrides(batch, seq, sets))
 
 
 def main(argv=None):
@@ -87,24 +114,33 @@ def main(argv=None):
     ap.add_argument("--dynamic", action="store_true", help="symbolic batch/sequence dims")
     ap.add_argument("--batch", type=int, help="batch size (default per size)")
     ap.add_argument("--seq", type=int, help="sequence length for bert and gpt2")
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="change an entry of the size's config")
     ap.add_argument("--check", action="store_true", help="run onnx.checker with shape inference")
     args = ap.parse_args(argv)
 
     if args.opset is not None and not 13 <= args.opset <= 17:
         ap.error("--opset must be within 13..17")
+    try:
+        sets = parse_sets(args.set)
+    except ValueError as e:
+        ap.error(str(e))
     if args.name == "demo":
         shutil.copyfile(DEMO_MODEL, args.output)
         model = onnx.load(args.output)
     else:
-        model = build_model(args.name, args.size, args.opset, args.seed, args.dynamic,
-                            args.batch, args.seq)
+        try:
+            model = build_model(args.name, args.size, args.opset, args.seed, args.dynamic,
+                                args.batch, args.seq, sets)
+        except ValueError as e:
+            ap.error(str(e))
         onnx.save(model, args.output)
     if args.check:
         common.check_model(model)
     if args.inputs_dir:
         common.save_tensors(args.inputs_dir, model,
                             sample_inputs(args.name, model, args.size, args.seed + 1,
-                                          args.batch, args.seq))
+                                          args.batch, args.seq, sets))
     n_params = sum(int(_numel(t)) for t in model.graph.initializer)
     print("%s (%s): %d nodes, %d weights (%.1fM values), opset %d -> %s" % (
         args.name, args.size, len(model.graph.node), len(model.graph.initializer),

@@ -20,6 +20,8 @@ size "full": GPT-2 small: 12 layers, 768 wide, 12 heads, vocab 50257,
 n_positions 1024, seq 128, batch 1 (about 11 GMAC with the LM head).
 size "small": 2 layers, 128 wide, 4 heads, vocab 1000, n_positions 128,
 seq 32, batch 2.
+Override causal="trilu" (opset 14+) builds the mask in the graph instead:
+ConstantOfShape of [q_len, k_len] -> Trilu(upper=0) -> Where.
 """
 
 import math
@@ -32,8 +34,10 @@ except ImportError:  # run as a plain script from models/
     import common
 
 CONFIGS = {
-    "full": dict(layers=12, hidden=768, heads=12, vocab=50257, n_pos=1024, seq=128, batch=1),
-    "small": dict(layers=2, hidden=128, heads=4, vocab=1000, n_pos=128, seq=32, batch=2),
+    "full": dict(layers=12, hidden=768, heads=12, vocab=50257, n_pos=1024, seq=128, batch=1,
+                 causal="buffer"),
+    "small": dict(layers=2, hidden=128, heads=4, vocab=1000, n_pos=128, seq=32, batch=2,
+                  causal="buffer"),
 }
 DEFAULT_OPSET = 14
 EPS = 1e-5
@@ -66,6 +70,15 @@ def _causal_mask(g, n_pos, q, k):
     return g.op("Slice", [rows, g.const([0], np.int64), end, g.const([3], np.int64), one])
 
 
+def _causal_mask_trilu(g, q, k):
+    """torch.ones(q_len, k_len, dtype=torch.bool).tril() in the graph:
+    ConstantOfShape -> Trilu (opset 14 and later)."""
+    shape = g.shape_of([g.dim(q, 2), g.dim(k, 3)])
+    ones = g.op("ConstantOfShape", [shape],
+                value=common.numpy_helper.from_array(np.array([True])))
+    return g.op("Trilu", [ones], upper=0)
+
+
 def _attention(g, cfg, x):
     h, heads = cfg["hidden"], cfg["heads"]
     d = h // heads
@@ -77,7 +90,10 @@ def _attention(g, cfg, x):
     v = _split_heads(g, v, heads, d, [0, 2, 1, 3])
     s = g.op("MatMul", [q, k])
     s = g.op("Div", [s, g.const(math.sqrt(d))])
-    mask = _causal_mask(g, cfg["n_pos"], q, k)
+    if cfg["causal"] == "trilu":
+        mask = _causal_mask_trilu(g, q, k)
+    else:
+        mask = _causal_mask(g, cfg["n_pos"], q, k)
     s = g.op("Where", [mask, s, g.const(float(np.finfo(np.float32).min))])
     p = g.op("Softmax", [s], axis=-1)
     c = g.op("MatMul", [p, v])
@@ -118,6 +134,10 @@ def _block(g, cfg, x):
 def build(size="small", opset=DEFAULT_OPSET, seed=0, dynamic=False, **overrides):
     """dynamic: batch and sequence dims are symbolic, as with dynamic_axes."""
     cfg = dict(CONFIGS[size], **overrides)
+    if cfg["causal"] not in ("buffer", "trilu"):
+        raise ValueError("gpt2: causal must be buffer or trilu, not %r" % cfg["causal"])
+    if cfg["causal"] == "trilu" and opset < 14:
+        raise ValueError("gpt2: causal=trilu needs opset 14 or later (Trilu)")
     g = common.Graph("gpt2", opset, seed)
     b, s, h = cfg["batch"], cfg["seq"], cfg["hidden"]
     if dynamic:

@@ -2,7 +2,7 @@
 """Runs a model end to end in kiln and in ONNX Runtime and compares outputs.
 
     compare_ort.py NAME [--size small|full] --kiln PATH [--opset N] [--dynamic]
-                   [--batch N] [--seq N] [--tol 1e-4]
+                   [--batch N] [--seq N] [--set KEY=VALUE ...] [--tol 1e-4]
                    [--keep DIR] [--ort-only] [--kiln-arg ARG ...]
 
 Builds NAME (resnet50, mobilenetv2, bert, gpt2, demo) with models/build.py
@@ -109,7 +109,8 @@ def input_sets(args, model, work):
         return build.demo_samples()
     folder = os.path.join(work, "inputs")
     common.save_tensors(folder, model, build.sample_inputs(
-        args.name, model, args.size, args.seed + 1, args.batch, args.seq))
+        args.name, model, args.size, args.seed + 1, args.batch, args.seq,
+        build.parse_sets(args.set)))
     return [(None, folder)]
 
 
@@ -153,6 +154,8 @@ def main(argv=None):
                     help="symbolic batch/sequence dims in the graph's inputs and outputs")
     ap.add_argument("--batch", type=int, help="batch size of the inputs (default per size)")
     ap.add_argument("--seq", type=int, help="sequence length of bert and gpt2 inputs")
+    ap.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                    help="change an entry of the model's config (models/build.py --set)")
     ap.add_argument("--tol", type=float, default=1e-4, help="normalised max error allowed")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds allowed per kiln run")
     ap.add_argument("--keep", help="build in this folder and keep it")
@@ -164,7 +167,7 @@ def main(argv=None):
         ap.error("--kiln PATH is required (or --ort-only)")
     title = args.test_name or ("model.demo" if args.name == "demo" else "model.%s.%s%s" % (
         args.name, args.size, ".opset%d" % args.opset if args.opset else "")
-        + (".dynamic" if args.dynamic else ""))
+        + (".dynamic" if args.dynamic else "") + "".join("." + kv for kv in args.set))
 
     work = args.keep or tempfile.mkdtemp(prefix="kiln-model-")
     os.makedirs(work, exist_ok=True)
@@ -177,8 +180,9 @@ def main(argv=None):
 
 def compare(args, title, work):
     t0 = time.perf_counter()
+    sets = build.parse_sets(args.set)
     model = build.build_model(args.name, args.size, args.opset, args.seed, args.dynamic,
-                              args.batch, args.seq)
+                              args.batch, args.seq, sets)
     model_path = os.path.join(work, "model.onnx")
     common.save_model(model, model_path)
     t_build = time.perf_counter() - t0
