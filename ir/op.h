@@ -9,6 +9,7 @@
 #include "dtype.h"
 #include "gir.h"
 #include "tensor.h"
+#include "tir.h"
 
 typedef enum kiln_fusion_class {
     KILN_FUSE_NONE = 0,
@@ -41,6 +42,16 @@ typedef kiln_status (*kiln_infer_fn)(kiln_ctx *ctx, const gir_node *n,
 typedef kiln_status (*kiln_ref_fn)(kiln_ctx *ctx, const gir_node *n,
                                    const kiln_tensor *const *in, kiln_tensor *out);
 
+/* The compute definition: adds stages to f that compute the op's outputs
+** from in[i] (tensors of f: placeholders or earlier stages; NULL for an
+** omitted optional input) and stores the output tensors in out[i]. Shapes and
+** dtypes are static here (in[i]->dims known). Must agree with the reference
+** kernel; an attribute or dtype case it does not cover returns
+** KILN_ERR_UNSUPPORTED naming the node (the op then runs its reference kernel
+** only where the executor lists it explicitly). */
+typedef kiln_status (*kiln_compute_fn)(kiln_ctx *ctx, tir_func *f, const gir_node *n,
+                                       tir_tensor *const *in, tir_tensor **out);
+
 typedef struct kiln_op_def {
     const char *name;   /* ONNX op type */
     const char *domain; /* "" for ai.onnx */
@@ -52,6 +63,7 @@ typedef struct kiln_op_def {
     const kiln_attr_schema *attrs; /* terminated by a {NULL} row */
     kiln_infer_fn infer;
     kiln_ref_fn reference;
+    kiln_compute_fn compute; /* NULL: no compute definition yet */
 } kiln_op_def;
 
 /* The highest default-domain opset kiln reads. */
