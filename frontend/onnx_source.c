@@ -64,19 +64,38 @@ void onnx_resources_unmap_pages(onnx_resources *res) {
         if (res->maps[i].addr) madvise(res->maps[i].addr, res->maps[i].size, MADV_DONTNEED);
 }
 
+static uintptr_t page_size(void) {
+    static long page;
+    if (!page) page = sysconf(_SC_PAGESIZE);
+    return (uintptr_t)page;
+}
+
 /* Drops the pages of [p, p+n) of a private, unmodified mapping once they
 ** were copied. The kernel maps file pages in folios of up to 2 MiB, so the
 ** range is widened by that much: the neighbours' pages it may drop are only
 ** needed again by weights used in place, which fault back in on use. */
 static void release_pages(const onnx_mapping *m, const uint8_t *p, size_t n) {
-    static long page;
-    if (!page) page = sysconf(_SC_PAGESIZE);
     const size_t margin = (size_t)2 << 20;
     uintptr_t base = (uintptr_t)m->addr, end = base + m->size;
     uintptr_t lo = (uintptr_t)p - base > margin ? (uintptr_t)p - margin : base;
     uintptr_t hi = end - ((uintptr_t)p + n) > margin ? (uintptr_t)p + n + margin : end;
-    lo &= ~((uintptr_t)page - 1);
+    lo &= ~(page_size() - 1);
     if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* Copies out of a mapping in chunks, dropping each chunk's source pages as
+** it goes, so a large weight never holds two resident copies. */
+static void copy_from_mapping(const onnx_mapping *m, uint8_t *dst, const uint8_t *src, size_t n) {
+    const size_t chunk = (size_t)8 << 20;
+    const uintptr_t pg = page_size();
+    for (size_t off = 0; off < n; off += chunk) {
+        size_t k = n - off < chunk ? n - off : chunk;
+        memcpy(dst + off, src + off, k);
+        uintptr_t lo = ((uintptr_t)(src + off) + pg - 1) & ~(pg - 1);
+        uintptr_t hi = (uintptr_t)(src + off + k) & ~(pg - 1);
+        if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    release_pages(m, src, n);
 }
 
 static const onnx_mapping *mapping_of(const onnx_resources *res, const uint8_t *p) {
@@ -97,9 +116,9 @@ kiln_status onnx_place_bytes(kiln_ctx *ctx, onnx_resources *res, const uint8_t *
         return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory");
     void *block = kiln_malloc(n ? n : 1); /* malloc's alignment covers every dtype */
     if (!block) return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory copying %zu bytes of weights", n);
-    if (n) memcpy(block, src, n);
     const onnx_mapping *m = mapped && n ? mapping_of(res, src) : NULL;
-    if (m) release_pages(m, src, n);
+    if (m) copy_from_mapping(m, block, src, n);
+    else if (n) memcpy(block, src, n);
     res->blocks[res->n_blocks++] = block;
     *out = block;
     return KILN_OK;
