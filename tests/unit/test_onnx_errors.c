@@ -363,6 +363,21 @@ static void tensor_file_errors(void) {
     CHECK(kiln_tensor_save_pb(g_ctx, "/nonexistent-dir/x.pb", &w, "x") == KILN_ERR_IO);
 }
 
+static void model_file_errors(void) {
+    gir_graph *g = (gir_graph *)1;
+    CHECK(onnx_load_file(g_ctx, "/nonexistent/m.onnx", &g) == KILN_ERR_IO);
+    CHECK(strstr(kiln_errmsg(g_ctx), "/nonexistent/m.onnx") && g == (gir_graph *)1);
+    CHECK(onnx_load_file(g_ctx, g_dir, &g) == KILN_ERR_IO && g == (gir_graph *)1);
+    char path[512];
+    snprintf(path, sizeof path, "%s/empty.onnx", g_dir);
+    FILE *f = fopen(path, "wb");
+    if (f) fclose(f);
+    CHECK(onnx_load_file(g_ctx, path, &g) == KILN_ERR_INVALID && strstr(kiln_errmsg(g_ctx), "no graph"));
+    kiln_model *m = (kiln_model *)1;
+    CHECK(kiln_model_load(g_ctx, "/nonexistent/m.onnx", &m) == KILN_ERR_IO && m == (kiln_model *)1);
+    unlink(path);
+}
+
 static void no_leaks(void) { CHECK_MSG(kiln_mem_live() == 1, "%ld blocks live (the context is one)", kiln_mem_live()); }
 
 static void setup(void) {
@@ -378,4 +393,4 @@ static void teardown(void) {
 
 TEST_MAIN(T(setup), T(truncated_bytes), T(random_and_mutated_bytes), T(wrong_wire_types), T(bad_dims_and_data),
           T(graph_structure), T(ops_and_opsets), T(unsupported_kinds), T(subgraphs), T(external_data_errors),
-          T(tensor_file_errors), T(no_leaks), T(teardown))
+          T(tensor_file_errors), T(model_file_errors), T(no_leaks), T(teardown))
