@@ -11,11 +11,17 @@
 ** suitably aligned are referenced in place (the graph keeps the mapping).
 ** External data is read relative to the model's folder and may not escape
 ** it. Nodes are not bound to ops here (see gir_bind_op); node->opset is set
-** from the model's opset imports. */
+** from the model's opset imports.
+**
+** Initializers become constant values (also when listed as graph inputs,
+** which then are not in g->inputs). In a subgraph (an attribute of kind
+** GRAPH), a name of an enclosing graph that the subgraph reads is a value
+** with no producer, no constant and not in the subgraph's inputs: an
+** outer-scope reference, to be resolved by name when the subgraph runs. */
 kiln_status onnx_load_file(kiln_ctx *ctx, const char *path, gir_graph **out);
 
 /* Loads a model from memory; `base_dir` (may be NULL) resolves external
-** data. The bytes must outlive the graph only if `borrow` is true. */
+** data. Weights are copied: the bytes need not outlive the call. */
 kiln_status onnx_load_bytes(kiln_ctx *ctx, const void *bytes, size_t size, const char *base_dir,
                             gir_graph **out);
 

@@ -334,6 +334,7 @@ kiln_status onnx_tensor_write_file(kiln_ctx *ctx, const char *path, const kiln_t
     if (!kiln_dtype_valid(t->dtype) || t->rank < 0 || t->rank > KILN_MAX_RANK || kiln_numel(t) < 0)
         return kiln_fail(ctx, KILN_ERR_INVALID, "%s: cannot write a tensor of this type or shape", path);
     size_t n = (size_t)kiln_numel(t);
+    if (n && !t->data) return kiln_fail(ctx, KILN_ERR_INVALID, "%s: the tensor has no data", path);
     Onnx__TensorProto tp = ONNX__TENSOR_PROTO__INIT;
     int64_t dims[KILN_MAX_RANK];
     memcpy(dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
