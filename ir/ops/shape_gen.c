@@ -147,6 +147,9 @@ kiln_status shp_cos_ref(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *con
 
 static kiln_status range_check(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in) {
     static const char *const names[3] = {"start", "limit", "delta"};
+    if (!(KILN_DT(in[0]->dtype) & KILN_DT_NUMERIC))
+        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "element type %s is not supported",
+                            kiln_dtype_name(in[0]->dtype));
     for (int i = 0; i < 3; i++) {
         if (in[i]->dtype != in[0]->dtype)
             return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "%s is %s but start is %s", names[i],

@@ -73,6 +73,9 @@ static bool is_nonzero(const kiln_tensor *t, int64_t i) {
 kiln_status tns_nonzero_infer(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
                               kiln_tensor *out) {
     int64_t total = kiln_numel(in[0]), count = 0;
+    if (!(KILN_DT(in[0]->dtype) & (KILN_DT_NUMERIC | KILN_DT(KILN_BOOL))))
+        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "element type %s is not supported",
+                            kiln_dtype_name(in[0]->dtype));
     if (total && !in[0]->data) return KILN_ERR_DYNAMIC;
     for (int64_t i = 0; i < total; i++) count += is_nonzero(in[0], i);
     int64_t dims[2] = {in[0]->rank ? in[0]->rank : 1, count};
@@ -96,6 +99,8 @@ kiln_status tns_nonzero_ref(kiln_ctx *ctx, const gir_node *n, const kiln_tensor 
 /* ---- OneHot ---- */
 
 static kiln_status onehot_depth(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *t, int64_t *depth) {
+    if (!(KILN_DT(t->dtype) & KILN_DT_NUMERIC))
+        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "depth must be numeric, got %s", kiln_dtype_name(t->dtype));
     if (kiln_numel(t) != 1) return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "depth must hold one value");
     if (!t->data) return KILN_ERR_DYNAMIC;
     double d = kiln_dtype_is_float(t->dtype) ? kiln_tensor_f64(t, 0) : (double)kiln_tensor_i64(t, 0);

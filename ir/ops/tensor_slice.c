@@ -89,7 +89,7 @@ kiln_status tns_slice_ref(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *c
     kiln_strides(x->rank, x->dims, st);
     for (int d = 0; d < x->rank; d++) {
         base += p.start[d] * st[d];
-        st[d] *= p.step[d];
+        if (p.len[d] > 1) st[d] *= p.step[d]; /* |step| < extent here, so this fits */
     }
     return shp_strided_copy(ctx, n, &out[0], 0, x, base, x->rank, p.len, st);
 }
@@ -151,8 +151,11 @@ static kiln_status pad_make(kiln_ctx *ctx, const gir_node *n, const kiln_tensor 
     if (!s) s = pad_amounts(ctx, n, in, b, e);
     if (s) return s;
     for (int d = 0; d < x->rank; d++) {
-        int64_t dim = x->dims[d], cb = b[d] < 0 ? -b[d] : 0, ce = e[d] < 0 ? -e[d] : 0;
-        if (cb > dim || ce > dim - cb)
+        int64_t dim = x->dims[d];
+        if (b[d] < -dim || e[d] < -dim)
+            return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "pads crop more than axis %d holds", d);
+        int64_t cb = b[d] < 0 ? -b[d] : 0, ce = e[d] < 0 ? -e[d] : 0;
+        if (ce > dim - cb)
             return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "pads crop more than axis %d holds", d);
         p->lo[d] = cb;
         p->len[d] = dim - cb - ce;
