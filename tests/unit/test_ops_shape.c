@@ -576,6 +576,116 @@ static void topk_ties_and_unique(void) {
     tn_free(&t);
 }
 
+static void gather_strings_and_elements(void) {
+    tnode t;
+    const char *words[3] = {"zero", "one", "two"};
+    kiln_tensor x = tensor(KILN_STRING, 1, (int64_t[]){3}, words);
+    int64_t idx[3] = {2, -3, 2};
+    kiln_tensor ti = tensor(KILN_I64, 1, (int64_t[]){3}, idx);
+    const kiln_tensor *in[2] = {&x, &ti};
+    tn_init(&t, "Gather", 13, 2, 1);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    char **o = t.out[0].data;
+    CHECK(!strcmp(o[0], "two") && !strcmp(o[1], "zero") && !strcmp(o[2], "two"));
+    tn_free(&t);
+
+    kiln_tensor m = tensor(KILN_F32, 2, (int64_t[]){2, 2}, k_iota);
+    int32_t ei[4] = {1, 0, 0, 0};
+    kiln_tensor te = tensor(KILN_I32, 2, (int64_t[]){2, 2}, ei);
+    const kiln_tensor *ein[2] = {&m, &te};
+    tn_init(&t, "GatherElements", 13, 2, 1);
+    tn_int(&t, "axis", 1);
+    CHECK(tn_run(&t, ein) == KILN_OK);
+    CHECK(f32_are(&t.out[0], 4, (float[]){1, 0, 2, 2}));
+    tn_free(&t);
+}
+
+static void scatter_nd_reductions_exact(void) {
+    tnode t;
+    int64_t data[3] = {INT64_C(1) << 60, 5, 7};
+    int64_t idx[2] = {0, 0};
+    int64_t up[2] = {1, 2};
+    kiln_tensor x = tensor(KILN_I64, 1, (int64_t[]){3}, data);
+    kiln_tensor ti = tensor(KILN_I64, 2, (int64_t[]){2, 1}, idx), tu = tensor(KILN_I64, 1, (int64_t[]){2}, up);
+    const kiln_tensor *in[3] = {&x, &ti, &tu};
+    tn_init(&t, "ScatterND", 18, 3, 1);
+    tn_string(&t, "reduction", "add");
+    CHECK(tn_run(&t, in) == KILN_OK);
+    CHECK(i64_are(&t.out[0], 3, (int64_t[]){(INT64_C(1) << 60) + 3, 5, 7}));
+    tn_free(&t);
+
+    tn_init(&t, "ScatterND", 18, 3, 1);
+    tn_string(&t, "reduction", "xor");
+    CHECK(tn_run(&t, in) == KILN_ERR_INVALID);
+    CHECK(errmsg_has(&t, "xor"));
+    tn_free(&t);
+}
+
+static void depth_space_round_trip(void) {
+    tnode t;
+    kiln_tensor x = tensor(KILN_F32, 4, (int64_t[]){1, 8, 1, 2}, k_iota);
+    const kiln_tensor *in[1] = {&x};
+    tn_init(&t, "DepthToSpace", 13, 1, 1);
+    tn_int(&t, "blocksize", 2);
+    tn_string(&t, "mode", "CRD");
+    CHECK(tn_run(&t, in) == KILN_OK);
+    CHECK(dims_are(&t.out[0], 4, (int64_t[]){1, 2, 2, 4}));
+    /* channel 0 of CRD takes input channels 0..3 as its 2x2 blocks */
+    CHECK(f32_are(&t.out[0], 4, (float[]){0, 2, 1, 3}));
+    tn_free(&t);
+
+    tn_init(&t, "DepthToSpace", 13, 1, 1);
+    tn_int(&t, "blocksize", 2);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    kiln_tensor mid = t.out[0];
+    memset(&t.out[0], 0, sizeof t.out[0]);
+    tn_free(&t);
+    const kiln_tensor *min[1] = {&mid};
+    tn_init(&t, "SpaceToDepth", 13, 1, 1);
+    tn_int(&t, "blocksize", 2);
+    CHECK(tn_run(&t, min) == KILN_OK);
+    CHECK(dims_are(&t.out[0], 4, x.dims) && f32_are(&t.out[0], 16, k_iota));
+    tn_free(&t);
+    kiln_tensor_release(&mid);
+
+    tn_init(&t, "DepthToSpace", 13, 1, 1);
+    tn_int(&t, "blocksize", 3);
+    CHECK(tn_run(&t, in) == KILN_ERR_SHAPE);
+    tn_free(&t);
+}
+
+static void onehot_and_tensor_scatter(void) {
+    tnode t;
+    int64_t idx[3] = {0, -1, 5};
+    float depth = 3;
+    float vals[2] = {-1, 1};
+    kiln_tensor ti = tensor(KILN_I64, 1, (int64_t[]){3}, idx), td = tensor(KILN_F32, 0, NULL, &depth),
+                tv = tensor(KILN_F32, 1, (int64_t[]){2}, vals);
+    const kiln_tensor *in[3] = {&ti, &td, &tv};
+    tn_init(&t, "OneHot", 11, 3, 1);
+    tn_int(&t, "axis", 0);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    CHECK(dims_are(&t.out[0], 2, (int64_t[]){3, 3}));
+    CHECK(f32_are(&t.out[0], 9, (float[]){1, -1, -1, -1, -1, -1, -1, 1, -1}));
+    tn_free(&t);
+
+    float cache[8] = {0};
+    float up[4] = {1, 2, 3, 4};
+    int64_t wi[2] = {3, 1};
+    kiln_tensor tc = tensor(KILN_F32, 3, (int64_t[]){2, 4, 1}, cache),
+                tu = tensor(KILN_F32, 3, (int64_t[]){2, 2, 1}, up), tw = tensor(KILN_I64, 1, (int64_t[]){2}, wi);
+    const kiln_tensor *sin[3] = {&tc, &tu, &tw};
+    tn_init(&t, "TensorScatter", 24, 3, 1);
+    tn_string(&t, "mode", "circular");
+    CHECK(tn_run(&t, sin) == KILN_OK);
+    CHECK(f32_are(&t.out[0], 8, (float[]){2, 0, 0, 1, 0, 3, 4, 0}));
+    tn_free(&t);
+
+    tn_init(&t, "TensorScatter", 24, 3, 1); /* linear: 3 + 1 runs off the cache */
+    CHECK(tn_run(&t, sin) == KILN_ERR_INVALID);
+    tn_free(&t);
+}
+
 /* ---- reduce family ---- */
 
 static void reduce_keepdims_and_forms(void) {
@@ -679,5 +789,6 @@ TEST_MAIN(T(reshape_zero_and_minus_one), T(reshape_allowzero_and_errors),
           T(shape_start_end_and_size), T(constant_forms), T(constant_of_shape_and_range),
           T(transpose_and_strings), T(concat_strings_and_mismatch), T(split_forms),
           T(slice_steps_and_clamping), T(gather_negative_and_out_of_range), T(expand_and_tile),
-          T(pad_modes), T(cumsum_and_trilu), T(topk_ties_and_unique), T(reduce_keepdims_and_forms),
+          T(pad_modes), T(cumsum_and_trilu), T(topk_ties_and_unique), T(gather_strings_and_elements),
+          T(scatter_nd_reductions_exact), T(depth_space_round_trip), T(onehot_and_tensor_scatter), T(reduce_keepdims_and_forms),
           T(reduce_empty_and_exact), T(argmax_select_last))
