@@ -50,7 +50,20 @@ typedef enum kiln_dtype {
     KILN_U32 = 12,
     KILN_U64 = 13,
     KILN_BF16 = 16,
-    KILN_DTYPE_COUNT = 17
+    /* Low-precision types: in memory ONE BYTE per element, sub-byte types
+    ** unpacked (int4/int2 sign-extended, uint4/uint2 and fp4 in the low bits),
+    ** float8/e8m0 as their bit pattern. Packing happens only in files. */
+    KILN_F8E4M3FN = 17,
+    KILN_F8E4M3FNUZ = 18,
+    KILN_F8E5M2 = 19,
+    KILN_F8E5M2FNUZ = 20,
+    KILN_U4 = 21,
+    KILN_I4 = 22,
+    KILN_F4E2M1 = 23,
+    KILN_F8E8M0 = 24,
+    KILN_U2 = 25,
+    KILN_I2 = 26,
+    KILN_DTYPE_COUNT = 27
 } kiln_dtype;
 
 /* A dense row-major tensor. `data` may be borrowed (alloc == NULL) or owned
