@@ -42,9 +42,6 @@ static const kiln_attr_schema k_cumsum[] = {
 static const kiln_attr_schema k_trilu[] = {{"upper", GIR_ATTR_INT, false}, {NULL}};
 static const kiln_attr_schema k_revseq[] = {
     {"batch_axis", GIR_ATTR_INT, false}, {"time_axis", GIR_ATTR_INT, false}, {NULL}};
-static const kiln_attr_schema k_col2im[] = {
-    {"dilations", GIR_ATTR_INTS, false}, {"pads", GIR_ATTR_INTS, false},
-    {"strides", GIR_ATTR_INTS, false}, {NULL}};
 
 const kiln_op_def kiln_ops_tensor[] = {
     ROW("Transpose", 1, KILN_MAX_OPSET, 1, 1, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_transpose, transpose),
@@ -77,6 +74,5 @@ const kiln_op_def kiln_ops_tensor[] = {
     ROW("CumProd", 26, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_cumsum, cumsum),
     ROW("Trilu", 14, KILN_MAX_OPSET, 1, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_trilu, trilu),
     ROW("ReverseSequence", 10, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_revseq, revseq),
-    ROW("Col2Im", 18, KILN_MAX_OPSET, 3, 3, 1, 1, KILN_DT_FLOATS, KILN_FUSE_OPAQUE, k_col2im, col2im),
     {0},
 };

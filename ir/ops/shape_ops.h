@@ -125,7 +125,6 @@ TNS_KERNELS(unique)
 TNS_KERNELS(cumsum)
 TNS_KERNELS(trilu)
 TNS_KERNELS(revseq)
-TNS_KERNELS(col2im)
 
 /* ---- reduce family ---- */
 kiln_status red_reduce_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);

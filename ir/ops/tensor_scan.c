@@ -1,6 +1,6 @@
 /*
 ** tensor_scan.c — ops that walk an axis or a matrix: CumSum, CumProd, Trilu,
-** ReverseSequence, Col2Im.
+** ReverseSequence.
 */
 #include <string.h>
 
@@ -135,114 +135,5 @@ kiln_status tns_revseq_ref(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *
         if (idx[t] < len) src = e + (len - 1 - 2 * idx[t]) * st[t];
         if ((s = shp_copy(ctx, n, &out[0], e, x, src, 1))) return s;
     }
-    return KILN_OK;
-}
-
-/* ---- Col2Im ---- */
-
-typedef struct col2im_plan {
-    int k; /* spatial dims */
-    int64_t img[KILN_MAX_RANK], blk[KILN_MAX_RANK], dil[KILN_MAX_RANK], pad[KILN_MAX_RANK],
-        str[KILN_MAX_RANK], blocks[KILN_MAX_RANK];
-    int64_t channels, block_size, positions;
-} col2im_plan;
-
-static kiln_status col2im_attr(kiln_ctx *ctx, const gir_node *n, const char *name, int want,
-                               int64_t dflt, int64_t *vals) {
-    int64_t tmp[2 * KILN_MAX_RANK];
-    int c;
-    kiln_status s = shp_ints_arg(ctx, n, NULL, name, -1, tmp, 2 * KILN_MAX_RANK, &c);
-    if (s) return s;
-    if (c < 0) {
-        for (int i = 0; i < want; i++) vals[i] = dflt;
-        return KILN_OK;
-    }
-    if (c != want) return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "'%s' has %d values, expected %d", name, c, want);
-    memcpy(vals, tmp, sizeof(int64_t) * (size_t)want);
-    return KILN_OK;
-}
-
-static kiln_status col2im_make(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
-                               col2im_plan *p) {
-    const kiln_tensor *x = in[0];
-    int ki, kb;
-    int64_t pads[2 * KILN_MAX_RANK];
-    kiln_status s = shp_read_ints(ctx, n, in[1], "image_shape", p->img, KILN_MAX_RANK - 2, &ki);
-    if (!s) s = shp_read_ints(ctx, n, in[2], "block_shape", p->blk, KILN_MAX_RANK - 2, &kb);
-    if (s) return s;
-    if (ki != kb || ki < 1 || x->rank != 3)
-        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "needs a 3-D input and image/block shapes of one length");
-    p->k = ki;
-    s = col2im_attr(ctx, n, "dilations", ki, 1, p->dil);
-    if (!s) s = col2im_attr(ctx, n, "strides", ki, 1, p->str);
-    if (!s) s = col2im_attr(ctx, n, "pads", 2 * ki, 0, pads);
-    if (s) return s;
-    p->block_size = 1;
-    p->positions = 1;
-    for (int d = 0; d < ki; d++) {
-        const int64_t lim = INT64_C(1) << 31;
-        const int64_t v[6] = {p->img[d], p->blk[d], p->dil[d], p->str[d], pads[d], pads[ki + d]};
-        for (int i = 0; i < 6; i++)
-            if (v[i] < (i < 4 ? 1 : 0) || v[i] > lim)
-                return kiln_op_fail(ctx, n, KILN_ERR_INVALID,
-                                    "image, block, stride, dilation or pads out of range on dim %d", d);
-        p->pad[d] = pads[d];
-        int64_t ext = p->dil[d] * (p->blk[d] - 1) + 1, span = p->img[d] + pads[d] + pads[ki + d] - ext;
-        if (span < 0) return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "the block does not fit on dim %d", d);
-        p->blocks[d] = span / p->str[d] + 1;
-        if (!shp_mul(p->block_size, p->blk[d], &p->block_size) || !shp_mul(p->positions, p->blocks[d], &p->positions))
-            return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "too many blocks");
-    }
-    if (x->dims[1] % p->block_size || x->dims[2] != p->positions)
-        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "input shape does not match the blocks");
-    p->channels = x->dims[1] / p->block_size;
-    return KILN_OK;
-}
-
-kiln_status tns_col2im_infer(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
-                             kiln_tensor *out) {
-    col2im_plan p;
-    kiln_status s = col2im_make(ctx, n, in, &p);
-    if (s) return s;
-    int64_t dims[KILN_MAX_RANK] = {in[0]->dims[0], p.channels};
-    memcpy(dims + 2, p.img, sizeof(int64_t) * (size_t)p.k);
-    kiln_tensor_init(out, in[0]->dtype, p.k + 2, dims);
-    return KILN_OK;
-}
-
-/* Image offset of block element b at block position l, or -1 in the padding. */
-static int64_t col2im_target(const col2im_plan *p, int64_t b, int64_t l) {
-    int64_t off = 0, bi[KILN_MAX_RANK], li[KILN_MAX_RANK];
-    for (int d = p->k - 1; d >= 0; d--) {
-        bi[d] = b % p->blk[d];
-        b /= p->blk[d];
-        li[d] = l % p->blocks[d];
-        l /= p->blocks[d];
-    }
-    for (int d = 0; d < p->k; d++) {
-        int64_t pos = li[d] * p->str[d] - p->pad[d] + bi[d] * p->dil[d];
-        if (pos < 0 || pos >= p->img[d]) return -1;
-        off = off * p->img[d] + pos;
-    }
-    return off;
-}
-
-kiln_status tns_col2im_ref(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
-                           kiln_tensor *out) {
-    col2im_plan p;
-    kiln_status s = col2im_make(ctx, n, in, &p);
-    if (s) return s;
-    const kiln_tensor *x = in[0];
-    kiln_dtype dt = x->dtype;
-    int64_t plane = kiln_numel_dims(p.k, p.img);
-    for (int64_t b = 0; b < x->dims[0] * p.channels; b++)
-        for (int64_t e = 0; e < p.block_size; e++)
-            for (int64_t l = 0; l < p.positions; l++) {
-                int64_t t = col2im_target(&p, e, l);
-                if (t < 0) continue;
-                int64_t src = (b * p.block_size + e) * p.positions + l, dst = b * plane + t;
-                kiln_store_f64(dt, out[0].data, dst,
-                               kiln_load_f64(dt, out[0].data, dst) + kiln_load_f64(dt, x->data, src));
-            }
     return KILN_OK;
 }
