@@ -97,9 +97,10 @@ kiln_status shp_range_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const
 kiln_status shp_eyelike_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
 kiln_status shp_eyelike_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
 
-/* ---- tensor family ---- */
-#define TNS_KERNELS(x)                                                         \
-    kiln_status tns_##x##_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *); \
+/* ---- tensor family: tns_<op>_infer and tns_<op>_ref ---- */
+#define TNS_KERNELS(x)                                                                      \
+    kiln_status tns_##x##_infer(kiln_ctx *, const gir_node *, const kiln_tensor *const *,   \
+                                kiln_tensor *);                                             \
     kiln_status tns_##x##_ref(kiln_ctx *, const gir_node *, const kiln_tensor *const *, kiln_tensor *);
 TNS_KERNELS(transpose)
 TNS_KERNELS(concat)
