@@ -15,6 +15,8 @@ typedef struct q_layout {
 } q_layout;
 
 #define Q_INTS (KILN_DT(KILN_I8) | KILN_DT(KILN_U8) | KILN_DT(KILN_I16) | KILN_DT(KILN_U16))
+/* What QuantizeLinear produces: integers (8/16-bit and sub-byte), float8, fp4. */
+#define Q_TARGETS (Q_INTS | KILN_DT_INTS_LOWP | KILN_DT_F8 | KILN_DT(KILN_F4E2M1))
 
 static kiln_status q_layout_of(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *x, const kiln_tensor *sc,
                                const kiln_tensor *zp, q_layout *l) {
@@ -22,7 +24,7 @@ static kiln_status q_layout_of(kiln_ctx *ctx, const gir_node *n, const kiln_tens
     int axis = 0;
     int64_t block = gir_attr_int(n, "block_size", 0);
     l->mode = QL_TENSOR;
-    if (zp && !kiln_tensor_same_shape(zp, sc))
+    if (zp && !kiln_tensor_same_shape(zp, sc) && !(kiln_numel(zp) == 1 && kiln_numel(sc) == 1))
         return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "zero point shape %s differs from the scale's %s",
                             kiln_shape_str(zp, a, sizeof a), kiln_shape_str(sc, b, sizeof b));
     if (kiln_numel(sc) == 1 && sc->rank <= 1 && block == 0) return KILN_OK;
@@ -67,7 +69,7 @@ static kiln_status q_out_dtype(kiln_ctx *ctx, const gir_node *n, const kiln_tens
     if (want && zp && want != zp->dtype)
         return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "output_dtype %lld differs from the zero point's type",
                             (long long)want);
-    if (!kiln_dtype_valid((int)t) || !(KILN_DT(t) & Q_INTS))
+    if (!kiln_dtype_valid((int)t) || !(KILN_DT(t) & Q_TARGETS))
         return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "quantizing to type %d is not supported", (int)t);
     *dt = t;
     return KILN_OK;
@@ -100,13 +102,20 @@ kiln_status nn_ref_quantize(kiln_ctx *ctx, const gir_node *n, const kiln_tensor 
     q_layout l;
     kiln_status s = q_layout_of(ctx, n, x, sc, zp, &l);
     if (s) return s;
-    kiln_dtype dt = q_div_type(n, x->dtype, sc->dtype);
+    kiln_dtype dt = q_div_type(n, x->dtype, sc->dtype), yt = out[0].dtype;
+    bool saturate = gir_attr_int(n, "saturate", 1) != 0;
     int64_t count = kiln_numel(x);
     for (int64_t i = 0; i < count; i++) {
         int64_t q = q_index(&l, i);
         double v = nn_round_to(dt, nn_round_to(dt, kiln_tensor_f64(x, i)) / nn_round_to(dt, kiln_tensor_f64(sc, q)));
-        double r = nearbyint(v);
-        nn_store_round(&out[0], i, r + (zp ? kiln_tensor_f64(zp, q) : 0.0));
+        if (KILN_DT(yt) & KILN_DT_F8) {
+            /* float8 has no zero point to add: the value is rounded into the format */
+            ((uint8_t *)out[0].data)[i] = kiln_f64_to_lowp(yt, v, saturate);
+        } else if (yt == KILN_F4E2M1) {
+            ((uint8_t *)out[0].data)[i] = kiln_f64_to_lowp(yt, v + (zp ? kiln_tensor_f64(zp, q) : 0.0), true);
+        } else {
+            nn_store_round(&out[0], i, nearbyint(v) + (zp ? kiln_tensor_f64(zp, q) : 0.0));
+        }
     }
     return KILN_OK;
 }
@@ -134,10 +143,15 @@ kiln_status nn_ref_dequantize(kiln_ctx *ctx, const gir_node *n, const kiln_tenso
     q_layout l;
     kiln_status s = q_layout_of(ctx, n, x, sc, zp, &l);
     if (s) return s;
+    /* float8 / fp4 inputs carry no zero point (float8's must be zero) */
+    bool lowp_float = kiln_dtype_is_lowp_float(x->dtype);
+    for (int64_t i = 0; zp && lowp_float && i < kiln_numel(zp); i++)
+        if (kiln_tensor_f64(zp, i) != 0 && x->dtype != KILN_F4E2M1)
+            return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "a float8 zero point must be zero");
     int64_t count = kiln_numel(x);
     for (int64_t i = 0; i < count; i++) {
         int64_t q = q_index(&l, i);
-        double d = kiln_tensor_f64(x, i) - (zp ? kiln_tensor_f64(zp, q) : 0.0);
+        double d = kiln_tensor_f64(x, i) - (zp && !lowp_float ? kiln_tensor_f64(zp, q) : 0.0);
         /* numpy multiplies in float32 at least, then casts to the output type */
         double v = nn_round_to(sc->dtype == KILN_F64 ? KILN_F64 : KILN_F32, d * kiln_tensor_f64(sc, q));
         kiln_store_f64(out[0].dtype, out[0].data, i, v);

@@ -76,6 +76,10 @@ void nn_store_round(kiln_tensor *t, int64_t i, double v) {
     case KILN_U16: lo = 0, hi = 65535; break;
     case KILN_I32: lo = -2147483648.0, hi = 2147483647.0; break;
     case KILN_U32: lo = 0, hi = 4294967295.0; break;
+    case KILN_I4: lo = -8, hi = 7; break;
+    case KILN_U4: lo = 0, hi = 15; break;
+    case KILN_I2: lo = -2, hi = 1; break;
+    case KILN_U2: lo = 0, hi = 3; break;
     case KILN_U64: kiln_store_f64(t->dtype, t->data, i, nearbyint(v)); return;
     default: kiln_store_f64(t->dtype, t->data, i, nearbyint(v)); return;
     }

@@ -111,7 +111,9 @@ const kiln_op_def kiln_ops_nn[] = {
     ROW("Upsample", 7, 9, 1, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_upsample_attrs, upsample),
     ROW("QuantizeLinear", 10, KILN_MAX_OPSET, 2, 3, 1, 1, F | KILN_DT(KILN_I32), KILN_FUSE_ELEMWISE, k_quant_attrs,
         quantize),
-    ROW("DequantizeLinear", 10, KILN_MAX_OPSET, 2, 3, 1, 1, Q8 | KILN_DT(KILN_I16) | KILN_DT(KILN_U16) | KILN_DT(KILN_I32),
+    ROW("DequantizeLinear", 10, KILN_MAX_OPSET, 2, 3, 1, 1,
+        Q8 | KILN_DT(KILN_I16) | KILN_DT(KILN_U16) | KILN_DT(KILN_I32) | KILN_DT_INTS_LOWP | KILN_DT_F8 |
+            KILN_DT(KILN_F4E2M1),
         KILN_FUSE_ELEMWISE, k_quant_attrs, dequantize),
     ROW("DynamicQuantizeLinear", 11, KILN_MAX_OPSET, 1, 1, 1, 3, KILN_DT(KILN_F32), KILN_FUSE_OPAQUE, k_no_attrs,
         dyn_quantize),
