@@ -41,7 +41,8 @@ static kiln_status check_inputs(kiln_ctx *ctx, const gir_node *n, const kiln_ten
         return kiln_fail(ctx, KILN_ERR_UNSUPPORTED, "%s: element type %s is not supported",
                          gir_node_desc(n, d, sizeof d), kiln_dtype_name(in[0]->dtype));
     for (int i = 0; i < n->n_inputs; i++)
-        if (in[i] && in[i]->rank > 0 && !in[i]->data && kiln_numel(in[i]) != 0)
+        if (in[i] && !(op->shape_only_inputs & (1u << i)) && in[i]->rank > 0 && !in[i]->data &&
+            kiln_numel(in[i]) != 0)
             return kiln_fail(ctx, KILN_ERR_INTERNAL, "%s: input %d has no data",
                              gir_node_desc(n, d, sizeof d), i);
     return KILN_OK;

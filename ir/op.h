@@ -65,6 +65,7 @@ typedef struct kiln_op_def {
     kiln_ref_fn reference;
     kiln_compute_fn compute; /* NULL: no compute definition yet */
     uint32_t shape_only_inputs; /* bit i: the op reads only input i's dtype and shape */
+    bool nondeterministic;      /* results vary between runs (random ops): never folded */
 } kiln_op_def;
 
 /* The highest default-domain opset kiln reads. */

@@ -23,4 +23,15 @@ typedef struct gir_pass {
 ** like are known. The graph must be in topological order. */
 kiln_status pass_infer_shapes(kiln_ctx *ctx, gir_graph *g);
 
+/* Constant folding (passes/fold_constants.c): a node whose inputs are all
+** constants — or whose op reads only their shapes (kiln_op_def's
+** shape_only_inputs) when those shapes are static — runs through the
+** reference interpreter at compile time; its outputs become constants and the
+** node goes. Shape inference runs between rounds until nothing changes, so
+** the Shape→Gather→Concat→Reshape chains of exported models fold away.
+** Bounded: a node whose outputs would exceed KILN_FOLD_MAX_BYTES stays (a
+** huge constant is not materialized), unless it has no inputs (Constant). */
+#define KILN_FOLD_MAX_BYTES ((size_t)64 << 20)
+kiln_status pass_fold_constants(kiln_ctx *ctx, gir_graph *g);
+
 #endif
