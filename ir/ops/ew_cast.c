@@ -1,10 +1,15 @@
 /*
 ** ew_cast.c — the kernels of Cast and CastLike (their rows are in
-** ops_misc.c): every conversion among the numeric types and bool, and
-** between strings and numbers.
+** ops_misc.c): every conversion among the numeric types (the low-precision
+** ones included) and bool, and between strings and numbers.
 **
 ** Numbers convert with one rounding (integers stay exact on 64-bit paths,
 ** floats truncate toward zero into integers, anything nonzero is true).
+** Into float8 the `saturate` attribute (default 1) chooses between clamping
+** to the largest finite value and NaN/infinity for values out of range;
+** into FLOAT8E8M0 `round_mode` ("up", "down", "nearest") picks the power of
+** two. Sub-byte integers keep the low bits, as ONNX's reference does (float
+** 8.0 into int4 gives -8).
 ** Strings read as ONNX describes: decimal or scientific notation, and the
 ** case-insensitive literals "INF", "+INF", "-INF" and "NaN"; a string that
 ** is no number is an error. Numbers print as integers in decimal and floats
@@ -25,7 +30,7 @@ static const char *const k_onnx_types[] = {
     "UNDEFINED", "FLOAT", "UINT8", "INT8", "UINT16", "INT16", "INT32", "INT64", "STRING",
     "BOOL", "FLOAT16", "DOUBLE", "UINT32", "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16",
     "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "UINT4", "INT4",
-    "FLOAT4E2M1", "FLOAT8E8M0", "UINT2", "INT2"};
+    "FLOAT4E2M1", "FLOAT8E8M0", "UINT2", "INT2", "FLOAT6E2M3", "FLOAT6E3M2"};
 #define N_ONNX_TYPES (int64_t)(sizeof k_onnx_types / sizeof k_onnx_types[0])
 
 const char *ew_onnx_type_name(int64_t t) {
@@ -58,10 +63,30 @@ static kiln_status check_cast(kiln_ctx *ctx, const gir_node *n, kiln_dtype from,
     return KILN_OK;
 }
 
+/* How values out of a float8 type's range and e8m0's rounding go. */
+typedef struct cast_opts {
+    bool saturate;
+    kiln_round_mode round;
+} cast_opts;
+
+static kiln_status cast_options(kiln_ctx *ctx, const gir_node *n, cast_opts *o) {
+    const char *mode = gir_attr_string(n, "round_mode", "up");
+    o->saturate = gir_attr_int(n, "saturate", 1) != 0;
+    if (strcmp(mode, "up") == 0) o->round = KILN_ROUND_UP;
+    else if (strcmp(mode, "down") == 0) o->round = KILN_ROUND_DOWN;
+    else if (strcmp(mode, "nearest") == 0) o->round = KILN_ROUND_NEAREST;
+    else
+        return kiln_op_fail(ctx, n, KILN_ERR_INVALID,
+                            "round_mode '%.32s' is none of \"up\", \"down\", \"nearest\"", mode);
+    return KILN_OK;
+}
+
 kiln_status ew_infer_cast(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
                           kiln_tensor *out) {
     kiln_dtype to = KILN_UNDEFINED;
+    cast_opts o;
     kiln_status s = cast_target(ctx, n, &to);
+    if (!s) s = cast_options(ctx, n, &o);
     if (!s) s = check_cast(ctx, n, in[0]->dtype, to);
     if (s) return s;
     kiln_tensor_init(&out[0], to, in[0]->rank, in[0]->dims);
@@ -70,7 +95,9 @@ kiln_status ew_infer_cast(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *c
 
 kiln_status ew_infer_castlike(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
                               kiln_tensor *out) {
-    kiln_status s = check_cast(ctx, n, in[0]->dtype, in[1]->dtype);
+    cast_opts o;
+    kiln_status s = cast_options(ctx, n, &o);
+    if (!s) s = check_cast(ctx, n, in[0]->dtype, in[1]->dtype);
     if (s) return s;
     kiln_tensor_init(&out[0], in[1]->dtype, in[0]->rank, in[0]->dims);
     return KILN_OK;
@@ -106,10 +133,44 @@ static void store_double(kiln_dtype t, void *d, int64_t i, double v) {
     else ew_store_f64(t, d, i, v);
 }
 
-static void cast_number(const kiln_tensor *x, int64_t i, kiln_tensor *y) {
+/* The domain a source element is read in; low-precision types join the
+** float or the signed one (uint4/uint2 values fit int64 too). */
+static ew_kind cast_kind(kiln_dtype t) {
+    if (kiln_dtype_is_lowp_float(t)) return EW_FLOAT;
+    if (kiln_dtype_is_lowp_int(t)) return EW_SINT;
+    return ew_kind_of(t);
+}
+
+/* A value (already exact in double, or rounded once on the way) into a
+** float8, fp4 or e8m0 element. e8m0 goes through float32 as ONNX does. */
+static uint8_t encode_lowp_float(kiln_dtype t, double v, const cast_opts *o) {
+    if (t == KILN_F8E8M0) return kiln_f32_to_e8m0((float)v, o->saturate, o->round);
+    return kiln_f64_to_lowp(t, v, o->saturate);
+}
+
+static void cast_to_lowp(const kiln_tensor *x, int64_t i, kiln_tensor *y, const cast_opts *o) {
     kiln_dtype ty = y->dtype;
-    ew_kind kx = ew_kind_of(x->dtype);
+    uint8_t *d = y->data;
+    ew_kind kx = cast_kind(x->dtype);
     if (kx == EW_FLOAT) {
+        double v = ew_load_f64(x->dtype, x->data, i);
+        d[i] = kiln_dtype_is_lowp_int(ty) ? kiln_f64_to_lowp_int(ty, v) : encode_lowp_float(ty, v, o);
+    } else if (kx == EW_UINT) {
+        uint64_t v = ew_load_u64(x->dtype, x->data, i);
+        d[i] = kiln_dtype_is_lowp_int(ty) ? kiln_i64_to_lowp_int(ty, (int64_t)v)
+                                          : encode_lowp_float(ty, (double)v, o);
+    } else {
+        int64_t v = kiln_load_i64(x->dtype, x->data, i);
+        d[i] = kiln_dtype_is_lowp_int(ty) ? kiln_i64_to_lowp_int(ty, v) : encode_lowp_float(ty, (double)v, o);
+    }
+}
+
+static void cast_number(const kiln_tensor *x, int64_t i, kiln_tensor *y, const cast_opts *o) {
+    kiln_dtype ty = y->dtype;
+    ew_kind kx = cast_kind(x->dtype);
+    if (kiln_dtype_is_lowp(ty)) {
+        cast_to_lowp(x, i, y, o);
+    } else if (kx == EW_FLOAT) {
         store_double(ty, y->data, i, ew_load_f64(x->dtype, x->data, i));
     } else if (kx == EW_UINT) {
         uint64_t v = ew_load_u64(x->dtype, x->data, i);
@@ -148,11 +209,19 @@ static bool read_integer(const char *s, kiln_dtype t, void *d, int64_t i) {
 }
 
 static kiln_status read_number(kiln_ctx *ctx, const gir_node *n, const char *s, kiln_tensor *y,
-                               int64_t i) {
+                               int64_t i, const cast_opts *o) {
     kiln_dtype t = y->dtype;
-    if (kiln_dtype_is_int(t) && read_integer(s, t, y->data, i)) return KILN_OK;
+    if ((kiln_dtype_is_int(t) || kiln_dtype_is_lowp_int(t)) && read_integer(s, t, y->data, i))
+        return KILN_OK;
     char *end;
-    if (t == KILN_F32) {
+    if (kiln_dtype_is_lowp(t)) {
+        double v = strtod(s, &end);
+        if (end != s && only_space(end)) {
+            uint8_t *d = y->data;
+            d[i] = kiln_dtype_is_lowp_int(t) ? kiln_f64_to_lowp_int(t, v) : encode_lowp_float(t, v, o);
+            return KILN_OK;
+        }
+    } else if (t == KILN_F32) {
         float f = strtof(s, &end);
         if (end != s && only_space(end)) {
             ((float *)y->data)[i] = f;
@@ -197,7 +266,7 @@ static void format_float(kiln_dtype t, double v, char *buf, size_t size) {
 
 static kiln_status write_number(kiln_ctx *ctx, const kiln_tensor *x, int64_t i, kiln_tensor *y) {
     char buf[64];
-    ew_kind k = ew_kind_of(x->dtype);
+    ew_kind k = cast_kind(x->dtype);
     if (k == EW_FLOAT)
         format_float(x->dtype, ew_load_f64(x->dtype, x->data, i), buf, sizeof buf);
     else if (k == EW_UINT)
@@ -217,17 +286,18 @@ kiln_status ew_ref_cast(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *con
     const kiln_tensor *x = in[0];
     kiln_tensor *y = &out[0];
     int64_t count = kiln_numel(x);
-    kiln_status s = KILN_OK;
+    cast_opts o;
+    kiln_status s = cast_options(ctx, n, &o);
     for (int64_t i = 0; i < count && !s; i++) {
         if (x->dtype == KILN_STRING && y->dtype == KILN_STRING) {
             s = ew_copy_elem(ctx, x, i, y, i);
         } else if (x->dtype == KILN_STRING) {
             const char *str = ((char *const *)x->data)[i];
-            s = read_number(ctx, n, str ? str : "", y, i);
+            s = read_number(ctx, n, str ? str : "", y, i, &o);
         } else if (y->dtype == KILN_STRING) {
             s = write_number(ctx, x, i, y);
         } else {
-            cast_number(x, i, y);
+            cast_number(x, i, y, &o);
         }
     }
     return s;
