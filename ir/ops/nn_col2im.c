@@ -95,7 +95,9 @@ static kiln_status unpool_shape(kiln_ctx *ctx, const gir_node *n, const kiln_ten
     if (s) return s;
     dims[0] = x->dims[0], dims[1] = x->dims[1];
     for (int i = 0; i < nsp; i++) {
-        if (strides[i] < 1 || strides[i] > ((int64_t)1 << 31) || pads[i] < 0 || pads[nsp + i] < 0)
+        if (strides[i] < 1 || strides[i] > ((int64_t)1 << 31) || pads[i] < 0 || pads[nsp + i] < 0 ||
+            pads[i] > ((int64_t)1 << 40) || pads[nsp + i] > ((int64_t)1 << 40) ||
+            (x->dims[i + 2] > 0 && strides[i] > ((int64_t)1 << 50) / x->dims[i + 2]))
             return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "strides or pads out of range");
         dims[i + 2] = (x->dims[i + 2] - 1) * strides[i] - pads[i] - pads[nsp + i] + kernel[i];
         if (dims[i + 2] < 0) return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "pads leave a negative extent");

@@ -44,7 +44,11 @@ static kiln_status check_operands(kiln_ctx *ctx, const gir_node *n, const kiln_t
     g->in_ch = x->dims[1];
     g->out_ch = w->dims[1] * g->group;
     memcpy(g->in, x->dims + 2, sizeof(int64_t) * (size_t)g->nsp);
-    return nn_kernel_shape(ctx, n, g->nsp, w->dims + 2, g->kernel);
+    kiln_status s = nn_kernel_shape(ctx, n, g->nsp, w->dims + 2, g->kernel);
+    int64_t kc = kiln_numel_dims(g->nsp, g->kernel);
+    if (!s && (kc < 0 || kc > ((int64_t)1 << 30)))
+        s = kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "the kernel has too many elements");
+    return s;
 }
 
 static kiln_status convt_geometry(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *x,
@@ -65,7 +69,8 @@ static kiln_status convt_geometry(kiln_ctx *ctx, const gir_node *n, const kiln_t
         const int64_t lim = (int64_t)1 << 31;
         if (g->stride[i] < 1 || g->stride[i] > lim || g->dilation[i] < 1 || g->dilation[i] > lim ||
             pads[i] < 0 || pads[i] > lim || pads[nsp + i] < 0 || pads[nsp + i] > lim || opad[i] < 0 ||
-            opad[i] > lim || g->in[i] > ((int64_t)1 << 40))
+            opad[i] > lim || g->in[i] > ((int64_t)1 << 40) ||
+            (g->in[i] > 0 && g->stride[i] > ((int64_t)1 << 50) / g->in[i]))
             return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "strides, dilations, pads or output_padding out of range");
         int64_t full = g->stride[i] * (g->in[i] - 1) + opad[i] + (g->kernel[i] - 1) * g->dilation[i] + 1;
         if (has_oshape || mode == NN_PAD_SAME_UPPER || mode == NN_PAD_SAME_LOWER) {

@@ -11,6 +11,7 @@
 
 /* Bilinear sample of plane xs [h, w] at (y, x); positions outside read zero. */
 static double bilinear_zero(const double *xs, int64_t h, int64_t w, double y, double x) {
+    if (!(y > -2 && y < (double)h + 1 && x > -2 && x < (double)w + 1)) return 0; /* NaN too */
     double y0 = floor(y), x0 = floor(x), ly = y - y0, lx = x - x0, acc = 0;
     for (int dy = 0; dy < 2; dy++)
         for (int dx = 0; dx < 2; dx++) {
@@ -150,7 +151,7 @@ kiln_status nn_infer_roi_align(kiln_ctx *ctx, const gir_node *n, const kiln_tens
 
 /* One sample at (y, x): the four bilinear terms, or none outside [-1, size]. */
 static double roi_sample(const double *xs, int64_t h, int64_t w, double y, double x, bool max_mode) {
-    if (y < -1.0 || y > (double)h || x < -1.0 || x > (double)w) return 0;
+    if (!(y >= -1.0 && y <= (double)h && x >= -1.0 && x <= (double)w) || h < 1 || w < 1) return 0;
     y = y < 0 ? 0 : y;
     x = x < 0 ? 0 : x;
     int64_t y0 = (int64_t)y, x0 = (int64_t)x, y1, x1;
@@ -165,14 +166,20 @@ static double roi_sample(const double *xs, int64_t h, int64_t w, double y, doubl
     return fmax(fmax(t[0], t[1]), fmax(t[2], t[3]));
 }
 
+/* Samples per bin along one axis: the ratio, or enough to cover the bin. */
+static int64_t roi_grid(const roi_plan *p, double extent, int64_t bins) {
+    if (p->sampling > 0) return p->sampling;
+    double g = ceil(extent / (double)bins);
+    return g >= 1 && g <= 4096 ? (int64_t)g : g > 4096 ? 4096 : 0;
+}
+
 static void roi_one(const roi_plan *p, const double *xs, int64_t h, int64_t w, const double *box, double *y) {
     double off = p->half_pixel ? 0.5 : 0.0;
     double sw = box[0] * p->scale - off, sh = box[1] * p->scale - off;
     double rw = box[2] * p->scale - off - sw, rh = box[3] * p->scale - off - sh;
     if (!p->half_pixel) rw = fmax(rw, 1.0), rh = fmax(rh, 1.0);
     double bh = rh / (double)p->oh, bw = rw / (double)p->ow;
-    int64_t gh = p->sampling > 0 ? p->sampling : (int64_t)ceil(rh / (double)p->oh);
-    int64_t gw = p->sampling > 0 ? p->sampling : (int64_t)ceil(rw / (double)p->ow);
+    int64_t gh = roi_grid(p, rh, p->oh), gw = roi_grid(p, rw, p->ow);
     int64_t count = gh * gw > 1 ? gh * gw : 1;
     for (int64_t ph = 0; ph < p->oh; ph++)
         for (int64_t pw = 0; pw < p->ow; pw++) {

@@ -85,6 +85,8 @@ static double gs_cubic(double x) {
 static int gs_taps(const gs_plan *p, double v, int64_t len, int64_t *idx, double *w) {
     double x = p->align ? (v + 1) / 2 * (double)(len - 1) : ((v + 1) * (double)len - 1) / 2;
     x = (float)x; /* the reference holds coordinates in float32 */
+    if (x != x) x = -1e9; /* NaN samples nothing (zeros) or an edge */
+    x = x < -1e12 ? -1e12 : x > 1e12 ? 1e12 : x;
     if (p->mode == GS_NEAREST) x = nearbyint(x);
     double lo = p->align ? 0 : -0.5, hi = p->align ? (double)len - 1 : (double)len - 0.5;
     if (x < lo || x > hi) {
@@ -111,6 +113,7 @@ static int gs_taps(const gs_plan *p, double v, int64_t len, int64_t *idx, double
 
 /* Value at one output point of plane xs: the sum over the product of taps. */
 static double gs_point(const gs_plan *p, const double *xs, const double *coords) {
+    if (kiln_numel_dims(p->nsp, p->in) == 0) return 0;
     int64_t idx[KILN_MAX_RANK][4];
     double w[KILN_MAX_RANK][4];
     int64_t cnt[KILN_MAX_RANK], pick[KILN_MAX_RANK] = {0};

@@ -181,10 +181,10 @@ kiln_status nn_ref_dyn_quantize(kiln_ctx *ctx, const gir_node *n, const kiln_ten
     }
     float scale = (mx == mn ? 1.0f : mx - mn) / 255.0f;
     float zp0 = 0.0f - mn / scale;
-    float zp = nearbyintf(zp0 < 0 ? 0 : zp0 > 255 ? 255 : zp0);
+    float zp = zp0 != zp0 ? 0 : nearbyintf(zp0 < 0 ? 0 : zp0 > 255 ? 255 : zp0);
     for (int64_t i = 0; i < count; i++) {
         float q = nearbyintf((float)kiln_tensor_f64(x, i) / scale) + zp;
-        ((uint8_t *)out[0].data)[i] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+        ((uint8_t *)out[0].data)[i] = (uint8_t)(q != q || q < 0 ? 0 : q > 255 ? 255 : q);
     }
     if (n->n_outputs > 1) kiln_store_f64(out[1].dtype, out[1].data, 0, scale);
     if (n->n_outputs > 2) ((uint8_t *)out[2].data)[0] = (uint8_t)zp;

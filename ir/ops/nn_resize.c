@@ -77,8 +77,11 @@ static kiln_status rz_from_scales(kiln_ctx *ctx, const gir_node *n, const double
         int ax = p->axes[i];
         if (!(sc[i] > 0) || sc[i] > 1e9)
             return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "scale %g is not positive", sc[i]);
+        double ext = floor(sc[i] * (double)p->in[ax]);
+        if (ext > (double)((int64_t)1 << 40))
+            return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "scale %g gives too large an output", sc[i]);
         p->scale[ax] = sc[i];
-        p->out[ax] = (int64_t)floor(sc[i] * (double)p->in[ax]);
+        p->out[ax] = (int64_t)ext;
     }
     return KILN_OK;
 }
@@ -233,7 +236,9 @@ static int64_t rz_nearest(const rz_plan *p, double x, double s, int64_t len) {
 static int rz_taps(const rz_plan *p, int ax, int64_t y, int64_t *idx, double *w) {
     int64_t len = p->in[ax];
     double s = p->scale[ax], x = rz_source(p, ax, y);
-    if (p->ctm == CT_TF_CROP && (x < 0 || x > (double)(len - 1))) return -1;
+    if (p->ctm == CT_TF_CROP && !(x >= 0 && x <= (double)(len - 1))) return -1;
+    /* far outside the input every tap clamps to an edge anyway; keep integer conversions defined */
+    x = x < -1e15 ? -1e15 : x > 1e15 ? 1e15 : x;
     if (p->mode == RZ_NEAREST) {
         idx[0] = rz_nearest(p, x, s, len);
         w[0] = 1;

@@ -105,6 +105,9 @@ kiln_status nn_window_init(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *
         s = explicit_extent(ctx, n, w, i, ceil_mode && mode == NN_PAD_NOTSET);
         if (s) return s;
     }
+    int64_t kc = nn_window_kernel_count(w);
+    if (kc < 0 || kc > ((int64_t)1 << 30))
+        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "the window has too many elements");
     return KILN_OK;
 }
 

@@ -520,6 +520,138 @@ static void attention_causal_two_keys(void) {
     tn_free(&t);
 }
 
+
+/* ---- losses ---- */
+
+static void sce_loss_mean_skips_ignored(void) {
+    /* logits equal: every class has log-probability -log(3); the ignored target counts nothing */
+    float x[6] = {0, 0, 0, 5, 5, 5};
+    int64_t tgt[2] = {1, -1};
+    kiln_tensor tx = tensor(KILN_F32, 2, (int64_t[]){2, 3}, x), tt = tensor(KILN_I64, 1, (int64_t[]){2}, tgt);
+    const kiln_tensor *in[2] = {&tx, &tt};
+    tnode t;
+    tn_init(&t, "SoftmaxCrossEntropyLoss", 13, 2, 2);
+    tn_int(&t, "ignore_index", -1);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want[1] = {(float)log(3.0)};
+    CHECK(t.out[0].rank == 0 && all_near_f32(&t.out[0], want, 1));
+    CHECK(dims_are(&t.out[1], 2, (int64_t[]){2, 3}));
+    tn_free(&t);
+
+    int64_t bad[2] = {3, 0};
+    kiln_tensor tb = tensor(KILN_I64, 1, (int64_t[]){2}, bad);
+    const kiln_tensor *in2[2] = {&tx, &tb};
+    tn_init(&t, "NegativeLogLikelihoodLoss", 13, 2, 1);
+    CHECK(tn_run(&t, in2) == KILN_ERR_INVALID);
+    CHECK(msg_names_node(&t));
+    tn_free(&t);
+}
+
+/* ---- sampling ---- */
+
+static void grid_sample_identity_grid(void) {
+    /* with align_corners, the corners -1 and 1 are the first and last pixels */
+    float x[4] = {1, 2, 3, 4}, g[8] = {-1, -1, 1, -1, -1, 1, 1, 1};
+    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 2, 2}, x), tg = tensor(KILN_F32, 4, (int64_t[]){1, 2, 2, 2}, g);
+    const kiln_tensor *in[2] = {&tx, &tg};
+    tnode t;
+    tn_init(&t, "GridSample", 20, 2, 1);
+    tn_int(&t, "align_corners", 1);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    CHECK(all_near_f32(&t.out[0], x, 4));
+    tn_free(&t);
+}
+
+static void roi_align_constant_image(void) {
+    float x[16], rois[4] = {0, 0, 3, 3};
+    int64_t bi[1] = {0};
+    for (int i = 0; i < 16; i++) x[i] = 2.5f;
+    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 4, 4}, x), tr = tensor(KILN_F32, 2, (int64_t[]){1, 4}, rois);
+    kiln_tensor tb = tensor(KILN_I64, 1, (int64_t[]){1}, bi);
+    const kiln_tensor *in[3] = {&tx, &tr, &tb};
+    tnode t;
+    tn_init(&t, "RoiAlign", 16, 3, 1);
+    tn_int(&t, "output_height", 2);
+    tn_int(&t, "output_width", 2);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want[4] = {2.5f, 2.5f, 2.5f, 2.5f};
+    CHECK(all_near_f32(&t.out[0], want, 4));
+    tn_free(&t);
+}
+
+static void col2im_sums_overlaps(void) {
+    /* 1-D image of 3 from blocks of 2 at stride 1: the middle pixel gets two values */
+    float cols[4] = {1, 10, 2, 20}; /* [N=1, C*K=2, L=2]: kernel tap 0 then tap 1 */
+    int64_t image[1] = {3}, block[1] = {2};
+    kiln_tensor tc = tensor(KILN_F32, 3, (int64_t[]){1, 2, 2}, cols);
+    kiln_tensor ti = tensor(KILN_I64, 1, (int64_t[]){1}, image), tb = tensor(KILN_I64, 1, (int64_t[]){1}, block);
+    const kiln_tensor *in[3] = {&tc, &ti, &tb};
+    tnode t;
+    tn_init(&t, "Col2Im", 18, 3, 1);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want[3] = {1, 12, 20};
+    CHECK(dims_are(&t.out[0], 3, (int64_t[]){1, 1, 3}));
+    CHECK(all_near_f32(&t.out[0], want, 3));
+    tn_free(&t);
+}
+
+static void rotary_quarter_turn(void) {
+    /* cos 0, sin 1 turns (x1, x2) into (-x2, x1) */
+    float x[2] = {3, 4}, c[1] = {0}, sn[1] = {1};
+    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 1, 2}, x);
+    kiln_tensor tc = tensor(KILN_F32, 3, (int64_t[]){1, 1, 1}, c), ts = tensor(KILN_F32, 3, (int64_t[]){1, 1, 1}, sn);
+    const kiln_tensor *in[3] = {&tx, &tc, &ts};
+    tnode t;
+    tn_init(&t, "RotaryEmbedding", 23, 3, 1);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want[2] = {-4, 3};
+    CHECK(all_near_f32(&t.out[0], want, 2));
+    tn_free(&t);
+}
+
+/* ---- recurrent ---- */
+
+static void rnn_runs_and_masks_short_sequences(void) {
+    /* hidden 1, W = 1, R = 0: h_t = tanh(x_t); batch entry 1 is one step long */
+    float x[4] = {0.5f, 1, 2, 3}, w[1] = {1}, r[1] = {0};
+    int32_t lens[2] = {2, 1};
+    kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){2, 2, 1}, x);
+    kiln_tensor tw = tensor(KILN_F32, 3, (int64_t[]){1, 1, 1}, w), tr = tensor(KILN_F32, 3, (int64_t[]){1, 1, 1}, r);
+    kiln_tensor tl = tensor(KILN_I32, 1, (int64_t[]){2}, lens);
+    const kiln_tensor *in[5] = {&tx, &tw, &tr, NULL, &tl};
+    tnode t;
+    tn_init(&t, "RNN", 14, 5, 2);
+    t.n->inputs[3] = NULL;
+    tn_int(&t, "hidden_size", 1);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    float want_y[4] = {tanhf(0.5f), tanhf(1), tanhf(2), 0}, want_h[2] = {tanhf(2), tanhf(1)};
+    CHECK(dims_are(&t.out[0], 4, (int64_t[]){2, 1, 2, 1}));
+    CHECK(all_near_f32(&t.out[0], want_y, 4));
+    CHECK(all_near_f32(&t.out[1], want_h, 2));
+    tn_free(&t);
+
+    tn_init(&t, "LSTM", 14, 3, 1);
+    tn_int(&t, "hidden_size", 1);
+    CHECK(tn_run(&t, in) == KILN_ERR_SHAPE); /* LSTM needs 4 gates in W */
+    CHECK(msg_names_node(&t));
+    tn_free(&t);
+}
+
+static void qlinear_matmul_rescales(void) {
+    uint8_t a[2] = {12, 14}, b[2] = {3, 5}, az = 10, bz = 1, yz = 100;
+    float as = 0.5f, bs = 2, ys = 0.25f;
+    kiln_tensor ta = tensor(KILN_U8, 2, (int64_t[]){1, 2}, a), tb = tensor(KILN_U8, 2, (int64_t[]){2, 1}, b);
+    kiln_tensor tas = tensor(KILN_F32, 0, NULL, &as), tbs = tensor(KILN_F32, 0, NULL, &bs), tys = tensor(KILN_F32, 0, NULL, &ys);
+    kiln_tensor taz = tensor(KILN_U8, 0, NULL, &az), tbz = tensor(KILN_U8, 0, NULL, &bz), tyz = tensor(KILN_U8, 0, NULL, &yz);
+    const kiln_tensor *in[8] = {&ta, &tas, &taz, &tb, &tbs, &tbz, &tys, &tyz};
+    tnode t;
+    tn_init(&t, "QLinearMatMul", 21, 8, 1);
+    CHECK(tn_run(&t, in) == KILN_OK);
+    /* (2*2 + 4*4) * 0.5 * 2 / 0.25 + 100 = 180 */
+    CHECK(t.out[0].dtype == KILN_U8 && ((uint8_t *)t.out[0].data)[0] == 180);
+    tn_free(&t);
+}
+
 /* ---- allocation failures: every failure point gives an error, never a leak ---- */
 
 static void conv_allocation_sweep(void) {
@@ -554,4 +686,6 @@ TEST_MAIN(T(conv_padded_sums), T(conv_groups_bias_strides), T(conv_auto_pad_same
           T(layernorm_outputs_and_bad_axis), T(softmax_opset_semantics), T(gemm_transposes_and_bias),
           T(matmul_broadcast_and_vectors), T(matmul_int64_stays_exact), T(einsum_explicit_and_implicit),
           T(resize_nearest_and_linear), T(resize_infer_needs_sizes), T(quantize_rounds_half_to_even),
-          T(attention_causal_two_keys), T(conv_allocation_sweep))
+          T(attention_causal_two_keys), T(sce_loss_mean_skips_ignored), T(grid_sample_identity_grid),
+          T(roi_align_constant_image), T(col2im_sums_overlaps), T(rotary_quarter_turn),
+          T(rnn_runs_and_masks_short_sequences), T(qlinear_matmul_rescales), T(conv_allocation_sweep))
