@@ -42,6 +42,19 @@ def model_with_weights():
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
 
 
+def model_with_external_data():
+    """W lies in w.bin (bytes 0..255), which the fuzz target provides."""
+    w = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[4])
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "w.bin"), ("offset", "16"), ("length", "16")):
+        e = w.external_data.add()
+        e.key, e.value = k, v
+    g = helper.make_graph([helper.make_node("Add", ["X", "W"], ["Y"])], "ext",
+                          [helper.make_tensor_value_info("X", TensorProto.FLOAT, [4])],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [4])], initializer=[w])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
 def tensors():
     return {
         "f32_raw.pb": numpy_helper.from_array(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3), "x"),
@@ -57,6 +70,8 @@ def main():
     m = model_with_weights()
     with open(os.path.join(HERE, "corpus_model", "weights_attrs_subgraph.onnx"), "wb") as f:
         f.write(m.SerializeToString())
+    with open(os.path.join(HERE, "corpus_model", "external_data.onnx"), "wb") as f:
+        f.write(model_with_external_data().SerializeToString())
     for name, t in tensors().items():
         with open(os.path.join(HERE, "corpus_tensor", name), "wb") as f:
             f.write(t.SerializeToString())
