@@ -654,29 +654,90 @@ static void qlinear_matmul_rescales(void) {
 
 /* ---- allocation failures: every failure point gives an error, never a leak ---- */
 
-static void conv_allocation_sweep(void) {
-    float x[16] = {0}, w[8] = {0};
-    kiln_tensor tx = tensor(KILN_F16, 4, (int64_t[]){1, 2, 2, 2}, x);
-    kiln_tensor tw = tensor(KILN_F16, 4, (int64_t[]){2, 2, 1, 1}, w);
-    const kiln_tensor *in[2] = {&tx, &tw};
-    for (long k = 0; k < 50; k++) {
-        tnode t;
-        tn_init(&t, "Conv", 11, 2, 1);
-        CHECK(gir_bind_op(t.ctx, t.n) == KILN_OK);
+/* Runs the node with the Nth allocation failing, N = 0, 1, ..., until it
+** succeeds: every failure must be KILN_ERR_NOMEM and leave no block behind. */
+static void sweep(tnode *t, const kiln_tensor *const *in) {
+    CHECK(gir_bind_op(t->ctx, t->n) == KILN_OK);
+    for (long k = 0; k < 1000; k++) {
         long live = kiln_mem_live();
         kiln_mem_fail_after(k);
-        kiln_status s = gir_run_node(t.ctx, t.n, in, t.out);
+        kiln_status s = gir_run_node(t->ctx, t->n, in, t->out);
         kiln_mem_fail_after(-1);
         if (s == KILN_OK) {
-            kiln_tensor_release(&t.out[0]);
+            for (int i = 0; i < t->n->n_outputs; i++) kiln_tensor_release(&t->out[i]);
             CHECK(kiln_mem_live() == live);
-            tn_free(&t);
-            break;
+            return;
         }
-        CHECK(s == KILN_ERR_NOMEM);
-        CHECK(kiln_mem_live() == live);
-        tn_free(&t);
+        CHECK_MSG(s == KILN_ERR_NOMEM, "%s: %s", t->n->op_type, kiln_errmsg(t->ctx));
+        CHECK_MSG(kiln_mem_live() == live, "%s leaks after failure %ld", t->n->op_type, k);
     }
+    CHECK_MSG(false, "%s never succeeded", t->n->op_type);
+}
+
+static void allocation_sweeps(void) {
+    static uint16_t h[64]; /* f16 zeros: every kernel converts its inputs */
+    static int64_t k2[2] = {2, 2}, sizes[4] = {1, 2, 4, 4}, kshape[1] = {2};
+    kiln_tensor x4 = tensor(KILN_F16, 4, (int64_t[]){1, 2, 2, 2}, h), w4 = tensor(KILN_F16, 4, (int64_t[]){2, 2, 1, 1}, h);
+    kiln_tensor m3 = tensor(KILN_F16, 3, (int64_t[]){2, 2, 2}, h), v2 = tensor(KILN_F16, 1, (int64_t[]){2}, h);
+    kiln_tensor tsz = tensor(KILN_I64, 1, (int64_t[]){4}, sizes);
+    tnode t;
+    tn_init(&t, "Conv", 11, 2, 1);
+    sweep(&t, (const kiln_tensor *[]){&x4, &w4});
+    tn_free(&t);
+    tn_init(&t, "ConvTranspose", 11, 2, 1);
+    sweep(&t, (const kiln_tensor *[]){&x4, &w4});
+    tn_free(&t);
+    tn_init(&t, "MaxPool", 12, 1, 2);
+    tn_ints(&t, "kernel_shape", 2, k2);
+    sweep(&t, (const kiln_tensor *[]){&x4});
+    tn_free(&t);
+    tn_init(&t, "Resize", 13, 4, 1);
+    t.n->inputs[1] = t.n->inputs[2] = NULL;
+    tn_string(&t, "mode", "cubic");
+    tn_int(&t, "antialias", 1);
+    sweep(&t, (const kiln_tensor *[]){&x4, NULL, NULL, &tsz});
+    tn_free(&t);
+    tn_init(&t, "LayerNormalization", 17, 3, 3);
+    sweep(&t, (const kiln_tensor *[]){&m3, &v2, &v2});
+    tn_free(&t);
+    tn_init(&t, "Softmax", 13, 1, 1);
+    sweep(&t, (const kiln_tensor *[]){&m3});
+    tn_free(&t);
+    tn_init(&t, "MatMul", 13, 2, 1);
+    sweep(&t, (const kiln_tensor *[]){&m3, &m3});
+    tn_free(&t);
+    tn_init(&t, "Einsum", 12, 2, 1);
+    tn_string(&t, "equation", "bij,bjk->bik");
+    sweep(&t, (const kiln_tensor *[]){&m3, &m3});
+    tn_free(&t);
+    tn_init(&t, "Attention", 23, 3, 4);
+    sweep(&t, (const kiln_tensor *[]){&x4, &x4, &x4});
+    tn_free(&t);
+    tn_init(&t, "GroupNormalization", 21, 3, 1);
+    tn_int(&t, "num_groups", 1);
+    sweep(&t, (const kiln_tensor *[]){&x4, &v2, &v2});
+    tn_free(&t);
+    tn_init(&t, "MeanVarianceNormalization", 13, 1, 1);
+    sweep(&t, (const kiln_tensor *[]){&x4});
+    tn_free(&t);
+    kiln_tensor lw = tensor(KILN_F16, 3, (int64_t[]){1, 8, 2}, h), lr = tensor(KILN_F16, 3, (int64_t[]){1, 8, 2}, h);
+    tn_init(&t, "LSTM", 14, 3, 3);
+    tn_int(&t, "hidden_size", 2);
+    sweep(&t, (const kiln_tensor *[]){&m3, &lw, &lr});
+    tn_free(&t);
+    kiln_tensor grid = tensor(KILN_F16, 4, (int64_t[]){1, 2, 2, 2}, h);
+    tn_init(&t, "GridSample", 20, 2, 1);
+    sweep(&t, (const kiln_tensor *[]){&x4, &grid});
+    tn_free(&t);
+    int64_t tgt[4] = {0, 1, 0, 1};
+    kiln_tensor tt = tensor(KILN_I64, 2, (int64_t[]){1, 4}, tgt), lx = tensor(KILN_F16, 3, (int64_t[]){1, 2, 4}, h);
+    tn_init(&t, "SoftmaxCrossEntropyLoss", 13, 2, 2);
+    sweep(&t, (const kiln_tensor *[]){&lx, &tt});
+    tn_free(&t);
+    tn_init(&t, "LpPool", 18, 1, 1);
+    tn_ints(&t, "kernel_shape", 1, kshape);
+    sweep(&t, (const kiln_tensor *[]){&m3});
+    tn_free(&t);
 }
 
 TEST_MAIN(T(conv_padded_sums), T(conv_groups_bias_strides), T(conv_auto_pad_same_lower_vs_upper),
@@ -688,4 +749,4 @@ TEST_MAIN(T(conv_padded_sums), T(conv_groups_bias_strides), T(conv_auto_pad_same
           T(resize_nearest_and_linear), T(resize_infer_needs_sizes), T(quantize_rounds_half_to_even),
           T(attention_causal_two_keys), T(sce_loss_mean_skips_ignored), T(grid_sample_identity_grid),
           T(roi_align_constant_image), T(col2im_sums_overlaps), T(rotary_quarter_turn),
-          T(rnn_runs_and_masks_short_sequences), T(qlinear_matmul_rescales), T(conv_allocation_sweep))
+          T(rnn_runs_and_masks_short_sequences), T(qlinear_matmul_rescales), T(allocation_sweeps))
