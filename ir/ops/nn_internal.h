@@ -162,5 +162,6 @@ NN_OP(gemm);
 NN_OP(matmul_integer);
 NN_OP(qlinear_matmul);
 NN_OP(einsum);
+NN_OP(det);
 
 #endif
