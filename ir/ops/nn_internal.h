@@ -15,8 +15,6 @@
 
 /* The input at slot i of an infer/reference call, NULL when omitted. */
 #define NN_IN(n, in, i) ((i) < (n)->n_inputs ? (in)[i] : NULL)
-/* Whether output slot i is wanted by the graph. */
-#define NN_WANTS_OUT(n, i) ((i) < (n)->n_outputs && (n)->outputs[i] != NULL)
 
 /* ---- element access (nn_util.c) ---- */
 
