@@ -117,7 +117,7 @@ static kiln_status rz_read_roi(kiln_ctx *ctx, const gir_node *n, const kiln_tens
     int64_t k = roi ? kiln_numel(roi) : 0;
     if (k != 2 * p->n_axes)
         return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "roi must have %d values for tf_crop_and_resize", 2 * p->n_axes);
-    if (!roi->data) return KILN_ERR_DYNAMIC;
+    if (!roi->data) return KILN_OK; /* shape inference: the output shape does not depend on roi */
     for (int i = 0; i < p->n_axes; i++) {
         p->roi_lo[p->axes[i]] = kiln_tensor_f64(roi, i);
         p->roi_hi[p->axes[i]] = kiln_tensor_f64(roi, p->n_axes + i);
