@@ -134,20 +134,24 @@ static kiln_status raw_bytes(kiln_ctx *ctx, const Onnx__TensorProto *tp, const o
     return KILN_OK;
 }
 
-/* Gives raw little-endian bytes a home: in place, an owned block, or the arena. */
-static kiln_status place_raw(kiln_ctx *ctx, const tensor_bytes *b, kiln_tensor *t,
+/* Gives raw little-endian bytes of n elements a home: in place, an owned
+** block, or the arena. Sub-byte types are unpacked to a byte per element. */
+static kiln_status place_raw(kiln_ctx *ctx, const tensor_bytes *b, kiln_tensor *t, size_t n,
                              const onnx_tensor_sink *sink, const char *what) {
     size_t es = kiln_dtype_size(t->dtype);
-    if (t->dtype != KILN_BOOL && sink->arena && b->from_source && sink->src && sink->src->res) {
+    bool packed = kiln_dtype_is_packed(t->dtype);
+    if (!packed && t->dtype != KILN_BOOL && sink->arena && b->from_source && sink->src && sink->src->res) {
         const void *d;
         kiln_status s = onnx_place_bytes(ctx, sink->src->res, b->p, b->n, es, b->mapped, b->mapped, &d);
         if (s) return s;
         t->data = (void *)d;
         return KILN_OK;
     }
-    uint8_t *d = data_alloc(sink, b->n);
+    uint8_t *d = data_alloc(sink, n * es);
     if (!d) return nomem(ctx, what);
-    if (t->dtype == KILN_BOOL) {
+    if (packed) {
+        kiln_unpack_elems(t->dtype, b->p, (int64_t)n, d);
+    } else if (t->dtype == KILN_BOOL) {
         for (size_t i = 0; i < b->n; i++) d[i] = b->p[i] != 0; /* a bool holds 0 or 1 */
     } else if (b->n) {
         memcpy(d, b->p, b->n);
@@ -189,9 +193,8 @@ static void convert_typed(const Onnx__TensorProto *tp, kiln_dtype dt, void *d, s
         case KILN_U16:
         case KILN_F16:
         case KILN_BF16: ((uint16_t *)d)[i] = (uint16_t)tp->int32_data[i]; break;
-        case KILN_U8: ((uint8_t *)d)[i] = (uint8_t)tp->int32_data[i]; break;
         case KILN_BOOL: ((uint8_t *)d)[i] = tp->int32_data[i] != 0; break;
-        default: break;
+        default: ((uint8_t *)d)[i] = (uint8_t)tp->int32_data[i]; break; /* u8, float8 bit patterns */
         }
     }
 }
@@ -226,20 +229,34 @@ static kiln_status place_strings(kiln_ctx *ctx, const Onnx__TensorProto *tp, siz
     return KILN_OK;
 }
 
+/* int4/uint4/fp4 keep two elements, int2/uint2 four, in each int32_data
+** value (as in raw bytes, first element in the lowest bits). */
+static void unpack_int32_data(const Onnx__TensorProto *tp, kiln_dtype dt, uint8_t *d, size_t n) {
+    size_t per = 4 / kiln_packed_size(dt, 4);
+    for (size_t g = 0; g * per < n; g++) {
+        uint8_t byte = (uint8_t)tp->int32_data[g];
+        size_t k = n - g * per < per ? n - g * per : per;
+        kiln_unpack_elems(dt, &byte, (int64_t)k, d + g * per);
+    }
+}
+
 static kiln_status place_typed(kiln_ctx *ctx, const Onnx__TensorProto *tp, size_t n, kiln_tensor *t,
                                const onnx_tensor_sink *sink, const char *what) {
     const char *field;
     size_t have = typed_count(tp, t->dtype, &field);
-    if (have != n)
-        return kiln_fail(ctx, KILN_ERR_INVALID, "%s: its dimensions give %zu elements but %s holds %zu",
-                         what, n, field, have);
+    bool packed = kiln_dtype_is_packed(t->dtype);
+    size_t want = packed ? kiln_packed_size(t->dtype, (int64_t)n) : n;
+    if (have != want)
+        return kiln_fail(ctx, KILN_ERR_INVALID, "%s: its dimensions give %zu elements (%zu %s values) but %s holds %zu",
+                         what, n, want, field, field, have);
     if (total_typed(tp) != have)
         return kiln_fail(ctx, KILN_ERR_INVALID, "%s: holds data in a field other than %s (for %s)", what,
                          field, kiln_dtype_name(t->dtype));
     if (t->dtype == KILN_STRING) return place_strings(ctx, tp, n, t, sink, what);
     void *d = data_alloc(sink, n * kiln_dtype_size(t->dtype));
     if (!d) return nomem(ctx, what);
-    convert_typed(tp, t->dtype, d, n);
+    if (packed) unpack_int32_data(tp, t->dtype, d, n);
+    else convert_typed(tp, t->dtype, d, n);
     t->data = d;
     if (!sink->arena) t->alloc = d;
     return KILN_OK;
@@ -255,7 +272,7 @@ kiln_status onnx_tensor_from_proto(kiln_ctx *ctx, const Onnx__TensorProto *tp,
     if (s) return s;
     if (tp->segment)
         return kiln_fail(ctx, KILN_ERR_UNSUPPORTED, "%s: segmented tensors are not supported", what);
-    size_t n = (size_t)kiln_numel(&t), nbytes = n * kiln_dtype_size(t.dtype);
+    size_t n = (size_t)kiln_numel(&t), nbytes = kiln_packed_size(t.dtype, (int64_t)n); /* in the file */
     bool has_raw = (raw && raw->present) || tp->has_raw_data;
     bool external = tp->has_data_location && tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
     if ((has_raw || external) && total_typed(tp))
@@ -270,9 +287,9 @@ kiln_status onnx_tensor_from_proto(kiln_ctx *ctx, const Onnx__TensorProto *tp,
         s = external ? external_bytes(ctx, tp, sink->src, nbytes, what, &b)
                      : raw_bytes(ctx, tp, raw, sink->src, what, &b);
         if (!s && b.n != nbytes)
-            s = kiln_fail(ctx, KILN_ERR_INVALID, "%s: its dimensions give %zu bytes (%zu %s elements) but raw_data holds %zu",
-                          what, nbytes, n, kiln_dtype_name(t.dtype), b.n);
-        if (!s) s = place_raw(ctx, &b, &t, sink, what);
+            s = kiln_fail(ctx, KILN_ERR_INVALID, "%s: its dimensions give %zu bytes (%zu %s elements) but %s holds %zu",
+                          what, nbytes, n, kiln_dtype_name(t.dtype), external ? "external data" : "raw_data", b.n);
+        if (!s) s = place_raw(ctx, &b, &t, n, sink, what);
     }
     if (s) return s;
     *out = t;
@@ -344,7 +361,15 @@ kiln_status onnx_tensor_write_file(kiln_ctx *ctx, const char *path, const kiln_t
     tp.data_type = t->dtype;
     tp.name = (char *)(name ? name : "");
     ProtobufCBinaryData *strs = NULL;
-    if (t->dtype == KILN_STRING) {
+    uint8_t *packed = NULL;
+    if (kiln_dtype_is_packed(t->dtype)) {
+        size_t pk = kiln_packed_size(t->dtype, (int64_t)n);
+        packed = kiln_malloc(pk ? pk : 1);
+        if (!packed) return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory");
+        kiln_pack_elems(t->dtype, t->data, (int64_t)n, packed);
+        tp.has_raw_data = true;
+        tp.raw_data = (ProtobufCBinaryData){pk, packed};
+    } else if (t->dtype == KILN_STRING) {
         strs = kiln_calloc(n ? n : 1, sizeof *strs);
         if (!strs) return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory");
         char *const *s = t->data;
@@ -369,5 +394,6 @@ kiln_status onnx_tensor_write_file(kiln_ctx *ctx, const char *path, const kiln_t
     }
     kiln_free(buf);
     kiln_free(strs);
+    kiln_free(packed);
     return s;
 }

@@ -222,6 +222,31 @@ static void tensor_data_fields(void) {
     k = decode(&sc);
     if (k.data) CHECK(k.rank == 0 && ((float *)k.data)[0] == 2.5f);
     kiln_tensor_release(&k);
+    int64_t d3[] = {3}, d5[] = {5};
+    uint8_t i4raw[] = {0x87, 0x0f}; /* int4 7, -8, -1: two per byte, first in the low bits */
+    pb t4 = t_raw("q", 22, 1, d3, i4raw, 2);
+    k = decode(&t4);
+    if (k.data) CHECK(k.dtype == KILN_I4 && ((int8_t *)k.data)[0] == 7 && ((int8_t *)k.data)[1] == -8 && ((int8_t *)k.data)[2] == -1);
+    kiln_tensor_release(&k);
+    t = (pb){0}; /* the same in int32_data: two elements per value */
+    pb_int(&t, 1, 3);
+    pb_int(&t, 2, 22);
+    pb packed = {0};
+    pb_varint(&packed, 0x87);
+    pb_varint(&packed, 0x0f);
+    pb_msg(&t, 5, packed);
+    k = decode(&t);
+    if (k.data) CHECK(((int8_t *)k.data)[1] == -8 && ((int8_t *)k.data)[2] == -1);
+    kiln_tensor_release(&k);
+    uint8_t u2raw[] = {0x39, 0x01}; /* uint2 1, 2, 3, 0, 1: four per byte */
+    pb t2 = t_raw("u", 25, 1, d5, u2raw, 2);
+    k = decode(&t2);
+    if (k.data) CHECK(k.dtype == KILN_U2 && ((uint8_t *)k.data)[2] == 3 && ((uint8_t *)k.data)[4] == 1);
+    kiln_tensor_release(&k);
+    pb t8 = t_raw("f8", 17, 1, d3, "\x38\x40\xb8", 3); /* float8e4m3fn: one byte each */
+    k = decode(&t8);
+    if (k.data) CHECK(k.dtype == KILN_F8E4M3FN && ((uint8_t *)k.data)[2] == 0xb8);
+    kiln_tensor_release(&k);
     pb e = {0}; /* an empty tensor: no data at all */
     pb_int(&e, 1, 0);
     pb_int(&e, 1, 4);
@@ -250,6 +275,14 @@ static void tensor_file_roundtrip(void) {
     CHECK_MSG(kiln_tensor_load_pb(g_ctx, path, &r) == KILN_OK, "%s", kiln_errmsg(g_ctx));
     CHECK(r.dtype == KILN_F32 && kiln_tensor_same_shape(&t, &r) && memcmp(r.data, v, sizeof v) == 0);
     CHECK(r.alloc == r.data && (uintptr_t)r.data % 16 == 0);
+    kiln_tensor_release(&r);
+    int8_t q[] = {7, -8, -1};
+    int64_t d3[] = {3};
+    kiln_tensor_init(&t, KILN_I4, 1, d3);
+    t.data = q;
+    CHECK(kiln_tensor_save_pb(g_ctx, path, &t, "q") == KILN_OK);
+    CHECK(kiln_tensor_load_pb(g_ctx, path, &r) == KILN_OK);
+    if (r.data) CHECK(r.dtype == KILN_I4 && memcmp(r.data, q, 3) == 0);
     kiln_tensor_release(&r);
     char *strs[] = {"a", "bc", "", "def"};
     kiln_tensor_init(&t, KILN_STRING, 2, dims);
