@@ -124,9 +124,10 @@ static kiln_status pool_run(kiln_ctx *ctx, const gir_node *n, const pool_args *a
         for (int64_t pl = 0; pl < planes; pl++) {
             int64_t arg = 0;
             y[pl * osz + o] = pool_one(a, x + pl * isz, opos, ioff, nt, &arg);
-            if (idx && arg >= 0) {
-                int64_t off = a->col_major ? col_major_offset(w, arg) : arg;
-                ((int64_t *)idx->data)[pl * osz + o] = pl * isz + off;
+            if (idx) {
+                /* a window wholly in the padding has no maximum: index -1, as the spec's reference */
+                int64_t off = arg < 0 ? -1 : pl * isz + (a->col_major ? col_major_offset(w, arg) : arg);
+                ((int64_t *)idx->data)[pl * osz + o] = off;
             }
         }
     }
