@@ -101,6 +101,33 @@ kiln_status lir_verify(kiln_ctx *ctx, const lir_func *f);
 ** bound analysis that removes guards that cannot fail. Rewrites f->body. */
 kiln_status lir_simplify(kiln_ctx *ctx, lir_func *f);
 
+/* ---- arithmetic on index expressions (lir_simplify.c) ----
+** Used by lir_simplify and by schedule lowering (bound inference). */
+
+/* A variable known to take the values [min, min + extent). */
+typedef struct lir_var_range {
+    const ex_var *var;
+    int64_t min, extent;
+} lir_var_range;
+
+/* e simplified: constants folded, i64 sums in the canonical affine form
+** (terms var*coef ordered by variable, then the constant), floordiv,
+** floormod, min, max and comparisons decided by the variables' ranges.
+** New nodes come from b; NULL when b fails. */
+ex_expr *lir_simplify_expr(ex_builder *b, ex_expr *e, const lir_var_range *ranges, int n);
+
+/* Constant bounds of an integer expression over the ranges (interval
+** arithmetic); false when unknown. */
+bool lir_expr_bounds(const ex_expr *e, const lir_var_range *ranges, int n, int64_t *lo, int64_t *hi);
+
+/* Bounds of e while the variables in relax[] take every value of their
+** range and the other variables stay fixed: *lo is an expression in the
+** fixed variables and *extent the constant number of values between the
+** smallest and the largest. False when e is not of that form (e.g. a term
+** mixes relaxed and fixed variables non-linearly). */
+bool lir_relaxed_bounds(ex_builder *b, ex_expr *e, const lir_var_range *ranges, int n,
+                        const ex_var *const *relax, int n_relax, ex_expr **lo, int64_t *extent);
+
 /* Runs the nest on the CPU. args[i] points at the data of argument i
 ** (n_args entries). Every load and store is bounds-checked against its
 ** buffer (an out-of-range access is a KILN_ERR_INTERNAL error naming the
