@@ -137,7 +137,8 @@ static kiln_status gemm_check_c(kiln_ctx *ctx, const gir_node *n, const kiln_ten
     if (!c) return KILN_OK;
     int64_t want[2] = {g->m, g->n};
     if (c->rank > 2) return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "C must have rank 2 or less, got %d", c->rank);
-    if (n->opset < 7 && gir_attr_int(n, "broadcast", 0) == 0 && (c->rank != 2 || c->dims[0] != g->m || c->dims[1] != g->n))
+    bool exact = c->rank == 2 && c->dims[0] == g->m && c->dims[1] == g->n;
+    if (n->opset < 7 && gir_attr_int(n, "broadcast", 0) == 0 && !exact)
         return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "C must have shape [%lld, %lld] when broadcast=0",
                             (long long)g->m, (long long)g->n);
     int64_t stride = 1;

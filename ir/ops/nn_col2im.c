@@ -22,7 +22,8 @@ static kiln_status c2i_setup(kiln_ctx *ctx, const gir_node *n, const kiln_tensor
     if (!s) s = kiln_op_read_ints(ctx, n, in[2], block, KILN_MAX_RANK - 2, &nb);
     if (s) return s;
     if (ni != nb || ni < 1 || x->rank != 3)
-        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "input must be [N, C*K, L] with image_shape and block_shape of one length");
+        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE,
+                            "input must be [N, C*K, L] with image_shape and block_shape of one length");
     for (int i = 0; i < ni; i++)
         if (image[i] < 0 || image[i] > ((int64_t)1 << 40) || block[i] < 1 || block[i] > ((int64_t)1 << 31))
             return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "image_shape or block_shape value is invalid");

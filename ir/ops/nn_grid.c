@@ -169,7 +169,8 @@ static kiln_status ag_setup(kiln_ctx *ctx, const gir_node *n, const kiln_tensor 
     int nsp = *count - 2;
     if ((nsp != 2 && nsp != 3) || theta->rank != 3 || theta->dims[0] != size[0] || theta->dims[1] != nsp ||
         theta->dims[2] != nsp + 1)
-        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "theta must be [N, 2, 3] with a 4-D size or [N, 3, 4] with a 5-D one");
+        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE,
+                            "theta must be [N, 2, 3] with a 4-D size or [N, 3, 4] with a 5-D one");
     for (int i = 0; i < *count; i++)
         if (size[i] < 0 || size[i] > ((int64_t)1 << 32))
             return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "size %lld is invalid", (long long)size[i]);

@@ -37,7 +37,8 @@ static kiln_status q_layout_of(kiln_ctx *ctx, const gir_node *n, const kiln_tens
     if (block < 0) return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "block_size must not be negative");
     if (block == 0) {
         if (n->opset < 13 || sc->rank != 1 || sc->dims[0] != l->len)
-            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "scale of shape %s fits neither per-tensor nor per-axis %d of %s",
+            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE,
+                                "scale of shape %s fits neither per-tensor nor per-axis %d of %s",
                                 kiln_shape_str(sc, a, sizeof a), axis, kiln_shape_str(x, b, sizeof b));
         l->mode = QL_AXIS;
         return KILN_OK;

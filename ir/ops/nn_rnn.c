@@ -60,7 +60,8 @@ static kiln_status rnn_acts(kiln_ctx *ctx, const gir_node *n, rnn_plan *p) {
             int k = 0;
             while (k_act_names[k] && strcasecmp(k_act_names[k], names->strings[i])) k++;
             if (!k_act_names[k])
-                return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "activation '%s' is not supported", names->strings[i]);
+                return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "activation '%s' is not supported",
+                                    names->strings[i]);
             a->kind = k;
         }
         act_defaults(a);
@@ -208,7 +209,9 @@ static void rnn_step(const rnn_plan *p, rnn_data *v, int d, const double *x) {
     for (int64_t j = 0; j < H; j++) {
         double c = v->c[j];
         double i = act_apply(p, f, v->gx[j] + v->gh[j] + (pp ? pp[j] * c : 0));
-        double fg = p->input_forget ? 1 - i : act_apply(p, f, v->gx[2 * H + j] + v->gh[2 * H + j] + (pp ? pp[2 * H + j] * c : 0));
+        double fg = p->input_forget
+                        ? 1 - i
+                        : act_apply(p, f, v->gx[2 * H + j] + v->gh[2 * H + j] + (pp ? pp[2 * H + j] * c : 0));
         double cand = act_apply(p, g, v->gx[3 * H + j] + v->gh[3 * H + j]);
         double cn = fg * c + i * cand;
         double o = act_apply(p, f, v->gx[H + j] + v->gh[H + j] + (pp ? pp[H + j] * cn : 0));

@@ -552,7 +552,8 @@ static void sce_loss_mean_skips_ignored(void) {
 static void grid_sample_identity_grid(void) {
     /* with align_corners, the corners -1 and 1 are the first and last pixels */
     float x[4] = {1, 2, 3, 4}, g[8] = {-1, -1, 1, -1, -1, 1, 1, 1};
-    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 2, 2}, x), tg = tensor(KILN_F32, 4, (int64_t[]){1, 2, 2, 2}, g);
+    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 2, 2}, x);
+    kiln_tensor tg = tensor(KILN_F32, 4, (int64_t[]){1, 2, 2, 2}, g);
     const kiln_tensor *in[2] = {&tx, &tg};
     tnode t;
     tn_init(&t, "GridSample", 20, 2, 1);
@@ -641,8 +642,9 @@ static void qlinear_matmul_rescales(void) {
     uint8_t a[2] = {12, 14}, b[2] = {3, 5}, az = 10, bz = 1, yz = 100;
     float as = 0.5f, bs = 2, ys = 0.25f;
     kiln_tensor ta = tensor(KILN_U8, 2, (int64_t[]){1, 2}, a), tb = tensor(KILN_U8, 2, (int64_t[]){2, 1}, b);
-    kiln_tensor tas = tensor(KILN_F32, 0, NULL, &as), tbs = tensor(KILN_F32, 0, NULL, &bs), tys = tensor(KILN_F32, 0, NULL, &ys);
-    kiln_tensor taz = tensor(KILN_U8, 0, NULL, &az), tbz = tensor(KILN_U8, 0, NULL, &bz), tyz = tensor(KILN_U8, 0, NULL, &yz);
+    kiln_tensor tas = tensor(KILN_F32, 0, NULL, &as), tbs = tensor(KILN_F32, 0, NULL, &bs);
+    kiln_tensor tys = tensor(KILN_F32, 0, NULL, &ys), taz = tensor(KILN_U8, 0, NULL, &az);
+    kiln_tensor tbz = tensor(KILN_U8, 0, NULL, &bz), tyz = tensor(KILN_U8, 0, NULL, &yz);
     const kiln_tensor *in[8] = {&ta, &tas, &taz, &tb, &tbs, &tbz, &tys, &tyz};
     tnode t;
     tn_init(&t, "QLinearMatMul", 21, 8, 1);
@@ -677,7 +679,8 @@ static void sweep(tnode *t, const kiln_tensor *const *in) {
 static void allocation_sweeps(void) {
     static uint16_t h[64]; /* f16 zeros: every kernel converts its inputs */
     static int64_t k2[2] = {2, 2}, sizes[4] = {1, 2, 4, 4}, kshape[1] = {2};
-    kiln_tensor x4 = tensor(KILN_F16, 4, (int64_t[]){1, 2, 2, 2}, h), w4 = tensor(KILN_F16, 4, (int64_t[]){2, 2, 1, 1}, h);
+    kiln_tensor x4 = tensor(KILN_F16, 4, (int64_t[]){1, 2, 2, 2}, h);
+    kiln_tensor w4 = tensor(KILN_F16, 4, (int64_t[]){2, 2, 1, 1}, h);
     kiln_tensor m3 = tensor(KILN_F16, 3, (int64_t[]){2, 2, 2}, h), v2 = tensor(KILN_F16, 1, (int64_t[]){2}, h);
     kiln_tensor tsz = tensor(KILN_I64, 1, (int64_t[]){4}, sizes);
     tnode t;
