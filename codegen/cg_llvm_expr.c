@@ -231,8 +231,13 @@ static kiln_status float_binary(cg_emit *cg, const ex_expr *e, cg_val xv, cg_val
         break;
     }
     case EX_MIN: case EX_MAX: {
-        LLVMValueRef args[2] = {x, y};
-        *out = cg_intrin(cg, e->op == EX_MIN ? "llvm.minimum" : "llvm.maximum", &t, 1, args, 2);
+        /* as the reference kernels: NaN if either is NaN, else y if it is
+        ** strictly smaller (larger), else x. llvm.minimum differs on zeros,
+        ** and LLVM 19 lowers it wrongly for NaN once narrowed to f16. */
+        LLVMValueRef pick = LLVMBuildFCmp(b, e->op == EX_MIN ? LLVMRealOLT : LLVMRealOGT, y, x, "");
+        LLVMValueRef r = LLVMBuildSelect(b, pick, y, x, "");
+        LLVMValueRef nan = LLVMBuildFCmp(b, LLVMRealUNO, x, y, "");
+        *out = LLVMBuildSelect(b, nan, LLVMBuildFAdd(b, x, y, ""), r, "");
         break;
     }
     case EX_POW: return cg_math_pow(cg, cg_elem_type(t), xv, yv, out);

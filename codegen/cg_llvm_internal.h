@@ -20,7 +20,9 @@
 **  - a shift by a count outside [0, width) gives 0 (for >> of a negative
 **    signed value: -1);
 **  - float -> int casts saturate, NaN gives 0; float -> bool is x != 0;
-**  - min/max of floats return NaN if either input is NaN;
+**  - min/max of floats return NaN if either input is NaN, else the second
+**    operand if strictly smaller (larger), else the first (as the reference
+**    kernels: min(0, -0) is 0);
 **  - f16/bf16 values are computed in f32 and rounded when stored or cast;
 **  - a select evaluates only the chosen arm's loads (arms are otherwise
 **    evaluated eagerly, which is safe: nothing else can trap);
