@@ -162,8 +162,9 @@ static kiln_status int_binary(cg_emit *cg, const ex_expr *e, LLVMValueRef x, LLV
     LLVMBuilderRef b = cg->b;
     bool sgn = kiln_dtype_is_signed(e->args[0]->dtype);
     bool nsw = cg->index_mode && e->args[0]->dtype == KILN_I64;
-    static const LLVMIntPredicate k_scmp[] = {LLVMIntEQ, LLVMIntNE, LLVMIntSLT, LLVMIntSLE, LLVMIntSGT, LLVMIntSGE};
-    static const LLVMIntPredicate k_ucmp[] = {LLVMIntEQ, LLVMIntNE, LLVMIntULT, LLVMIntULE, LLVMIntUGT, LLVMIntUGE};
+    static const LLVMIntPredicate k_cmp[2][6] = {
+        {LLVMIntEQ, LLVMIntNE, LLVMIntULT, LLVMIntULE, LLVMIntUGT, LLVMIntUGE},
+        {LLVMIntEQ, LLVMIntNE, LLVMIntSLT, LLVMIntSLE, LLVMIntSGT, LLVMIntSGE}};
     switch ((ex_binop)e->op) {
     case EX_ADD: *out = nsw ? LLVMBuildNSWAdd(b, x, y, "") : LLVMBuildAdd(b, x, y, ""); break;
     case EX_SUB: *out = nsw ? LLVMBuildNSWSub(b, x, y, "") : LLVMBuildSub(b, x, y, ""); break;
@@ -180,7 +181,7 @@ static kiln_status int_binary(cg_emit *cg, const ex_expr *e, LLVMValueRef x, LLV
     }
     case EX_POW: *out = per_lane2(cg, int_pow_fn(cg, cg_elem_type(LLVMTypeOf(x)), sgn), x, y); break;
     case EX_EQ: case EX_NE: case EX_LT: case EX_LE: case EX_GT: case EX_GE:
-        *out = LLVMBuildICmp(b, (sgn ? k_scmp : k_ucmp)[e->op - EX_EQ], x, y, "");
+        *out = LLVMBuildICmp(b, k_cmp[sgn][e->op - EX_EQ], x, y, "");
         break;
     case EX_AND: *out = LLVMBuildAnd(b, x, y, ""); break;
     case EX_OR: *out = LLVMBuildOr(b, x, y, ""); break;
