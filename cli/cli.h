@@ -14,6 +14,7 @@ typedef struct cli_command {
 } cli_command;
 
 int cmd_run(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);

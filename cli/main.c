@@ -7,7 +7,8 @@
 #include "cli.h"
 
 static const cli_command k_commands[] = {
-    {"run", "run a model: kiln run MODEL.onnx [--target ref] [--inputs DIR] [--outputs DIR]", cmd_run},
+    {"run", "run a model: kiln run MODEL.onnx [--target ref|cpu] [--inputs DIR] [--outputs DIR]", cmd_run},
+    {"bench", "measure latency: kiln bench MODEL.onnx [--target cpu|ref] [--threads N] [--json]", cmd_bench},
     {"check", "check a model against expected outputs: kiln check CASE_DIR [--rtol R --atol A]", cmd_check},
     {"inspect", "show a model's graph: kiln inspect MODEL.onnx", cmd_inspect},
     {"conformance", "run ONNX node tests: kiln conformance DIR [--report FILE]", cmd_conformance},

@@ -1,0 +1,76 @@
+/*
+** cli_exec.c — the targets the kiln command runs models on.
+*/
+#include "cli_exec.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "autotune/compile.h"
+#include "cli_util.h"
+#include "frontend/onnx.h"
+#include "ir/ctx.h"
+#include "ir/mem.h"
+#include "runtime/krt_pool.h"
+
+struct cli_exec {
+    kiln_model *m;
+    bool cpu;
+    kc_plan *plan;
+    krt_pool *pool;
+    double prepare_ms;
+};
+
+kiln_status cli_exec_prepare(kiln_ctx *ctx, kiln_model *m, const cli_exec_opts *o, const kiln_tensor *inputs,
+                             int n_inputs, cli_exec **out) {
+    bool cpu = !strcmp(o->target, "cpu");
+    if (!cpu && strcmp(o->target, "ref") != 0)
+        return cli_fail(ctx, "target '%s' is not available (targets: ref, cpu)", o->target);
+    cli_exec *e = kiln_calloc(1, sizeof *e);
+    if (!e) return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory");
+    e->m = m;
+    e->cpu = cpu;
+    double t0 = cli_now_ms();
+    kiln_status s = KILN_OK;
+    if (cpu) {
+        kc_options ko;
+        kc_options_default(&ko);
+        e->pool = krt_pool_new(o->threads > 0 ? o->threads : 1);
+        if (!e->pool) s = kiln_fail(ctx, KILN_ERR_NOMEM, "cannot start the thread pool");
+        if (!s) s = kc_compile(ctx, kiln_model_graph(m), inputs, n_inputs, &ko, &e->plan);
+    }
+    e->prepare_ms = cli_now_ms() - t0;
+    if (s) {
+        cli_exec_free(e);
+        return s;
+    }
+    *out = e;
+    return KILN_OK;
+}
+
+kiln_status cli_exec_run(kiln_ctx *ctx, cli_exec *e, const kiln_tensor *inputs, int n_inputs,
+                         kiln_tensor *outputs, int n_outputs) {
+    if (!e->cpu) return kiln_model_run_ref(ctx, e->m, inputs, n_inputs, outputs, n_outputs);
+    krt_pool_set_current(e->pool);
+    kiln_status s = kc_run(ctx, e->plan, inputs, n_inputs, outputs, n_outputs);
+    krt_pool_set_current(NULL);
+    return s;
+}
+
+double cli_exec_prepare_ms(const cli_exec *e) { return e->prepare_ms; }
+
+void cli_exec_summary(FILE *f, const cli_exec *e) {
+    if (e->plan) kc_plan_summary(f, e->plan);
+}
+
+kiln_status cli_exec_print_kernels(kiln_ctx *ctx, FILE *f, const cli_exec *e, bool llvm) {
+    if (!e->plan) return cli_fail(ctx, "kernels exist only for --target cpu");
+    return kc_plan_print_kernels(ctx, f, e->plan, llvm);
+}
+
+void cli_exec_free(cli_exec *e) {
+    if (!e) return;
+    kc_plan_free(e->plan);
+    krt_pool_free(e->pool);
+    kiln_free(e);
+}
