@@ -10,6 +10,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "compute.h"
 #include "ew_ops.h"
 
 /* ---- arithmetic ---- */
@@ -510,34 +511,35 @@ static const kiln_attr_schema k_shift_attrs[] = {{"direction", GIR_ATTR_STRING, 
 #define BC KILN_FUSE_BROADCAST
 #define MAXV KILN_MAX_OPSET
 /* A two-input, one-output op. */
-#define BIN(name, v, dt, at, inf, ref) {name, "", v, MAXV, 2, 2, 1, 1, dt, BC, at, inf, ref}
-#define VAR(name, dt, ref) {name, "", 1, MAXV, 1, EW_VARIADIC, 1, 1, dt, BC, k_consumed, infer_variadic, ref}
+#define BIN(name, v, dt, at, inf, ref, cmp) {name, "", v, MAXV, 2, 2, 1, 1, dt, BC, at, inf, ref, cmp}
+#define VAR(name, dt, ref, cmp) \
+    {name, "", 1, MAXV, 1, EW_VARIADIC, 1, 1, dt, BC, k_consumed, infer_variadic, ref, cmp}
 
 const kiln_op_def kiln_ops_binary[] = {
-    BIN("Add", 1, NUM, k_legacy, infer_arith, ref_add),
-    BIN("Sub", 1, NUM, k_legacy, infer_arith, ref_sub),
-    BIN("Mul", 1, NUM, k_legacy, infer_arith, ref_mul),
-    BIN("Div", 1, NUM, k_legacy, infer_arith, ref_div),
-    BIN("Mod", 10, NUM, k_mod_attrs, infer_mod, ref_mod),
-    BIN("Pow", 1, NUM, k_legacy, infer_pow, ref_pow),
-    BIN("Equal", 1, KILN_DT_ALL, k_legacy, infer_compare, ref_equal),
-    BIN("Less", 1, NUM, k_legacy, infer_compare, ref_less),
-    BIN("Greater", 1, NUM, k_legacy, infer_compare, ref_greater),
-    BIN("LessOrEqual", 12, NUM, k_no_attrs, infer_compare, ref_less_equal),
-    BIN("GreaterOrEqual", 12, NUM, k_no_attrs, infer_compare, ref_greater_equal),
-    BIN("And", 1, KILN_DT(KILN_BOOL), k_legacy, infer_arith, ref_and),
-    BIN("Or", 1, KILN_DT(KILN_BOOL), k_legacy, infer_arith, ref_or),
-    BIN("Xor", 1, KILN_DT(KILN_BOOL), k_legacy, infer_arith, ref_xor),
-    BIN("BitwiseAnd", 18, KILN_DT_INTS, k_no_attrs, infer_arith, ref_and),
-    BIN("BitwiseOr", 18, KILN_DT_INTS, k_no_attrs, infer_arith, ref_or),
-    BIN("BitwiseXor", 18, KILN_DT_INTS, k_no_attrs, infer_arith, ref_xor),
-    BIN("BitShift", 11, KILN_DT_UINTS, k_shift_attrs, infer_bitshift, ref_bitshift),
-    BIN("PRelu", 1, NUM, k_consumed, infer_prelu, ref_prelu),
-    BIN("StringConcat", 20, KILN_DT(KILN_STRING), k_no_attrs, infer_strcat, ref_strcat),
-    BIN("SwiGLU", 28, KILN_DT_FLOATS, k_alpha_attrs, infer_swiglu, ref_swiglu),
-    VAR("Max", NUM, ref_max),
-    VAR("Min", NUM, ref_min),
-    VAR("Sum", NUM, ref_sum),
-    VAR("Mean", KILN_DT_FLOATS, ref_mean),
+    BIN("Add", 1, NUM, k_legacy, infer_arith, ref_add, cmp_add),
+    BIN("Sub", 1, NUM, k_legacy, infer_arith, ref_sub, cmp_sub),
+    BIN("Mul", 1, NUM, k_legacy, infer_arith, ref_mul, cmp_mul),
+    BIN("Div", 1, NUM, k_legacy, infer_arith, ref_div, cmp_div),
+    BIN("Mod", 10, NUM, k_mod_attrs, infer_mod, ref_mod, cmp_mod),
+    BIN("Pow", 1, NUM, k_legacy, infer_pow, ref_pow, cmp_pow),
+    BIN("Equal", 1, KILN_DT_ALL, k_legacy, infer_compare, ref_equal, cmp_equal),
+    BIN("Less", 1, NUM, k_legacy, infer_compare, ref_less, cmp_less),
+    BIN("Greater", 1, NUM, k_legacy, infer_compare, ref_greater, cmp_greater),
+    BIN("LessOrEqual", 12, NUM, k_no_attrs, infer_compare, ref_less_equal, cmp_less_equal),
+    BIN("GreaterOrEqual", 12, NUM, k_no_attrs, infer_compare, ref_greater_equal, cmp_greater_equal),
+    BIN("And", 1, KILN_DT(KILN_BOOL), k_legacy, infer_arith, ref_and, cmp_and),
+    BIN("Or", 1, KILN_DT(KILN_BOOL), k_legacy, infer_arith, ref_or, cmp_or),
+    BIN("Xor", 1, KILN_DT(KILN_BOOL), k_legacy, infer_arith, ref_xor, cmp_xor),
+    BIN("BitwiseAnd", 18, KILN_DT_INTS, k_no_attrs, infer_arith, ref_and, cmp_bitwise_and),
+    BIN("BitwiseOr", 18, KILN_DT_INTS, k_no_attrs, infer_arith, ref_or, cmp_bitwise_or),
+    BIN("BitwiseXor", 18, KILN_DT_INTS, k_no_attrs, infer_arith, ref_xor, cmp_bitwise_xor),
+    BIN("BitShift", 11, KILN_DT_UINTS, k_shift_attrs, infer_bitshift, ref_bitshift, cmp_bitshift),
+    BIN("PRelu", 1, NUM, k_consumed, infer_prelu, ref_prelu, cmp_prelu),
+    BIN("StringConcat", 20, KILN_DT(KILN_STRING), k_no_attrs, infer_strcat, ref_strcat, NULL),
+    BIN("SwiGLU", 28, KILN_DT_FLOATS, k_alpha_attrs, infer_swiglu, ref_swiglu, cmp_swiglu),
+    VAR("Max", NUM, ref_max, cmp_max),
+    VAR("Min", NUM, ref_min, cmp_min),
+    VAR("Sum", NUM, ref_sum, cmp_sum),
+    VAR("Mean", KILN_DT_FLOATS, ref_mean, cmp_mean),
     {0},
 };

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "compute.h"
 #include "ew_ops.h"
 
 /* ---- BitCast: the same bits seen as another type of the same width ---- */
@@ -267,20 +268,20 @@ static const kiln_attr_schema k_dropout_attrs[] = {{"ratio", GIR_ATTR_FLOAT, fal
 #define EW KILN_FUSE_ELEMWISE
 
 const kiln_op_def kiln_ops_misc[] = {
-    {"Cast", "", 1, MAXV, 1, 1, 1, 1, KILN_DT_ALL, EW, k_cast_attrs, ew_infer_cast, ew_ref_cast},
+    {"Cast", "", 1, MAXV, 1, 1, 1, 1, KILN_DT_ALL, EW, k_cast_attrs, ew_infer_cast, ew_ref_cast, cmp_cast},
     {"CastLike", "", 15, MAXV, 2, 2, 1, 1, KILN_DT_ALL, EW, k_castlike_attrs, ew_infer_castlike,
-     ew_ref_cast},
+     ew_ref_cast, cmp_castlike},
     {"BitCast", "", 26, MAXV, 1, 1, 1, 1, KILN_DT_ALL & ~KILN_DT(KILN_STRING), EW, k_bitcast_attrs,
      infer_bitcast, ref_bitcast},
     {"Binarizer", "ai.onnx.ml", 1, MAXV, 1, 1, 1, 1,
      KILN_DT(KILN_F32) | KILN_DT(KILN_F64) | KILN_DT(KILN_I32) | KILN_DT(KILN_I64), EW,
-     k_binarizer_attrs, kiln_op_infer_same, ref_binarizer},
-    {"Clip", "", 1, MAXV, 1, 3, 1, 1, KILN_DT_NUMERIC, EW, k_clip_attrs, infer_clip, ref_clip},
+     k_binarizer_attrs, kiln_op_infer_same, ref_binarizer, cmp_binarizer},
+    {"Clip", "", 1, MAXV, 1, 3, 1, 1, KILN_DT_NUMERIC, EW, k_clip_attrs, infer_clip, ref_clip, cmp_clip},
     {"Where", "", 9, MAXV, 3, 3, 1, 1, KILN_DT(KILN_BOOL), KILN_FUSE_BROADCAST, k_no_attrs,
-     infer_where, ref_where},
+     infer_where, ref_where, cmp_where},
     {"Identity", "", 1, MAXV, 1, 1, 1, 1, KILN_DT_ALL, EW, k_no_attrs, kiln_op_infer_same,
-     ref_identity},
+     ref_identity, cmp_identity},
     {"Dropout", "", 1, MAXV, 1, 3, 1, 2, KILN_DT_NUMERIC, EW, k_dropout_attrs, infer_dropout,
-     ref_dropout},
+     ref_dropout, cmp_dropout},
     {0},
 };

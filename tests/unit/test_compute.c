@@ -1,0 +1,481 @@
+/*
+** test_compute.c — every compute definition against its op's reference
+** kernel, in the style of ggml's test-backend-ops.
+**
+** For every registry row that has a compute definition there are cases: a
+** one-node graph in the text form whose element type T runs over the types
+** the op takes (and shapes with broadcasting, extents of 1, primes, sizes
+** that are no multiple of 16). Each case runs the reference kernel
+** (gir_run_node) and the compute definition (tir_from_node) on every
+** backend, and compares by normalized error: max|a - b| / max(max|b|, 1e-6)
+** at most 1e-5 for f32 (looser for the half types), exact for integers and
+** bools; NaN must meet NaN and infinities must match.
+**
+** A backend runs a tensor-IR function; the list is below. Inputs named with
+** a "c_" prefix are bound to the function as constants (the way weights
+** are); other name parts pick the random data: "pos" positive, "nz" nonzero,
+** "ixN" integers in [-N, N), "uxN" in [0, N), "big" integers over the
+** type's whole range, "nan" floats with NaN and infinities mixed in.
+*/
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ir/ctx.h"
+#include "ir/gir_text.h"
+#include "ir/interp.h"
+#include "ir/mem.h"
+#include "ir/tensor.h"
+#include "ir/tir.h"
+#include "tir_eval.h"
+
+/* ---- backends ---- */
+
+typedef kiln_status (*tc_backend_fn)(kiln_ctx *ctx, const tir_func *f, const kiln_tensor *in, kiln_tensor *out);
+
+typedef struct tc_backend {
+    const char *name;
+    tc_backend_fn run;
+} tc_backend;
+
+static const tc_backend k_backends[] = {
+    {"tir-eval", te_run},
+};
+#define N_BACKENDS (int)(sizeof k_backends / sizeof k_backends[0])
+
+/* ---- cases ---- */
+
+typedef struct tc_case {
+    int opset;
+    const char *text;     /* graph lines; T is the element type under test */
+    uint32_t dtypes;      /* T's candidates; 0: the op's dtype set */
+    uint32_t unsupported; /* types whose compute definition may say KILN_ERR_UNSUPPORTED */
+} tc_case;
+
+#define F KILN_DT_FLOATS
+#define INTS KILN_DT_INTS
+#define SINTS KILN_DT_SINTS
+#define NUM KILN_DT_NUMERIC
+#define BOOLT KILN_DT(KILN_BOOL)
+#define ALLT (KILN_DT_NUMERIC | KILN_DT(KILN_BOOL))
+
+#define UN(op, v) {v, "input %x : T[2,7,13]\n%y = " op "(%x)\noutput %y", 0, 0}
+#define UNA(op, v, attrs) {v, "input %x : T[37]\n%y = " op "(%x) {" attrs "}\noutput %y", 0, 0}
+#define BIN(op, v) {v, "input %a : T[3,1,7]\ninput %b : T[1,13,7]\n%y = " op "(%a, %b)\noutput %y", 0, 0}
+
+static const tc_case k_cases[] = {
+    /* unary math */
+    UN("Sqrt", 13), UN("Exp", 13), UN("Log", 13), UN("Erf", 13), UN("Tanh", 13), UN("Sigmoid", 13),
+    UN("Sin", 13), UN("Cos", 13), UN("Tan", 13), UN("Asin", 13), UN("Acos", 13), UN("Atan", 13),
+    UN("Sinh", 13), UN("Cosh", 13), UN("Asinh", 13), UN("Acosh", 13), UN("Atanh", 13),
+    UN("Reciprocal", 13), UN("Ceil", 13), UN("Floor", 13), UN("Round", 13), UN("Softplus", 13),
+    UN("Softsign", 13), UN("Mish", 18), UN("Elu", 13), UN("LeakyRelu", 13), UN("ThresholdedRelu", 13),
+    UN("Swish", 24), UN("Selu", 13), UN("HardSigmoid", 13), UN("HardSwish", 14), UN("Celu", 13),
+    UN("Gelu", 20), UN("Shrink", 13), UN("Abs", 13), UN("Neg", 13), UN("Relu", 14), UN("Sign", 13),
+    UN("Not", 13), UN("BitwiseNot", 18), UN("IsNaN", 13), UN("IsInf", 13),
+    UNA("Elu", 13, "alpha=0.5"), UNA("LeakyRelu", 13, "alpha=0.25"), UNA("ThresholdedRelu", 13, "alpha=0.5"),
+    UNA("Swish", 24, "alpha=1.5"), UNA("Selu", 5, ""), UNA("Selu", 13, "alpha=1.5, gamma=2.0"),
+    UNA("HardSigmoid", 13, "alpha=0.3, beta=0.4"), UNA("Celu", 13, "alpha=2.0"),
+    UNA("Gelu", 20, "approximate=\"tanh\""), UNA("Shrink", 13, "lambd=1.5, bias=0.5"),
+    UNA("IsInf", 13, "detect_negative=0"), UNA("IsInf", 13, "detect_positive=0"),
+    {13, "input %nan_x : T[37]\n%y = IsNaN(%nan_x)\noutput %y", 0, 0},
+    {13, "input %nan_x : T[37]\n%y = IsInf(%nan_x)\noutput %y", 0, 0},
+    {13, "input %nan_x : T[37]\n%y = HardSigmoid(%nan_x)\noutput %y", 0, 0},
+    {13, "input %nan_x : T[37]\n%y = Relu(%nan_x)\noutput %y", 0, 0},
+    {13, "input %big_x : T[37]\n%y = Abs(%big_x)\noutput %y", INTS, 0},
+    {13, "input %big_x : T[37]\n%y = Neg(%big_x)\noutput %y", SINTS, 0},
+    /* binary, broadcasting both ways */
+    BIN("Add", 14), BIN("Sub", 14), BIN("Mul", 14), BIN("Equal", 13), BIN("Less", 13), BIN("Greater", 13),
+    BIN("LessOrEqual", 16), BIN("GreaterOrEqual", 16), BIN("And", 7), BIN("Or", 7), BIN("Xor", 7),
+    BIN("BitwiseAnd", 18), BIN("BitwiseOr", 18), BIN("BitwiseXor", 18),
+    {14, "input %a : T[13,7]\ninput %nz_b : T[7]\n%y = Div(%a, %nz_b)\noutput %y", 0, 0},
+    {14, "input %big_a : T[37]\ninput %big_b : T[37]\n%y = Mul(%big_a, %big_b)\noutput %y", INTS, 0},
+    {14, "input %big_a : T[37]\ninput %big_b : T[1]\n%y = Add(%big_a, %big_b)\noutput %y", INTS, 0},
+    {14, "input %big_a : T[37]\ninput %nz_b : T[37]\n%y = Div(%big_a, %nz_b)\noutput %y", INTS, 0},
+    {13, "input %a : T[3,7]\ninput %nz_b : T[3,1]\n%y = Mod(%a, %nz_b)\noutput %y", INTS, 0},
+    {13, "input %a : T[3,7]\ninput %nz_b : T[3,1]\n%y = Mod(%a, %nz_b) {fmod=1}\noutput %y", NUM, 0},
+    {13, "input %big_a : T[37]\ninput %nz_b : T[37]\n%y = Mod(%big_a, %nz_b)\noutput %y", SINTS, 0},
+    {15, "input %pos_a : T[5,7]\ninput %b : T[7]\n%y = Pow(%pos_a, %b)\noutput %y", 0, INTS},
+    {15, "input %a : T[2,7]\ninput %ix3_b : i64[7]\n%y = Pow(%a, %ix3_b)\noutput %y", F, 0},
+    {15, "input %ux9_a : T[2,7]\ninput %b : f32[7]\n%y = Pow(%ux9_a, %b)\noutput %y", INTS, 0},
+    {6, "input %a : T[2,3,4,5]\ninput %b : T[3,4]\n%y = Add(%a, %b) {broadcast=1, axis=1}\noutput %y", F, 0},
+    {6, "input %a : T[2,3,4,5]\ninput %b : T[5]\n%y = Mul(%a, %b) {broadcast=1}\noutput %y", F, 0},
+    {6, "input %a : T[2,3]\ninput %b : T[2,3]\n%y = Sub(%a, %b)\noutput %y", F, 0},
+    {13, "input %nan_a : T[37]\ninput %nan_b : T[37]\n%y = Equal(%nan_a, %nan_b)\noutput %y", F, 0},
+    {11, "input %big_a : T[37]\ninput %ux70_b : T[37]\n%y = BitShift(%big_a, %ux70_b) {direction=\"LEFT\"}\n"
+         "output %y", 0, 0},
+    {11, "input %big_a : T[37]\ninput %ux70_b : T[37]\n%y = BitShift(%big_a, %ux70_b) {direction=\"RIGHT\"}\n"
+         "output %y", 0, 0},
+    {16, "input %x : T[2,3,7]\ninput %s : T[3,1]\n%y = PRelu(%x, %s)\noutput %y", 0, 0},
+    {16, "input %x : T[2,3,7]\ninput %s : T[1]\n%y = PRelu(%x, %s)\noutput %y", 0, 0},
+    {6, "input %x : T[2,3,7]\ninput %s : T[1,1]\n%y = PRelu(%x, %s)\noutput %y", F, 0},
+    {28, "input %a : T[3,13]\ninput %b : T[3,13]\n%y = SwiGLU(%a, %b) {alpha=1.5}\noutput %y", 0, 0},
+    {13, "input %a : T[3,1,7]\ninput %b : T[13,1]\ninput %c : T[7]\n%y = Max(%a, %b, %c)\noutput %y", 0, 0},
+    {13, "input %nan_a : T[37]\ninput %nan_b : T[37]\n%y = Max(%nan_a, %nan_b)\noutput %y", F, 0},
+    {13, "input %a : T[3,1,7]\ninput %b : T[13,1]\n%y = Min(%a, %b)\noutput %y", 0, 0},
+    {13, "input %a : T[3,1,7]\ninput %b : T[13,1]\ninput %c : T[7]\n%y = Sum(%a, %b, %c)\noutput %y", 0, 0},
+    {13, "input %a : T[3,1,7]\ninput %b : T[13,1]\ninput %c : T[7]\n%y = Mean(%a, %b, %c)\noutput %y", 0, 0},
+    {13, "input %a : T[5]\n%y = Sum(%a)\noutput %y", 0, 0},
+    /* misc */
+    {19, "input %x : T[3,7]\n%y = Cast(%x) {to=1}\noutput %y", ALLT, 0},
+    {19, "input %x : T[3,7]\n%y = Cast(%x) {to=10}\noutput %y", ALLT, 0},
+    {19, "input %x : T[3,7]\n%y = Cast(%x) {to=16}\noutput %y", ALLT, 0},
+    {19, "input %x : T[3,7]\n%y = Cast(%x) {to=11}\noutput %y", ALLT, 0},
+    {19, "input %nan_x : T[37]\n%y = Cast(%nan_x) {to=7}\noutput %y", ALLT, 0},
+    {19, "input %nan_x : T[37]\n%y = Cast(%nan_x) {to=3}\noutput %y", ALLT, 0},
+    {19, "input %nan_x : T[37]\n%y = Cast(%nan_x) {to=13}\noutput %y", ALLT, 0},
+    {19, "input %nan_x : T[37]\n%y = Cast(%nan_x) {to=12}\noutput %y", ALLT, 0},
+    {19, "input %nan_x : T[37]\n%y = Cast(%nan_x) {to=9}\noutput %y", ALLT, 0},
+    {19, "input %big_x : T[37]\n%y = Cast(%big_x) {to=2}\noutput %y", ALLT, 0},
+    {19, "input %big_x : T[37]\n%y = Cast(%big_x) {to=5}\noutput %y", ALLT, 0},
+    {19, "input %big_x : T[37]\n%y = Cast(%big_x) {to=1}\noutput %y", ALLT, 0},
+    {19, "input %x : T[3,7]\ninput %like : i16[1]\n%y = CastLike(%x, %like)\noutput %y", ALLT, 0},
+    {19, "input %x : T[3,7]\ninput %like : f16[1]\n%y = CastLike(%x, %like)\noutput %y", ALLT, 0},
+    {1, "input %x : T[3,7]\n%y = ai.onnx.ml::Binarizer(%x) {threshold=0.5}\noutput %y", 0, 0},
+    {13, "input %x : T[3,7]\ninput %lo : T[]\ninput %hi : T[]\n%y = Clip(%x, %lo, %hi)\noutput %y", 0, 0},
+    {13, "input %x : T[3,7]\ninput %lo : T[]\n%y = Clip(%x, %lo)\noutput %y", 0, 0},
+    {13, "input %x : T[3,7]\ninput %c_hi : T[1]\n%y = Clip(%x, _, %c_hi)\noutput %y", 0, 0},
+    {6, "input %x : T[3,7]\n%y = Clip(%x) {min=-0.5, max=0.75}\noutput %y", F, 0},
+    {6, "input %nan_x : T[37]\n%y = Clip(%nan_x) {min=-0.5}\noutput %y", F, 0},
+    {16, "input %c : bool[3,1,7]\ninput %a : T[13,1]\ninput %b : T[7]\n%y = Where(%c, %a, %b)\noutput %y", ALLT, 0},
+    {16, "input %x : T[3,7]\n%y = Identity(%x)\noutput %y", ALLT, 0},
+    {13, "input %x : T[3,7]\n%y, %m = Dropout(%x)\noutput %y\noutput %m", NUM, 0},
+    {7, "input %x : T[3,7]\n%y, %m = Dropout(%x) {ratio=0.25}\noutput %y\noutput %m", F, 0},
+    {13, "input %x : T[3,7]\nconst %r : f32[] = {0.0}\nconst %t : bool[] = {true}\n"
+         "%y = Dropout(%x, %r, %t)\noutput %y", F, 0},
+};
+#define N_CASES (int)(sizeof k_cases / sizeof k_cases[0])
+
+/* ---- random inputs ---- */
+
+static uint64_t g_rng = 0x2545f4914f6cdd1dull;
+
+static uint64_t rnd(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return g_rng;
+}
+
+static double rnd_unit(void) { return (double)(rnd() >> 11) / 9007199254740992.0; }
+
+/* The number after `key` in name ("ix7" -> 7), or -1. */
+static long name_num(const char *name, const char *key) {
+    const char *p = strstr(name, key);
+    return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+static double gen_float(const char *name) {
+    if (strstr(name, "nan")) {
+        static const double special[] = {NAN, INFINITY, -INFINITY, 0.0, -0.0};
+        uint64_t r = rnd() % 10;
+        if (r < 5) return special[r];
+    }
+    if (strstr(name, "pos")) return 0.25 + 2.75 * rnd_unit();
+    if (name_num(name, "ix") >= 0) {
+        long k = name_num(name, "ix");
+        return (double)((int64_t)(rnd() % (uint64_t)(2 * k)) - k);
+    }
+    double v = -3.0 + 6.0 * rnd_unit();
+    if (strstr(name, "nz") && fabs(v) < 0.25) v = v < 0 ? -0.5 : 0.5;
+    return v;
+}
+
+static int64_t gen_int(const char *name, kiln_dtype t) {
+    bool sgn = kiln_dtype_is_signed(t);
+    long k;
+    if (t == KILN_BOOL) return (int64_t)(rnd() & 1);
+    if (strstr(name, "big")) return (int64_t)rnd(); /* stored wrapped to the type */
+    if ((k = name_num(name, "ux")) >= 0) return (int64_t)(rnd() % (uint64_t)k);
+    if ((k = name_num(name, "ix")) >= 0) return (int64_t)(rnd() % (uint64_t)(2 * k)) - k;
+    int64_t v = sgn ? (int64_t)(rnd() % 101) - 50 : (int64_t)(rnd() % 101);
+    if (strstr(name, "pos")) v = 1 + (int64_t)(rnd() % 20);
+    if (strstr(name, "nz") && v == 0) v = 3;
+    return v;
+}
+
+static kiln_status gen_tensor(kiln_ctx *ctx, const gir_value *v, kiln_tensor *t) {
+    gir_type_to_tensor(&v->type, t);
+    kiln_status s = kiln_tensor_alloc(ctx, t);
+    if (s) return s;
+    int64_t count = kiln_numel(t);
+    for (int64_t i = 0; i < count; i++) {
+        if (kiln_dtype_is_float(t->dtype)) kiln_store_f64(t->dtype, t->data, i, gen_float(v->name));
+        else kiln_store_i64(t->dtype, t->data, i, gen_int(v->name, t->dtype));
+    }
+    return KILN_OK;
+}
+
+/* ---- comparison ---- */
+
+static double tolerance(kiln_dtype t) {
+    switch (t) {
+    case KILN_F32: return 1e-5;
+    case KILN_F64: return 1e-12;
+    case KILN_F16: return 2e-3;
+    case KILN_BF16: return 1.6e-2;
+    default: return 0;
+    }
+}
+
+/* Normalized error of got against want, or INFINITY on a NaN/inf or
+** integer mismatch; *where gets the worst element. */
+static double compare(const kiln_tensor *got, const kiln_tensor *want, int64_t *where) {
+    int64_t count = kiln_numel(want);
+    double maxb = 0, maxd = 0;
+    *where = -1;
+    if (got->dtype != want->dtype || !kiln_tensor_same_shape(got, want)) return INFINITY;
+    for (int64_t i = 0; i < count; i++) {
+        if (!kiln_dtype_is_float(want->dtype)) {
+            if (kiln_load_i64(got->dtype, got->data, i) != kiln_load_i64(want->dtype, want->data, i)) {
+                *where = i;
+                return INFINITY;
+            }
+            continue;
+        }
+        double a = kiln_load_f64(got->dtype, got->data, i), b = kiln_load_f64(want->dtype, want->data, i);
+        if (isnan(b) || isnan(a) || isinf(b) || isinf(a)) {
+            bool same = (isnan(a) && isnan(b)) || a == b;
+            if (!same) {
+                *where = i;
+                return INFINITY;
+            }
+            continue;
+        }
+        if (fabs(b) > maxb) maxb = fabs(b);
+        if (fabs(a - b) > maxd) maxd = fabs(a - b), *where = i;
+    }
+    return maxd / (maxb > 1e-6 ? maxb : 1e-6);
+}
+
+/* ---- running one case at one element type ---- */
+
+typedef struct tc_run {
+    kiln_ctx *ctx;
+    gir_graph *g;
+    gir_node *n;
+    int n_in;
+    kiln_tensor *data;    /* per node input: the values */
+    kiln_tensor *types;   /* per node input: the type given to tir_from_node */
+    bool *owned;
+    kiln_tensor ref[16];
+    int n_ref;
+} tc_run;
+
+static bool g_covered[4096];
+static int g_runs, g_unsupported;
+
+static char *subst_type(const char *text, int opset, kiln_dtype t) {
+    const char *name = kiln_dtype_name(t);
+    size_t cap = strlen(text) * 4 + 128;
+    char *out = malloc(cap);
+    size_t k = (size_t)snprintf(out, cap, "graph \"t\" {\n  opset %d\n  opset ai.onnx.ml 3\n", opset);
+    for (const char *p = text; *p; p++) {
+        bool type_t = *p == 'T' && p[1] == '[' && (p == text || p[-1] == ' ');
+        if (type_t) k += (size_t)snprintf(out + k, cap - k, "%s", name);
+        else out[k++] = *p;
+    }
+    snprintf(out + k, cap - k, "\n}\n");
+    return out;
+}
+
+static void run_free(tc_run *r) {
+    for (int i = 0; i < r->n_in; i++)
+        if (r->owned && r->owned[i]) kiln_tensor_release(&r->data[i]);
+    for (int i = 0; i < r->n_ref; i++) kiln_tensor_release(&r->ref[i]);
+    free(r->data);
+    free(r->types);
+    free(r->owned);
+    gir_graph_free(r->g);
+}
+
+static bool run_setup(tc_run *r, const tc_case *c, kiln_dtype t) {
+    char *text = subst_type(c->text, c->opset, t);
+    kiln_status s = gir_parse(r->ctx, text, &r->g);
+    CHECK_MSG(s == KILN_OK, "parse: %s\n%s", kiln_errmsg(r->ctx), text);
+    free(text);
+    if (s) return false;
+    r->n = r->g->nodes[r->g->n_nodes - 1];
+    s = gir_bind_op(r->ctx, r->n);
+    CHECK_MSG(s == KILN_OK, "bind: %s", kiln_errmsg(r->ctx));
+    if (s) return false;
+    r->n_in = r->n->n_inputs;
+    r->data = calloc((size_t)r->n_in + 1, sizeof *r->data);
+    r->types = calloc((size_t)r->n_in + 1, sizeof *r->types);
+    r->owned = calloc((size_t)r->n_in + 1, sizeof *r->owned);
+    for (int i = 0; i < r->n_in; i++) {
+        const gir_value *v = r->n->inputs[i];
+        if (!v) continue;
+        if (v->constant) {
+            r->data[i] = *v->constant;
+            r->data[i].alloc = NULL;
+        } else {
+            s = gen_tensor(r->ctx, v, &r->data[i]);
+            CHECK(s == KILN_OK);
+            if (s) return false;
+            r->owned[i] = true;
+        }
+        r->types[i] = r->data[i];
+        bool as_const = v->constant || !strncmp(v->name, "c_", 2);
+        if (!as_const) r->types[i].data = NULL;
+    }
+    return true;
+}
+
+static void report(const char *what, const tc_case *c, kiln_dtype t, const char *detail) {
+    fprintf(stderr, "  %s [%s] opset %d: %s\n    %s\n", what, kiln_dtype_name(t), c->opset, detail, c->text);
+}
+
+static void check_backend(tc_run *r, const tc_case *c, kiln_dtype t, const tc_backend *be, const tir_func *f) {
+    kiln_tensor in[64], out[16];
+    int k = 0;
+    memset(out, 0, sizeof out);
+    for (int i = 0; i < r->n_in && k < 64; i++)
+        if (r->n->inputs[i]) in[k++] = r->data[i];
+    kiln_status s = be->run(r->ctx, f, in, out);
+    char msg[2048];
+    if (s) {
+        snprintf(msg, sizeof msg, "%s failed: %s", be->name, kiln_errmsg(r->ctx));
+        report("FAIL", c, t, msg);
+        kt_failures++;
+        return;
+    }
+    for (int o = 0, j = 0; o < r->n->n_outputs; o++) {
+        if (!r->n->outputs[o]) continue;
+        int64_t where;
+        double err = compare(&out[j], &r->ref[o], &where);
+        if (err > tolerance(r->ref[o].dtype)) {
+            double got = where >= 0 ? kiln_load_f64(out[j].dtype, out[j].data, where) : 0;
+            double want = where >= 0 ? kiln_load_f64(r->ref[o].dtype, r->ref[o].data, where) : 0;
+            snprintf(msg, sizeof msg, "%s output %d: error %.3g (element %lld: got %.9g, want %.9g)", be->name, o,
+                     err, (long long)where, got, want);
+            report("FAIL", c, t, msg);
+            kt_failures++;
+        }
+        j++;
+    }
+    for (int j = 0; j < f->n_outputs; j++) kiln_tensor_release(&out[j]);
+}
+
+static void check_tir(tc_run *r, const tc_case *c, kiln_dtype t, tir_func *f) {
+    uint64_t h = tir_hash(f);
+    CHECK(h == tir_hash(f));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    tir_print(mem, f);
+    fclose(mem);
+    CHECK(len > 0 && strstr(buf, "output"));
+    if (getenv("KILN_TEST_PRINT")) fprintf(stderr, "[%s] %s", kiln_dtype_name(t), buf);
+    free(buf);
+    (void)r;
+    (void)c;
+}
+
+static void run_case_type(kiln_ctx *ctx, const tc_case *c, kiln_dtype t) {
+    tc_run r = {0};
+    r.ctx = ctx;
+    if (!run_setup(&r, c, t)) {
+        run_free(&r);
+        return;
+    }
+    const kiln_tensor *ins[64], *tys[64];
+    for (int i = 0; i < r.n_in && i < 64; i++) {
+        ins[i] = r.n->inputs[i] ? &r.data[i] : NULL;
+        tys[i] = r.n->inputs[i] ? &r.types[i] : NULL;
+    }
+    kiln_status s = gir_run_node(ctx, r.n, ins, r.ref);
+    CHECK_MSG(s == KILN_OK, "reference [%s] %s: %s", kiln_dtype_name(t), c->text, kiln_errmsg(ctx));
+    if (s) {
+        run_free(&r);
+        return;
+    }
+    r.n_ref = r.n->n_outputs;
+    tir_func *f = NULL;
+    s = tir_from_node(ctx, r.n, tys, &f);
+    if (s == KILN_ERR_UNSUPPORTED && (c->unsupported & KILN_DT(t))) {
+        g_unsupported++;
+    } else if (s) {
+        report("FAIL", c, t, kiln_errmsg(ctx));
+        kt_failures++;
+    } else {
+        g_runs++;
+        check_tir(&r, c, t, f);
+        for (int b = 0; b < N_BACKENDS; b++) check_backend(&r, c, t, &k_backends[b], f);
+    }
+    tir_func_free(f);
+    run_free(&r);
+}
+
+/* The op row a case binds to (parsed once with T = f32). */
+static const kiln_op_def *case_row(kiln_ctx *ctx, const tc_case *c) {
+    char *text = subst_type(c->text, c->opset, KILN_F32);
+    gir_graph *g = NULL;
+    const kiln_op_def *op = NULL;
+    if (gir_parse(ctx, text, &g) == KILN_OK && g->n_nodes > 0) {
+        gir_node *n = g->nodes[g->n_nodes - 1];
+        if (gir_bind_op(ctx, n) == KILN_OK) op = n->op;
+    }
+    CHECK_MSG(op, "case does not bind: %s (%s)", c->text, kiln_errmsg(ctx));
+    gir_graph_free(g);
+    free(text);
+    return op;
+}
+
+static int row_index(const kiln_op_def *op) {
+    for (int i = 0; i < kiln_op_count(); i++)
+        if (kiln_op_at(i) == op) return i;
+    return -1;
+}
+
+static void every_case(void) {
+    kiln_ctx *ctx;
+    kiln_ctx_new(&ctx);
+    for (int i = 0; i < N_CASES; i++) {
+        const tc_case *c = &k_cases[i];
+        const kiln_op_def *op = case_row(ctx, c);
+        if (!op) continue;
+        int ri = row_index(op);
+        if (ri >= 0 && ri < 4096) g_covered[ri] = true;
+        CHECK_MSG(op->compute, "%s has a case but no compute definition", op->name);
+        uint32_t types = (c->dtypes ? c->dtypes : op->dtypes) & ~(KILN_DT(KILN_STRING) | KILN_DT_LOWP);
+        for (int t = 1; t < KILN_DTYPE_COUNT; t++)
+            if (types & KILN_DT(t)) run_case_type(ctx, c, (kiln_dtype)t);
+    }
+    printf("compute: %d case runs on %d backend(s), %d expected-unsupported\n", g_runs, N_BACKENDS, g_unsupported);
+    kiln_ctx_free(ctx);
+}
+
+/* Every row with a compute definition is exercised by some case. */
+static void every_definition_has_cases(void) {
+    int with = 0, total = kiln_op_count();
+    for (int i = 0; i < total; i++) {
+        const kiln_op_def *op = kiln_op_at(i);
+        if (!op->compute) continue;
+        with++;
+        CHECK_MSG(g_covered[i], "%s (opsets %d..%d) has a compute definition but no test case", op->name,
+                  op->min_opset, op->max_opset);
+    }
+    printf("compute: %d of %d registry rows have a compute definition\n", with, total);
+}
+
+/* An op with no compute definition is a clear error from tir_from_node. */
+static void missing_definition_is_an_error(void) {
+    kiln_ctx *ctx;
+    kiln_ctx_new(&ctx);
+    gir_graph *g = NULL;
+    CHECK(gir_parse(ctx, "graph \"t\" {\n opset 17\n input %x : f32[4]\n const %k : i64[1] = {2}\n"
+                         " %y, %i = TopK(%x, %k) name=\"tk\"\n output %y\n}\n", &g) == KILN_OK);
+    if (g) {
+        gir_node *n = g->nodes[0];
+        tir_func *f = NULL;
+        CHECK(gir_bind_op(ctx, n) == KILN_OK);
+        CHECK(tir_from_node(ctx, n, NULL, &f) == KILN_ERR_UNSUPPORTED && f == NULL);
+        CHECK(strstr(kiln_errmsg(ctx), "tk") && strstr(kiln_errmsg(ctx), "TopK"));
+    }
+    gir_graph_free(g);
+    kiln_ctx_free(ctx);
+}
+
+TEST_MAIN(T(every_case), T(every_definition_has_cases), T(missing_definition_is_an_error))
