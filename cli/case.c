@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_exec.h"
 #include "compare.h"
 #include "ir/mem.h"
 
@@ -62,8 +63,18 @@ static bool file_exists(const char *path) {
 }
 
 /* Runs one test_data_set folder against a loaded model. */
-static cli_case_result run_data_set(kiln_ctx *ctx, kiln_model *m, const char *set, double rtol,
-                                    double atol, FILE *log) {
+static kiln_status run_on_target(kiln_ctx *ctx, kiln_model *m, const char *target, const kiln_tensor *in,
+                                 int ni, kiln_tensor *out, int no) {
+    cli_exec_opts o = {target, 1};
+    cli_exec *e = NULL;
+    kiln_status s = cli_exec_prepare(ctx, m, &o, in, ni, &e);
+    if (!s) s = cli_exec_run(ctx, e, in, ni, out, no);
+    cli_exec_free(e);
+    return s;
+}
+
+static cli_case_result run_data_set(kiln_ctx *ctx, kiln_model *m, const char *target, const char *set,
+                                    double rtol, double atol, FILE *log) {
     int ni = kiln_model_num_inputs(m), no = kiln_model_num_outputs(m);
     kiln_tensor *in = kiln_calloc((size_t)ni + 1, sizeof(kiln_tensor));
     kiln_tensor *out = kiln_calloc((size_t)no + 1, sizeof(kiln_tensor));
@@ -79,7 +90,7 @@ static cli_case_result run_data_set(kiln_ctx *ctx, kiln_model *m, const char *se
         snprintf(path, sizeof path, "%s/input_%d.pb", set, i);
         s = kiln_tensor_load_pb(ctx, path, &in[i]);
     }
-    if (!s) s = kiln_model_run_ref(ctx, m, in, ni, out, no);
+    if (!s) s = run_on_target(ctx, m, target, in, ni, out, no);
     if (s) {
         fprintf(log, "%s: %s\n", set, kiln_errmsg(ctx));
         r = classify(s);
@@ -118,7 +129,7 @@ done:
     return r;
 }
 
-cli_case_result cli_run_case(const char *dir, double rtol, double atol, FILE *log) {
+cli_case_result cli_run_case(const char *dir, const char *target, double rtol, double atol, FILE *log) {
     kiln_ctx *ctx = NULL;
     if (kiln_ctx_new(&ctx)) return CASE_ERROR;
     char path[4200];
@@ -139,7 +150,7 @@ cli_case_result cli_run_case(const char *dir, double rtol, double atol, FILE *lo
     }
     for (int i = 0; i < n && r == CASE_PASS; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, sets[i]);
-        r = run_data_set(ctx, m, path, rtol, atol, log);
+        r = run_data_set(ctx, m, target, path, rtol, atol, log);
     }
     if (n > 0) cli_free_list(sets, n);
     kiln_model_free(m);

@@ -18,9 +18,10 @@ typedef enum cli_case_result {
 
 const char *cli_case_result_name(cli_case_result r);
 
-/* Runs every test_data_set_* of the case in `dir`; writes what went wrong
-** (or nothing, on success) to `log`. */
-cli_case_result cli_run_case(const char *dir, double rtol, double atol, FILE *log);
+/* Runs every test_data_set_* of the case in `dir` on a target ("ref" or
+** "cpu"; cpu compiles for each data set's input shapes); writes what went
+** wrong (or nothing, on success) to `log`. */
+cli_case_result cli_run_case(const char *dir, const char *target, double rtol, double atol, FILE *log);
 
 /* Lists the subfolders of `dir` whose names start with `prefix`, sorted.
 ** Returns the count (or -1 on error); free with cli_free_list. */

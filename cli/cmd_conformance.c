@@ -29,13 +29,13 @@
 #endif
 
 typedef struct conf_opts {
-    const char *dir, *report, *expect, *write_passing, *core_ops, *filter;
+    const char *dir, *report, *expect, *write_passing, *core_ops, *filter, *target;
     int timeout_s, jobs;
 } conf_opts;
 
 static int usage(void) {
     fprintf(stderr,
-            "usage: kiln conformance DIR [--report FILE] [--expect FILE] [--write-passing FILE]\n"
+            "usage: kiln conformance DIR [--target ref|cpu] [--report FILE] [--expect FILE] [--write-passing FILE]\n"
             "                        [--core-ops FILE] [--filter TEXT] [--timeout S] [--jobs N]\n");
     return 2;
 }
@@ -43,6 +43,7 @@ static int usage(void) {
 static int parse_opts(int argc, char **argv, conf_opts *o) {
     memset(o, 0, sizeof *o);
     o->timeout_s = 60;
+    o->target = "ref";
     o->jobs = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -52,6 +53,7 @@ static int parse_opts(int argc, char **argv, conf_opts *o) {
         else if (!strcmp(a, "--write-passing") && has) o->write_passing = argv[++i];
         else if (!strcmp(a, "--core-ops") && has) o->core_ops = argv[++i];
         else if (!strcmp(a, "--filter") && has) o->filter = argv[++i];
+        else if (!strcmp(a, "--target") && has) o->target = argv[++i];
         else if (!strcmp(a, "--timeout") && has) o->timeout_s = atoi(argv[++i]);
         else if (!strcmp(a, "--jobs") && has) o->jobs = atoi(argv[++i]);
         else if (a[0] != '-' && !o->dir) o->dir = a;
@@ -62,7 +64,7 @@ static int parse_opts(int argc, char **argv, conf_opts *o) {
 }
 
 /* The child: writes "OPS a,b,c" then the case's log to `log`, exits with the result. */
-static void child_main(const char *case_dir, FILE *log, int timeout_s) {
+static void child_main(const char *case_dir, const char *target, FILE *log, int timeout_s) {
 #if !defined(__SANITIZE_ADDRESS__) && !KILN_HAS_ASAN
     /* a runaway case must not take the machine's memory (ASan needs the
     ** address space for its shadow, so it goes without) */
@@ -82,7 +84,7 @@ static void child_main(const char *case_dir, FILE *log, int timeout_s) {
     fflush(log);
     gir_graph_free(g);
     kiln_ctx_free(ctx);
-    cli_case_result r = cli_run_case(case_dir, 1e-3, 1e-7, log);
+    cli_case_result r = cli_run_case(case_dir, target, 1e-3, 1e-7, log);
     fflush(log);
     _exit((int)r);
 }
@@ -128,7 +130,7 @@ static int start_case(const conf_opts *o, conf_case *c, running *slot, int index
         fclose(log);
         return -1;
     }
-    if (pid == 0) child_main(dir, log, o->timeout_s);
+    if (pid == 0) child_main(dir, o->target, log, o->timeout_s);
     slot->pid = pid;
     slot->index = index;
     slot->log = log;
@@ -212,7 +214,8 @@ int cmd_conformance(int argc, char **argv) {
         fprintf(stderr, "kiln: could not run the cases\n");
         return 1;
     }
-    conf_report_args ra = {o.dir, o.report, o.expect, o.write_passing, o.core_ops, (cli_now_ms() - t0) / 1e3};
+    conf_report_args ra = {o.dir, o.target, o.report, o.expect, o.write_passing, o.core_ops,
+                           (cli_now_ms() - t0) / 1e3};
     rc = conf_report(&ra, cases, n);
     conf_free_cases(cases, n);
     return rc;

@@ -119,7 +119,7 @@ static void write_report(const conf_report_args *a, const conf_case *cases, int 
         fprintf(stderr, "kiln: %s: cannot write the report\n", a->report);
         return;
     }
-    fprintf(f, "# kiln conformance report (target ref)\n\n");
+    fprintf(f, "# kiln conformance report (target %s)\n\n", a->target);
     fprintf(f, "ONNX backend node tests: %d cases.\n\n", n);
     fprintf(f, "| result | cases |\n|---|---|\n");
     for (int r = 0; r < CASE_RESULT_COUNT; r++) fprintf(f, "| %s | %d |\n", cli_case_result_name(r), tot[r]);
@@ -193,8 +193,8 @@ int conf_report(const conf_report_args *a, conf_case *cases, int n) {
     op_stat *stats = kiln_calloc(4096, sizeof(op_stat));
     int ns = stats ? per_op(cases, n, stats, 4096) : 0;
     if (ns) qsort(stats, (size_t)ns, sizeof(op_stat), cmp_stat);
-    printf("conformance: %d cases in %.1f s: %d passed, %d failed, %d unsupported, %d errors, %d crashed, %d timed out\n",
-           n, a->seconds, tot[CASE_PASS], tot[CASE_FAIL], tot[CASE_UNSUPPORTED], tot[CASE_ERROR],
+    printf("conformance (target %s): %d cases in %.1f s: %d passed, %d failed, %d unsupported, %d errors, %d crashed, %d timed out\n",
+           a->target, n, a->seconds, tot[CASE_PASS], tot[CASE_FAIL], tot[CASE_UNSUPPORTED], tot[CASE_ERROR],
            tot[CASE_CRASH], tot[CASE_TIMEOUT]);
     if (core_total) printf("core-op cases: %d of %d pass\n", core_pass, core_total);
     if (a->report) write_report(a, cases, n, tot, core_pass, core_total, stats, ns);

@@ -15,7 +15,7 @@ typedef struct conf_case {
 } conf_case;
 
 typedef struct conf_report_args {
-    const char *dir, *report, *expect, *write_passing, *core_ops;
+    const char *dir, *target, *report, *expect, *write_passing, *core_ops;
     double seconds;
 } conf_report_args;
 
