@@ -39,6 +39,8 @@ typedef struct sp {
     int n_r, cap_r;
     sp_sub *sub; /* variables of extent-1 loops */
     int n_sub, cap_sub;
+    ex_expr **known; /* conditions of the enclosing IFs */
+    int n_known, cap_known;
 } sp;
 
 typedef struct iv {
@@ -774,8 +776,15 @@ static lir_stmt *ss(sp *s, lir_func *f, lir_stmt *st) {
     case LIR_IF: {
         ex_expr *c = sx(s, st->cond);
         if (!c) return NULL;
+        for (int i = 0; i < s->n_known && c->kind != EX_INT; i++)
+            if (ex_equal(c, s->known[i])) c = ex_const_int(s->b, KILN_BOOL, 1);
+        if (!c) return NULL;
         if (c->kind == EX_INT) return c->ival ? ss(s, f, st->body) : st->else_body ? ss(s, f, st->else_body) : nop(f);
-        lir_stmt *t = ss(s, f, st->body), *e = st->else_body ? ss(s, f, st->else_body) : NULL;
+        if (!kiln_grow((void **)&s->known, &s->cap_known, s->n_known + 1, sizeof(ex_expr *))) return f->eb.failed = true, NULL;
+        s->known[s->n_known++] = c;
+        lir_stmt *t = ss(s, f, st->body);
+        s->n_known--;
+        lir_stmt *e = st->else_body ? ss(s, f, st->else_body) : NULL;
         if (!t || (st->else_body && !e)) return NULL;
         if (e && is_nop(e)) e = NULL;
         if (is_nop(t) && !e) return nop(f);
@@ -796,6 +805,7 @@ kiln_status lir_simplify(kiln_ctx *ctx, lir_func *f) {
     lir_stmt *body = ss(&s, f, f->body);
     kiln_free(s.r);
     kiln_free(s.sub);
+    kiln_free(s.known);
     if (!body || f->eb.failed) return kiln_fail(ctx, KILN_ERR_NOMEM, "lir_simplify: out of memory");
     f->body = body;
     return KILN_OK;
