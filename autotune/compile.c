@@ -48,15 +48,25 @@ static kiln_status fix_input_shapes(kiln_ctx *ctx, gir_graph *g, const kiln_tens
     return KILN_OK;
 }
 
-static kiln_status check_static(kiln_ctx *ctx, const gir_node *n) {
+/* Kernels are compiled for static shapes. A node whose inputs or outputs
+** have shapes known only at run time (they depend on input values) runs its
+** reference kernel instead, and says why. */
+static bool all_static(const gir_node *n, char *why, size_t size) {
+    for (int k = 0; k < n->n_inputs; k++) {
+        gir_value *v = n->inputs[k];
+        if (v && !v->constant && !gir_type_is_static(&v->type)) {
+            snprintf(why, size, "the shape of input '%s' is known only at run time", v->name);
+            return false;
+        }
+    }
     for (int k = 0; k < n->n_outputs; k++) {
         gir_value *v = n->outputs[k];
-        if (v && !gir_type_is_static(&v->type))
-            return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED,
-                                "the shape of output '%s' depends on values known only at run time "
-                                "(the CPU target needs static shapes)", v->name);
+        if (v && !gir_type_is_static(&v->type)) {
+            snprintf(why, size, "the shape of output '%s' depends on values known only at run time", v->name);
+            return false;
+        }
     }
-    return KILN_OK;
+    return true;
 }
 
 static kiln_status schedule_for(kiln_ctx *ctx, const kc_options *o, const tir_func *f, sch_trace **trace,
@@ -168,8 +178,8 @@ kiln_status kc_compile(kiln_ctx *ctx, gir_graph *g, const kiln_tensor *inputs, i
     for (int i = 0; i < g->n_nodes && !s; i++) {
         kc_step *st = &p->steps[p->n_steps++];
         st->node = g->nodes[i];
-        s = check_static(ctx, st->node);
-        if (!s) s = lower_node(ctx, p, o, st, &cap);
+        if (all_static(st->node, st->why_reference, sizeof st->why_reference))
+            s = lower_node(ctx, p, o, st, &cap);
     }
     p->lower_ms = now_ms() - t0;
     t0 = now_ms();
