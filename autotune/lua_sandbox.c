@@ -8,6 +8,7 @@
 #include <lua.h>
 #include <lualib.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,13 +22,14 @@ struct tune_lua {
     int64_t used;         /* instructions run in this protected call */
     int hook_step;        /* instructions between count hooks */
     bool active;          /* inside tune_lua_protect */
-    bool exhausted;       /* the instruction budget is spent: errors are not catchable */
+    bool fatal;           /* stop_msg is an error the script cannot catch */
+    kiln_status fatal_status;
     bool budget_refused;  /* the memory budget refused an allocation */
     bool load_mem;        /* loading a chunk ran out of memory */
     kiln_status status;   /* status of the next error, KILN_OK for the default */
     char pos_src[LUA_IDSIZE];
     int pos_line;         /* where Lua code last ran, for memory errors */
-    char stop_msg[LUA_IDSIZE + 96];
+    char stop_msg[1024];
     int n_paths, cap_paths;
     char **paths;         /* chunk names in full (Lua shortens long ones) */
 };
@@ -83,16 +85,38 @@ static void sb_hook(lua_State *L, lua_Debug *ar) {
     }
     if (ar->event != LUA_HOOKCOUNT) return;
     sb->used += sb->hook_step;
-    if (sb->used <= sb->max_instructions && !sb->exhausted) return;
-    if (!sb->exhausted) {
+    if (sb->used <= sb->max_instructions) return;
+    if (!sb->fatal) {
         lua_getinfo(L, "Sl", ar);
         snprintf(sb->stop_msg, sizeof sb->stop_msg,
                  "%s:%d: instruction budget of %lld exceeded (an endless loop?)", ar->short_src,
                  ar->currentline, (long long)sb->max_instructions);
-        sb->exhausted = true;
+        sb->fatal = true;
+        sb->fatal_status = KILN_ERR_INVALID;
     }
     lua_pushstring(L, sb->stop_msg);
     lua_error(L);
+}
+
+int tune_lua_fatal(struct lua_State *L, kiln_status s, const char *fmt, ...) {
+    tune_lua *sb = sandbox_of(L);
+    if (!sb->fatal) {
+        size_t n = 0;
+        lua_Debug ar;
+        for (int level = 1; lua_getstack(L, level, &ar); level++)
+            if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+                n = (size_t)snprintf(sb->stop_msg, sizeof sb->stop_msg, "%s:%d: ", ar.short_src, ar.currentline);
+                break;
+            }
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(sb->stop_msg + n, sizeof sb->stop_msg - n, fmt, ap);
+        va_end(ap);
+        sb->fatal = true;
+        sb->fatal_status = s;
+    }
+    lua_pushstring(L, sb->stop_msg);
+    return lua_error(L);
 }
 
 /* ---- error messages ---- */
@@ -108,7 +132,7 @@ static bool has_position(const char *msg) {
 
 static int sb_msgh(lua_State *L) {
     tune_lua *sb = sandbox_of(L);
-    if (sb->exhausted) {
+    if (sb->fatal) {
         lua_pushstring(L, sb->stop_msg);
         return 1;
     }
@@ -151,9 +175,9 @@ static kiln_status sb_report(kiln_ctx *ctx, tune_lua *sb, int rc) {
     kiln_status st = sb->status != KILN_OK ? sb->status : KILN_ERR_INVALID;
     if (!msg) msg = "(error object is not a string)";
     if (sb->pos_line > 0) snprintf(pos, sizeof pos, "%s:%d: ", sb->pos_src, sb->pos_line);
-    if (sb->exhausted) {
+    if (sb->fatal) {
         msg = sb->stop_msg;
-        st = KILN_ERR_INVALID;
+        st = sb->fatal_status;
     } else if (rc == LUA_ERRMEM || sb->load_mem) {
         if (sb->budget_refused) {
             snprintf(buf, sizeof buf, "%smemory budget of %zu bytes exceeded (not enough memory)", pos,
@@ -184,11 +208,11 @@ static int call_original(lua_State *L) {
     return lua_gettop(L);
 }
 
-/* pcall and xpcall must not swallow the end of the instruction budget. */
+/* pcall and xpcall must not swallow a fatal error (the end of the budget). */
 static int sb_pcall(lua_State *L) {
     int n = call_original(L);
     tune_lua *sb = sandbox_of(L);
-    if (sb->exhausted) {
+    if (sb->fatal) {
         lua_pushstring(L, sb->stop_msg);
         return lua_error(L);
     }
@@ -198,7 +222,7 @@ static int sb_pcall(lua_State *L) {
 /* An error raised by the budget hook runs the message handler with hooks
 ** off, so a script's handler could loop unbudgeted: skip it then. */
 static int sb_handler(lua_State *L) {
-    if (sandbox_of(L)->exhausted) return 1;
+    if (sandbox_of(L)->fatal) return 1;
     return call_original(L);
 }
 
@@ -386,7 +410,7 @@ kiln_status tune_lua_protect(kiln_ctx *ctx, tune_lua *sb, tune_lua_fn fn, void *
     int base = lua_gettop(L);
     sb->active = true;
     sb->used = 0;
-    sb->exhausted = sb->budget_refused = sb->load_mem = false;
+    sb->fatal = sb->budget_refused = sb->load_mem = false;
     sb->status = KILN_OK;
     sb->pos_line = 0;
     lua_sethook(L, sb_hook, LUA_MASKCOUNT | LUA_MASKLINE | LUA_MASKRET, sb->hook_step);

@@ -73,6 +73,12 @@ kiln_status tune_lua_protect(kiln_ctx *ctx, tune_lua *sb, tune_lua_fn fn, void *
 ** applies to one error; by default a runtime error is KILN_ERR_INVALID). */
 void tune_lua_set_status(struct lua_State *L, kiln_status s);
 
+/* Inside a protected call: raises an error that the script cannot catch
+** (pcall and xpcall pass it on), for a failure after which the script must
+** not go on. The message gets the calling Lua line's "FILE:LINE: ". */
+int tune_lua_fatal(struct lua_State *L, kiln_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Bytes the state holds now, and instructions the current or last
 ** protected call ran (rounded up to the hook's granularity). */
 size_t tune_lua_bytes(const tune_lua *sb);

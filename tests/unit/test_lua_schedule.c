@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include "autotune/lua_sandbox.h"
+#include "autotune/lua_schedule.h"
 #include "harness.h"
 #include "ir/ctx.h"
 #include "ir/mem.h"
+#include "ir/tensor.h"
 
 static kiln_ctx *g_ctx;
 static char g_dir[64];
@@ -229,6 +231,407 @@ static void t_sandbox_allocation_failures(void) {
     CHECK(kiln_mem_live() == live);
 }
 
+/* ---- schedule scripts ---- */
+
+static void rename_axes(tir_func *f, tir_stage *s, const char *a, const char *b) {
+    s->axes[0]->name = kiln_arena_strdup(f->arena, a);
+    s->axes[1]->name = kiln_arena_strdup(f->arena, b);
+}
+
+/* C[i, j] = sum(k) A[i, k] * B[k, j]; with `relu`, D[i, j] = max(C[i, j], 0)
+** is the output; B is constant when `bconst` is given. */
+static tir_func *matmul_func(int64_t M, int64_t N, int64_t K, bool relu, const kiln_tensor *bconst) {
+    tir_func *f = tir_func_new("mm");
+    int64_t da[2] = {M, K}, db[2] = {K, N}, dc[2] = {M, N};
+    tir_tensor *A = tir_placeholder(f, "A", KILN_F32, 2, da, NULL);
+    tir_tensor *B = tir_placeholder(f, "B", KILN_F32, 2, db, bconst);
+    tir_stage *C = tir_stage_new(f, "C", KILN_F32, 2, dc, TIR_TAG_MATMUL);
+    rename_axes(f, C, "i", "j");
+    ex_var *k = tir_stage_add_raxis(f, C, "k", K);
+    ex_builder *b = &f->eb;
+    ex_expr *ia[2] = {ex_varref(b, C->axes[0]), ex_varref(b, k)};
+    ex_expr *ib[2] = {ex_varref(b, k), ex_varref(b, C->axes[1])};
+    ex_expr *prod = ex_binary(b, EX_MUL, ex_load_tensor(b, A, ia), ex_load_tensor(b, B, ib));
+    const ex_var *rk[1] = {k};
+    C->body = ex_reduce(b, EX_SUM, prod, rk, 1, ex_combiner_identity(b, EX_SUM, KILN_F32));
+    if (!relu) {
+        tir_mark_output(f, C->out);
+        return f;
+    }
+    tir_stage *D = tir_stage_new(f, "D", KILN_F32, 2, dc, TIR_TAG_ELEMWISE);
+    rename_axes(f, D, "i", "j");
+    ex_expr *ic[2] = {ex_varref(b, D->axes[0]), ex_varref(b, D->axes[1])};
+    D->body = ex_binary(b, EX_MAX, ex_load_tensor(b, C->out, ic), ex_const_float(b, KILN_F32, 0));
+    tir_mark_output(f, D->out);
+    return f;
+}
+
+static char *trace_text(const sch_trace *t) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) return NULL;
+    sch_trace_print(m, t);
+    fclose(m);
+    return buf;
+}
+
+/* Loads `script` (named "s.lua"), applies it to f; returns the trace text
+** (malloc'd) or NULL with the status in *st. */
+static char *apply_text(const char *script, const tir_func *f, kiln_status *st, bool *matched) {
+    setup();
+    tune_lua_schedules *ls = NULL;
+    sch_trace *t = NULL;
+    *st = tune_lua_schedules_load_string(g_ctx, "s.lua", script, NULL, &ls);
+    if (*st == KILN_OK) *st = tune_lua_schedule_apply(g_ctx, ls, f, &t, matched);
+    char *text = *st == KILN_OK ? trace_text(t) : NULL;
+    /* the text form replays: it parses back to the same text */
+    if (text) {
+        sch_trace *back = NULL;
+        kiln_ctx *c2 = NULL;
+        kiln_ctx_new(&c2);
+        CHECK_MSG(sch_trace_parse(c2, text, &back) == KILN_OK, "%s", kiln_errmsg(c2));
+        char *again = back ? trace_text(back) : NULL;
+        CHECK_MSG(again && strcmp(again, text) == 0, "%s\nvs\n%s", text, again ? again : "(none)");
+        free(again);
+        sch_trace_free(back);
+        kiln_ctx_free(c2);
+    }
+    sch_trace_free(t);
+    tune_lua_schedules_free(ls);
+    return text;
+}
+
+#define CHECK_TRACE(script, f, expected)                                                    \
+    do {                                                                                    \
+        kiln_status st_;                                                                    \
+        bool m_ = false;                                                                    \
+        char *got_ = apply_text(script, f, &st_, &m_);                                      \
+        CHECK_MSG(st_ == KILN_OK, "%s", kiln_errmsg(g_ctx));                                \
+        CHECK(m_);                                                                          \
+        CHECK_MSG(got_ && strcmp(got_, expected) == 0, "got:\n%s\nexpected:\n%s", got_ ? got_ : "(none)", \
+                  expected);                                                                \
+        free(got_);                                                                         \
+    } while (0)
+
+#define CHECK_APPLY_FAILS(script, f, status, prefix, needle)                                \
+    do {                                                                                    \
+        kiln_status st_;                                                                    \
+        bool m_ = false;                                                                    \
+        char *got_ = apply_text(script, f, &st_, &m_);                                      \
+        CHECK_MSG(st_ == (status), "%d: %s", st_, kiln_errmsg(g_ctx));                      \
+        CHECK_MSG(starts_with(kiln_errmsg(g_ctx), prefix), "%s", kiln_errmsg(g_ctx));       \
+        CHECK_MSG(strstr(kiln_errmsg(g_ctx), needle), "%s", kiln_errmsg(g_ctx));            \
+        free(got_);                                                                         \
+    } while (0)
+
+static const char k_matmul_script[] = "function schedule.matmul(s)\n"
+                                      "  local i, j = s.axis.i, s.axis.j\n"
+                                      "  local io, ii = s:split(i, 32)\n"
+                                      "  local jo, ji = s:split(j, 16)\n"
+                                      "  s:reorder(io, jo, s.raxis.k, ii, ji)\n"
+                                      "  s:vectorize(ji); s:parallel(io)\n"
+                                      "end\n";
+
+static void t_schedule_matmul_trace(void) {
+    tir_func *f = matmul_func(128, 64, 256, false, NULL);
+    CHECK_TRACE(k_matmul_script, f,
+                "# kiln trace 1\n"
+                "split        C i [32] -> i_o i_i\n"
+                "split        C j [16] -> j_o j_i\n"
+                "reorder      C i_o j_o k i_i j_i\n"
+                "vectorize    C j_i\n"
+                "parallel     C i_o\n");
+    tir_func_free(f);
+}
+
+static void t_schedule_objects(void) {
+    tir_func *f = matmul_func(128, 64, 256, true, NULL);
+    const char *script =
+        "function schedule.matmul(s, f)\n"
+        "  assert(s.name == 'C' and s.tag == 'matmul' and s.dtype == 'f32', s.name)\n"
+        "  assert(s.shape[1] == 128 and s.shape[2] == 64 and #s.shape == 2)\n"
+        "  assert(#s.axes == 2 and #s.raxes == 1 and #s.leaves == 3)\n"
+        "  assert(s.axes[1].name == 'i' and s.raxes[1].extent == 256 and s.raxes[1].reduce)\n"
+        "  assert(s.axis.j.extent == 64 and not s.axis.j.reduce and s.axis.k == s.raxis.k)\n"
+        "  assert(s.reads[1] == 'A' and s.reads[2] == 'B' and not s.is_output)\n"
+        "  assert(f.name == 'mm' and #f.hash == 16 and #f.stages == 2 and f.stage.D.is_output)\n"
+        "  assert(f.inputs[2].name == 'B' and f.inputs[2].shape[1] == 256 and not f.inputs[2].constant)\n"
+        "  assert(f.outputs[1] == 'D' and s.func.name == 'mm')\n"
+        "  local o, m, i = s:split('i', 8, 4)\n"
+        "  assert(o.extent == 4 and m.extent == 8 and i.extent == 4 and tostring(m) == 'i_m1')\n"
+        "  assert(o.stage == s and o.kind == 'serial' and o.exists and not s.axis.j.kind:find('vector'))\n"
+        "  s:unroll(i)\n"
+        "  assert(i.kind == 'unrolled')\n"
+        "end\n"
+        "function schedule.elemwise(s, f)\n"
+        "  assert(s.name == 'D' and s.is_output)\n"
+        "  local io, ii = s:split(s.axis.i, 16)\n"
+        "  f.stage.C:compute_at(s, io)\n"
+        "end\n";
+    CHECK_TRACE(script, f,
+                "# kiln trace 1\n"
+                "split        C i [8 4] -> i_o i_m1 i_i\n"
+                "unroll       C i_i\n"
+                "split        D i [16] -> i_o i_i\n"
+                "compute_at   C D i_o\n");
+    tir_func_free(f);
+}
+
+static void t_schedule_all_primitives(void) {
+    int64_t db[2] = {64, 32};
+    kiln_tensor bconst;
+    kiln_tensor_init(&bconst, KILN_F32, 2, db);
+    float *bdata = calloc(64 * 32, sizeof(float));
+    bconst.data = bdata;
+    tir_func *f = matmul_func(64, 32, 64, true, &bconst);
+    const char *script =
+        "function schedule.workload[string.sub(KEY, 1, 8)](f)\n"
+        "  local C, D = f.stage.C, f.stage.D\n"
+        "  local rf = C:rfactor(C.raxis.k)\n"
+        "  assert(rf.name == 'C_rf' and #rf.axes == 3)\n"
+        "  local io, jo, ii, ji = D:tile(D.axis.i, D.axis.j, 8, 16)\n"
+        "  local fz = D:fuse(io, jo)\n"
+        "  D:parallel(fz)\n"
+        "  D:vectorize(ji)\n"
+        "  local al = rf:cache_read('A', 'local')\n"
+        "  assert(al.name == 'A_local')\n"
+        "  assert(C:cache_write('local') == 'C_local')\n"
+        "  al:storage_align('ax0', 16, 1)\n"
+        "  assert(f:pack('B', 1, 8) == 'B_packed')\n"
+        "  D:bind(ii, 'threadIdx.x')\n"
+        "end\n";
+    char key[17], *text = NULL;
+    tune_lua_workload_key(f, key);
+    size_t n = strlen(script) + 64;
+    text = malloc(n);
+    snprintf(text, n, "KEY = '%s'\n%s", key, script);
+    /* the function header cannot index with a call; write the table entry instead */
+    char *fixed = malloc(n + 64);
+    snprintf(fixed, n + 64, "KEY = '%s'\nschedule.workload[KEY:sub(1, 8):upper()] = function(f)\n%s", key,
+             strchr(script, '\n') + 1);
+    CHECK_TRACE(fixed, f,
+                "# kiln trace 1\n"
+                "rfactor      C k -> C_rf\n"
+                "tile         D i j [8 16] -> i_o j_o i_i j_i\n"
+                "fuse         D i_o j_o -> i_o_j_o_fused\n"
+                "parallel     D i_o_j_o_fused\n"
+                "vectorize    D j_i\n"
+                "cache_read   A C_rf local -> A_local\n"
+                "cache_write  C local -> C_local\n"
+                "storage_align A_local ax0 [16 1]\n"
+                "pack         B [1 8] -> B_packed\n"
+                "bind         D i_i threadIdx.x\n");
+    /* inline: an elementwise stage that is not an output */
+    const char *inl = "function schedule.matmul(s, f) f.stage.D:inline() end\n";
+    CHECK_APPLY_FAILS(inl, f, KILN_ERR_INVALID, "s.lua:1: inline D: D is an output", "schedule.matmul for stage C");
+    free(text);
+    free(fixed);
+    tir_func_free(f);
+    free(bdata);
+}
+
+static void t_schedule_inline(void) {
+    /* E = A * 2 (not an output), F = E + 1 */
+    tir_func *f = tir_func_new("ew");
+    int64_t d[2] = {4, 8};
+    tir_tensor *A = tir_placeholder(f, "A", KILN_F32, 2, d, NULL);
+    ex_builder *b = &f->eb;
+    tir_stage *E = tir_stage_new(f, "E", KILN_F32, 2, d, TIR_TAG_ELEMWISE);
+    ex_expr *ie[2] = {ex_varref(b, E->axes[0]), ex_varref(b, E->axes[1])};
+    E->body = ex_binary(b, EX_MUL, ex_load_tensor(b, A, ie), ex_const_float(b, KILN_F32, 2));
+    tir_stage *F = tir_stage_new(f, "F", KILN_F32, 2, d, TIR_TAG_ELEMWISE);
+    ex_expr *iff[2] = {ex_varref(b, F->axes[0]), ex_varref(b, F->axes[1])};
+    F->body = ex_binary(b, EX_ADD, ex_load_tensor(b, E->out, iff), ex_const_float(b, KILN_F32, 1));
+    tir_mark_output(f, F->out);
+    /* the elemwise function runs for E, inlines it, and is not called for it again */
+    const char *script = "calls = 0\n"
+                         "function schedule.elemwise(s)\n"
+                         "  calls = calls + 1\n"
+                         "  if s.is_output then s:vectorize(s.axes[2]) else s:compute_inline() end\n"
+                         "  assert(calls <= 2)\n"
+                         "end\n";
+    CHECK_TRACE(script, f,
+                "# kiln trace 1\n"
+                "inline       E\n"
+                "vectorize    F i1\n");
+    tir_func_free(f);
+}
+
+static void t_schedule_no_match(void) {
+    tir_func *f = matmul_func(16, 16, 16, false, NULL);
+    kiln_status st;
+    bool matched = true;
+    char *text = apply_text("function schedule.conv(s) s:split('i', 2) end\n"
+                            "schedule.workload['0123456789abcdef'] = function(f) error('not me') end\n",
+                            f, &st, &matched);
+    CHECK_MSG(st == KILN_OK, "%s", kiln_errmsg(g_ctx));
+    CHECK(!matched);
+    CHECK(text && strcmp(text, "# kiln trace 1\n") == 0);
+    free(text);
+    /* a function that does nothing matches: "the default nest, on purpose" */
+    matched = false;
+    text = apply_text("function schedule.matmul(s) end\n", f, &st, &matched);
+    CHECK(st == KILN_OK && matched && text && strcmp(text, "# kiln trace 1\n") == 0);
+    free(text);
+    tir_func_free(f);
+}
+
+static void t_schedule_errors(void) {
+    tir_func *f = matmul_func(128, 64, 256, false, NULL);
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  local x = s.axis.x\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: stage C has no axis 'x' (its loops: i j k)", "(in schedule.matmul for stage C");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  s:split(s.raxis.i, 4)\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: stage C has no reduction axis 'i'", "");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n\n  s:split('i', 0)\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:3: split C i [0]: factor 0 is not positive", "");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  s:split('i', -4)\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: split C i [-4]: factor -4 is not positive", "");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  s:split('i', 2.5)\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: split: factor 1 is not an integer", "");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  s:split('q', 4)\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: split C q [4]: C has no axis 'q' (its loops: i j k)", "");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  local i = s.axis.i\n  s:split(i, 4)\n  s:split(i, 2)\nend\n",
+                      f, KILN_ERR_INVALID, "s.lua:4: split C i [2]: axis 'i' of C no longer exists: line 3 split",
+                      "");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  s:vectorize(s.raxis.k)\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: vectorize C k: 'k' is a reduction axis of C", "");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  s:fuse(s.axis.i, s.axis.k)\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: fuse C i k:", "");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  s:split()\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: bad argument #1 to 'split' (axis or axis name expected, got no value)", "");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  s.split(5, 'i', 4)\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: bad argument #1 to 'split' (stage expected, got number)", "");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  s.name = 'X'\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: schedule objects are read-only", "");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  local n = s.nmae\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: stage C has no field 'nmae'", "");
+    CHECK_APPLY_FAILS("function schedule.matmul(s, f)\n  local x = f.stage.Q\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: function 'mm' has no stage 'Q' (its stages: C)", "");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  s:bind(s.axis.i, 'warp.x')\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: bind C i warp.x: tag must be", "threadIdx");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  s:cache_read('A', 'texture')\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: cache_read A C texture: ", "scope");
+    CHECK_APPLY_FAILS("local function helper(s)\n  return s.axis.i + 1\nend\n"
+                      "function schedule.matmul(s)\n  helper(s)\nend\n",
+                      f, KILN_ERR_INVALID, "s.lua:2: attempt to perform arithmetic on a kiln.axis value", "");
+    /* a failed step cannot be caught and gone past */
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  pcall(s.split, s, 'i', 0)\n  s:split('j', 4)\nend\n", f,
+                      KILN_ERR_INVALID, "s.lua:2: split C i [0]: factor 0 is not positive", "");
+    /* budgets hold inside schedule functions too */
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  while true do end\nend\n", f, KILN_ERR_INVALID,
+                      "s.lua:2: instruction budget", "(in schedule.matmul");
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  for n = 1, 5000 do s:unroll(s.axis.i) end\nend\n", f,
+                      KILN_ERR_INVALID, "s.lua:2: more than 4096 schedule steps", "");
+    tir_func_free(f);
+}
+
+static void t_schedule_load_errors(void) {
+    setup();
+    tune_lua_schedules *ls = NULL;
+    kiln_status st = tune_lua_schedules_load_string(g_ctx, "s.lua", "\nschedule.matmull = function(s)\nend\n", NULL, &ls);
+    CHECK_MSG(st == KILN_ERR_INVALID && starts_with(kiln_errmsg(g_ctx), "s.lua:2: schedule.matmull is not an op class"),
+              "%s", kiln_errmsg(g_ctx));
+    st = tune_lua_schedules_load_string(g_ctx, "s.lua", "schedule.matmul = 3\n", NULL, &ls);
+    CHECK_MSG(st == KILN_ERR_INVALID && strstr(kiln_errmsg(g_ctx), "s.lua: schedule.matmul must be a function"), "%s",
+              kiln_errmsg(g_ctx));
+    st = tune_lua_schedules_load_string(g_ctx, "s.lua", "schedule.workload.xyz = function(f)\nend\n", NULL, &ls);
+    CHECK_MSG(st == KILN_ERR_INVALID && strstr(kiln_errmsg(g_ctx), "s.lua:1: schedule.workload[\"xyz\"]"), "%s",
+              kiln_errmsg(g_ctx));
+    st = tune_lua_schedules_load_string(g_ctx, "s.lua", "schedule = nil\n", NULL, &ls);
+    CHECK_MSG(st == KILN_ERR_INVALID && strstr(kiln_errmsg(g_ctx), "s.lua: the script must leave a table"), "%s",
+              kiln_errmsg(g_ctx));
+    st = tune_lua_schedules_load_string(g_ctx, "s.lua", "function schedule.matmul(s)\n  s:split('i' 4)\nend\n", NULL,
+                                        &ls);
+    CHECK_MSG(st == KILN_ERR_PARSE && starts_with(kiln_errmsg(g_ctx), "s.lua:2:"), "%s", kiln_errmsg(g_ctx));
+    const char *path = write_script("broken.lua", "function schedule.matmul(s)\n  s:split('i', 4\nend\n");
+    st = tune_lua_schedules_load(g_ctx, path, NULL, &ls);
+    char want[300];
+    snprintf(want, sizeof want, "%s:3:", path);
+    CHECK_MSG(st == KILN_ERR_PARSE && starts_with(kiln_errmsg(g_ctx), want), "%s", kiln_errmsg(g_ctx));
+    st = tune_lua_schedules_load(g_ctx, "/nonexistent/s.lua", NULL, &ls);
+    CHECK_MSG(st == KILN_ERR_IO, "%s", kiln_errmsg(g_ctx));
+    CHECK(ls == NULL);
+}
+
+/* State persists between calls, handles do not. */
+static void t_schedule_stale_handles(void) {
+    setup();
+    tir_func *f = matmul_func(32, 32, 32, false, NULL);
+    tune_lua_schedules *ls = NULL;
+    kiln_status st = tune_lua_schedules_load_string(g_ctx, "s.lua",
+                                                    "calls = 0\n"
+                                                    "function schedule.matmul(s)\n"
+                                                    "  calls = calls + 1\n"
+                                                    "  if saved then saved:split('i', 2) end\n"
+                                                    "  saved = s\n"
+                                                    "end\n",
+                                                    NULL, &ls);
+    CHECK_MSG(st == KILN_OK, "%s", kiln_errmsg(g_ctx));
+    sch_trace *t = NULL;
+    bool matched = false;
+    st = tune_lua_schedule_apply(g_ctx, ls, f, &t, &matched);
+    CHECK_MSG(st == KILN_OK && matched && t && t->n_steps == 0, "%s", kiln_errmsg(g_ctx));
+    sch_trace_free(t);
+    t = NULL;
+    st = tune_lua_schedule_apply(g_ctx, ls, f, &t, &matched);
+    CHECK_MSG(st == KILN_ERR_INVALID && strstr(kiln_errmsg(g_ctx), "s.lua:4: a function, stage or axis object from an "
+                                                                  "earlier schedule call"),
+              "%s", kiln_errmsg(g_ctx));
+    CHECK(t == NULL);
+    tune_lua_schedules_free(ls);
+    tir_func_free(f);
+}
+
+static void t_schedule_example_script(void) {
+    setup();
+    const char *src = getenv("KILN_SOURCE_DIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/models/schedules/matmul_tiled.lua", src ? src : ".");
+    tune_lua_schedules *ls = NULL;
+    kiln_status st = tune_lua_schedules_load(g_ctx, path, NULL, &ls);
+    CHECK_MSG(st == KILN_OK, "%s", kiln_errmsg(g_ctx));
+    int64_t shapes[][3] = {{128, 768, 768}, {64, 64, 64}, {1, 1000, 512}, {7, 9, 5}, {256, 3072, 768}};
+    for (size_t i = 0; st == KILN_OK && i < sizeof shapes / sizeof shapes[0]; i++) {
+        tir_func *f = matmul_func(shapes[i][0], shapes[i][1], shapes[i][2], i % 2 == 1, NULL);
+        sch_trace *t = NULL;
+        bool matched = false;
+        st = tune_lua_schedule_apply(g_ctx, ls, f, &t, &matched);
+        CHECK_MSG(st == KILN_OK && matched, "[%lld %lld %lld]: %s", (long long)shapes[i][0],
+                  (long long)shapes[i][1], (long long)shapes[i][2], kiln_errmsg(g_ctx));
+        if (getenv("KILN_TEST_VERBOSE") && t) sch_trace_print(stderr, t);
+        sch_trace_free(t);
+        tir_func_free(f);
+    }
+    tune_lua_schedules_free(ls);
+}
+
+/* Every allocation failure while loading and applying is an error, never a
+** crash or a leak. */
+static void t_schedule_allocation_failures(void) {
+    setup();
+    tir_func *f = matmul_func(64, 64, 64, true, NULL);
+    long live = kiln_mem_live();
+    int ok = 0;
+    for (long n = 0; n < 5000 && !ok; n++) {
+        tune_lua_schedules *ls = NULL;
+        sch_trace *t = NULL;
+        bool matched;
+        kiln_mem_fail_after(n);
+        kiln_status st = tune_lua_schedules_load_string(g_ctx, "s.lua", k_matmul_script, NULL, &ls);
+        if (st == KILN_OK) st = tune_lua_schedule_apply(g_ctx, ls, f, &t, &matched);
+        kiln_mem_fail_after(-1);
+        ok = st == KILN_OK;
+        CHECK_MSG(ok || st == KILN_ERR_NOMEM, "n=%ld: %d %s", n, st, kiln_errmsg(g_ctx));
+        CHECK_MSG(ok || t == NULL, "n=%ld", n);
+        sch_trace_free(t);
+        tune_lua_schedules_free(ls);
+    }
+    CHECK(ok);
+    CHECK(kiln_mem_live() == live);
+    tir_func_free(f);
+}
+
 static void t_cleanup(void) {
     if (g_dir[0]) {
         char cmd[128];
@@ -240,4 +643,7 @@ static void t_cleanup(void) {
 
 TEST_MAIN(T(t_sandbox_allows_safe_code), T(t_sandbox_escapes_refused), T(t_sandbox_bytecode_file_refused),
           T(t_sandbox_instruction_budget), T(t_sandbox_memory_budget), T(t_sandbox_pattern_guard),
-          T(t_sandbox_errors_name_file_and_line), T(t_sandbox_allocation_failures), T(t_cleanup))
+          T(t_sandbox_errors_name_file_and_line), T(t_sandbox_allocation_failures), T(t_schedule_matmul_trace),
+          T(t_schedule_objects), T(t_schedule_all_primitives), T(t_schedule_inline), T(t_schedule_no_match),
+          T(t_schedule_errors), T(t_schedule_load_errors), T(t_schedule_stale_handles), T(t_schedule_example_script),
+          T(t_schedule_allocation_failures), T(t_cleanup))

@@ -1,0 +1,90 @@
+-- matmul_tiled.lua — a register-tiled schedule for matmul stages on CPUs
+-- with wide vector units (AVX2, AVX-512).
+--
+--   C[.., i, j] = sum(k) A[.., i, k] * B[.., k, j]      (row-major: j is
+--   the contiguous axis of B and C)
+--
+-- The default nest runs k innermost: one multiply-add per load of B, B read
+-- down a column (stride N). This schedule computes C in tiles of ROWS rows
+-- by COLS columns held in a local buffer (registers, once the tile's loops
+-- are unrolled), walks k outside the tile so that each k step loads one
+-- vector of B per column group and broadcasts one A value per row, blocks k
+-- so that a panel of B stays in cache, and runs the tiles in parallel:
+--
+--   parallel  (batch.., i_o, j_o) fused      tiles
+--     k_o                                     KC-deep panels of B
+--       k_i                                   one rank-1 update of the tile
+--         i_i   unrolled                      ROWS rows
+--           j_m   unrolled                    COLS / LANES vectors
+--             j_i   vectorized                LANES columns
+--
+-- Factors are chosen to divide the extents, so no loop needs a bound
+-- check; an axis with no fitting factor is left whole.
+--
+-- Use:  kiln compile model.onnx --schedules models/schedules/matmul_tiled.lua
+
+local LANES = {16, 8}           -- f32 lanes of a 512-bit vector, or a 256-bit one
+local ROWS = {6, 4, 3, 2}       -- rows per tile, best first
+local VECTORS = {4, 2, 1}       -- vectors per tile row, best first
+local KC = {256, 128, 64, 32}   -- depth of a panel of B, best first
+
+-- The first candidate that divides n, or nil.
+local function divisor(n, candidates)
+  for _, c in ipairs(candidates) do
+    if c <= n and n % c == 0 then return c end
+  end
+  return nil
+end
+
+-- Appends the non-nil arguments to list t.
+local function append(t, ...)
+  for idx = 1, select('#', ...) do
+    local ax = select(idx, ...)
+    if ax then t[#t + 1] = ax end
+  end
+  return t
+end
+
+function schedule.matmul(s)
+  local spatial, reduction = s.axes, s.raxes
+  if #spatial < 2 or #reduction ~= 1 then return end   -- not the plain form: keep the default
+  local i, j, k = spatial[#spatial - 1], spatial[#spatial], reduction[1]
+
+  -- columns: COLS = vectors * lanes, the innermost `lanes` vectorized
+  local jo, jm, ji
+  local lanes = divisor(j.extent, LANES)
+  local vectors = lanes and divisor(j.extent // lanes, VECTORS)
+  if vectors and vectors > 1 then
+    jo, jm, ji = s:split(j, vectors, lanes)
+  elseif vectors then
+    jo, ji = s:split(j, lanes)
+  end
+
+  -- rows
+  local io, ii
+  local rows = divisor(i.extent, ROWS)
+  if rows then io, ii = s:split(i, rows) end
+
+  -- reduction panels
+  local ko, ki
+  local kc = divisor(k.extent, KC)
+  if kc and kc < k.extent then ko, ki = s:split(k, kc) end
+
+  -- tiles outside (batch axes first), the tile's own loops inside
+  local outer = {}
+  for n = 1, #spatial - 2 do outer[n] = spatial[n] end
+  append(outer, io or i, jo or j)
+  local order = append({}, table.unpack(outer))
+  s:reorder(append(order, ko, ki or k, ii, jm, ji))
+
+  -- one parallel loop over all tiles
+  local tiles = #outer > 1 and s:fuse(outer) or outer[1]
+
+  -- accumulate each tile locally, written back once per tile
+  if ii or ji then s:cache_write('local', tiles) end
+
+  if ii then s:unroll(ii) end
+  if jm then s:unroll(jm) end
+  if ji then s:vectorize(ji) end
+  s:parallel(tiles)
+end
