@@ -72,6 +72,26 @@ void cmp_type_of(const tir_tensor *t, kiln_tensor *out);
 ** KILN_ERR_UNSUPPORTED naming the node. */
 kiln_status cmp_infer(kiln_ctx *ctx, const gir_node *n, tir_tensor *const *in, kiln_tensor *out);
 
+/* The inputs' types as kiln_tensors (constants with their data) for the
+** ops' own helpers; inputs past CMP_MAX_IN are left NULL. */
+#define CMP_MAX_IN 16
+typedef struct cmp_types {
+    kiln_tensor t[CMP_MAX_IN];
+    const kiln_tensor *p[CMP_MAX_IN];
+} cmp_types;
+void cmp_types_of(const gir_node *n, tir_tensor *const *in, cmp_types *ty);
+
+/* Maps KILN_ERR_DYNAMIC from an op helper that needed an input's values to
+** KILN_ERR_UNSUPPORTED naming `what`; other statuses pass through. */
+kiln_status cmp_dynamic(kiln_ctx *ctx, const gir_node *n, kiln_status s, const char *what);
+
+/* Fails with KILN_ERR_UNSUPPORTED unless dt is a numeric type or bool (the
+** loop IR holds no strings; low-precision types have no arithmetic). */
+kiln_status cmp_plain(kiln_ctx *ctx, const gir_node *n, kiln_dtype dt);
+
+/* The op's name in snake case ("MatMul" -> "mat_mul"), for stage names. */
+const char *cmp_lower(const gir_node *n, char *buf, size_t size);
+
 /* Fails with KILN_ERR_UNSUPPORTED naming the node unless t is a constant
 ** (or absent). `what` names the input. */
 kiln_status cmp_need_const(kiln_ctx *ctx, const gir_node *n, const tir_tensor *t, const char *what);

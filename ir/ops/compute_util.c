@@ -38,6 +38,38 @@ kiln_status cmp_infer(kiln_ctx *ctx, const gir_node *n, tir_tensor *const *in, k
     return s;
 }
 
+void cmp_types_of(const gir_node *n, tir_tensor *const *in, cmp_types *ty) {
+    memset(ty, 0, sizeof *ty);
+    for (int i = 0; i < n->n_inputs && i < CMP_MAX_IN; i++)
+        if (in[i]) {
+            cmp_type_of(in[i], &ty->t[i]);
+            ty->p[i] = &ty->t[i];
+        }
+}
+
+kiln_status cmp_dynamic(kiln_ctx *ctx, const gir_node *n, kiln_status s, const char *what) {
+    if (s != KILN_ERR_DYNAMIC) return s;
+    return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED,
+                        "%s must be a constant to compile the op (it is computed at run time)", what);
+}
+
+kiln_status cmp_plain(kiln_ctx *ctx, const gir_node *n, kiln_dtype dt) {
+    if (dt != KILN_STRING && (KILN_DT(dt) & (KILN_DT_NUMERIC | KILN_DT(KILN_BOOL)))) return KILN_OK;
+    return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "element type %s has no compute definition",
+                        kiln_dtype_name(dt));
+}
+
+const char *cmp_lower(const gir_node *n, char *buf, size_t size) {
+    size_t k = 0;
+    for (const char *p = n->op_type; *p && k + 2 < size; p++) {
+        bool up = *p >= 'A' && *p <= 'Z';
+        if (up && p > n->op_type && p[-1] >= 'a' && p[-1] <= 'z') buf[k++] = '_';
+        buf[k++] = (char)(up ? *p - 'A' + 'a' : *p);
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
 kiln_status cmp_need_const(kiln_ctx *ctx, const gir_node *n, const tir_tensor *t, const char *what) {
     if (!t || t->constant) return KILN_OK;
     return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED,

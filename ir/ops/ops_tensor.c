@@ -3,11 +3,13 @@
 ** slice, pad, gather, scatter...) and ops that select or scan data.
 ** Kernels live in tensor_*.c.
 */
+#include "compute.h"
 #include "shape_ops.h"
 
 #define NOT_STRING (KILN_DT_NUMERIC | KILN_DT(KILN_BOOL))
-#define ROW(name, lo, hi, imin, imax, omin, omax, dt, fuse, attrs, k) \
-    {name, "", lo, hi, imin, imax, omin, omax, dt, fuse, attrs, tns_##k##_infer, tns_##k##_ref}
+/* A trailing argument, when given, is the row's compute definition. */
+#define ROW(name, lo, hi, imin, imax, omin, omax, dt, fuse, attrs, k, ...) \
+    {name, "", lo, hi, imin, imax, omin, omax, dt, fuse, attrs, tns_##k##_infer, tns_##k##_ref, __VA_ARGS__}
 
 static const kiln_attr_schema k_none[] = {{NULL}};
 static const kiln_attr_schema k_axis[] = {{"axis", GIR_ATTR_INT, false}, {NULL}};
@@ -44,35 +46,35 @@ static const kiln_attr_schema k_revseq[] = {
     {"batch_axis", GIR_ATTR_INT, false}, {"time_axis", GIR_ATTR_INT, false}, {NULL}};
 
 const kiln_op_def kiln_ops_tensor[] = {
-    ROW("Transpose", 1, KILN_MAX_OPSET, 1, 1, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_transpose, transpose),
-    ROW("Concat", 1, KILN_MAX_OPSET, 1, SHP_VARIADIC, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_axis, concat),
-    ROW("Split", 1, 12, 1, 2, 1, SHP_VARIADIC, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_split1, split),
-    ROW("Split", 13, KILN_MAX_OPSET, 1, 2, 1, SHP_VARIADIC, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_split13, split),
-    ROW("DepthToSpace", 1, KILN_MAX_OPSET, 1, 1, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_d2s, d2s),
-    ROW("SpaceToDepth", 1, KILN_MAX_OPSET, 1, 1, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_s2d, s2d),
-    ROW("Slice", 1, 9, 1, 1, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_slice1, slice),
-    ROW("Slice", 10, KILN_MAX_OPSET, 3, 5, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_none, slice),
-    ROW("Pad", 1, 10, 1, 1, 1, 1, NOT_STRING, KILN_FUSE_INJECTIVE, k_pad1, pad),
-    ROW("Pad", 11, KILN_MAX_OPSET, 2, 4, 1, 1, NOT_STRING, KILN_FUSE_INJECTIVE, k_pad11, pad),
-    ROW("Tile", 6, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_none, tile),
-    ROW("Expand", 8, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_none, expand),
-    ROW("CenterCropPad", 18, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_ccp, ccp),
-    ROW("Gather", 1, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_axis, gather),
-    ROW("GatherElements", 11, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_axis, gather_el),
-    ROW("GatherND", 11, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_gather_nd, gather_nd),
+    ROW("Transpose", 1, KILN_MAX_OPSET, 1, 1, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_transpose, transpose, cmp_transpose),
+    ROW("Concat", 1, KILN_MAX_OPSET, 1, SHP_VARIADIC, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_axis, concat, cmp_concat),
+    ROW("Split", 1, 12, 1, 2, 1, SHP_VARIADIC, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_split1, split, cmp_split),
+    ROW("Split", 13, KILN_MAX_OPSET, 1, 2, 1, SHP_VARIADIC, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_split13, split, cmp_split),
+    ROW("DepthToSpace", 1, KILN_MAX_OPSET, 1, 1, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_d2s, d2s, cmp_depth_to_space),
+    ROW("SpaceToDepth", 1, KILN_MAX_OPSET, 1, 1, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_s2d, s2d, cmp_space_to_depth),
+    ROW("Slice", 1, 9, 1, 1, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_slice1, slice, cmp_slice),
+    ROW("Slice", 10, KILN_MAX_OPSET, 3, 5, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_none, slice, cmp_slice),
+    ROW("Pad", 1, 10, 1, 1, 1, 1, NOT_STRING, KILN_FUSE_INJECTIVE, k_pad1, pad, cmp_pad),
+    ROW("Pad", 11, KILN_MAX_OPSET, 2, 4, 1, 1, NOT_STRING, KILN_FUSE_INJECTIVE, k_pad11, pad, cmp_pad),
+    ROW("Tile", 6, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_none, tile, cmp_tile),
+    ROW("Expand", 8, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_none, expand, cmp_expand),
+    ROW("CenterCropPad", 18, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_ccp, ccp, cmp_center_crop_pad),
+    ROW("Gather", 1, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_axis, gather, cmp_gather),
+    ROW("GatherElements", 11, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_axis, gather_el, cmp_gather_elements),
+    ROW("GatherND", 11, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_gather_nd, gather_nd, cmp_gather_nd),
     ROW("Scatter", 9, 12, 3, 3, 1, 1, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_axis, scatter_el),
     ROW("ScatterElements", 11, KILN_MAX_OPSET, 3, 3, 1, 1, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_scatter, scatter_el),
     ROW("ScatterND", 11, KILN_MAX_OPSET, 3, 3, 1, 1, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_scatter_nd, scatter_nd),
     ROW("TensorScatter", 24, KILN_MAX_OPSET, 2, 3, 1, 1, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_tscat, tscat),
     ROW("Compress", 9, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_axis, compress),
     ROW("NonZero", 9, KILN_MAX_OPSET, 1, 1, 1, 1, NOT_STRING, KILN_FUSE_OPAQUE, k_none, nonzero),
-    ROW("OneHot", 9, KILN_MAX_OPSET, 3, 3, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_axis, onehot),
+    ROW("OneHot", 9, KILN_MAX_OPSET, 3, 3, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_axis, onehot, cmp_one_hot),
     ROW("TopK", 1, 9, 1, 1, 2, 2, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_topk1, topk),
     ROW("TopK", 10, KILN_MAX_OPSET, 2, 2, 2, 2, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_topk10, topk),
     ROW("Unique", 11, KILN_MAX_OPSET, 1, 1, 1, 4, KILN_DT_ALL, KILN_FUSE_OPAQUE, k_unique, unique),
-    ROW("CumSum", 11, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_cumsum, cumsum),
-    ROW("CumProd", 26, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_cumsum, cumsum),
-    ROW("Trilu", 14, KILN_MAX_OPSET, 1, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_trilu, trilu),
-    ROW("ReverseSequence", 10, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_revseq, revseq),
+    ROW("CumSum", 11, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_cumsum, cumsum, cmp_cumsum),
+    ROW("CumProd", 26, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_cumsum, cumsum, cmp_cumsum),
+    ROW("Trilu", 14, KILN_MAX_OPSET, 1, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_trilu, trilu, cmp_trilu),
+    ROW("ReverseSequence", 10, KILN_MAX_OPSET, 2, 2, 1, 1, KILN_DT_ALL, KILN_FUSE_INJECTIVE, k_revseq, revseq, cmp_reverse_sequence),
     {0},
 };
