@@ -87,6 +87,7 @@ extern const kiln_op_def kiln_ops_linalg[];
 extern const kiln_op_def kiln_ops_shape[];
 extern const kiln_op_def kiln_ops_tensor[];
 extern const kiln_op_def kiln_ops_misc[];
+extern const kiln_op_def kiln_ops_extra[];
 
 /* ---- helpers shared by op implementations (ir/ops/op_util.c) ---- */
 
