@@ -39,6 +39,8 @@ XO_OP(tree_cls);
 XO_OP(momentum);
 XO_OP(adam);
 XO_OP(adagrad);
+XO_OP(has_elem);
+XO_OP(get_elem);
 
 /* ---- helpers (extra_util.c) ---- */
 

@@ -3,7 +3,8 @@
 ** window generators, MelWeightMatrix), NonMaxSuppression, string ops
 ** (StringNormalizer, StringSplit, RegexFullMatch, TfIdfVectorizer), the
 ** ai.onnx.ml ops LabelEncoder, ArrayFeatureExtractor, TreeEnsemble and
-** TreeEnsembleRegressor, and the ai.onnx.preview.training optimizers.
+** TreeEnsembleRegressor, the ai.onnx.preview.training optimizers, and
+** OptionalHasElement/OptionalGetElement on tensors.
 ** Kernels live in extra_*.c.
 */
 #include "extra_ops.h"
@@ -119,5 +120,8 @@ const kiln_op_def kiln_ops_extra[] = {
     ROW("Momentum", TRAIN, 1, MAXV, 5, XO_VARIADIC, 2, XO_VARIADIC, F32_F64, k_momentum, momentum),
     ROW("Adam", TRAIN, 1, MAXV, 6, XO_VARIADIC, 3, XO_VARIADIC, F32_F64, k_adam, adam),
     ROW("Adagrad", TRAIN, 1, MAXV, 5, XO_VARIADIC, 2, XO_VARIADIC, F32_F64, k_adagrad, adagrad),
+    ROW("OptionalHasElement", "", 15, 17, 1, 1, 1, 1, KILN_DT_ALL, k_none, has_elem),
+    ROW("OptionalHasElement", "", 18, MAXV, 0, 1, 1, 1, KILN_DT_ALL, k_none, has_elem),
+    ROW("OptionalGetElement", "", 15, MAXV, 1, 1, 1, 1, KILN_DT_ALL, k_none, get_elem),
     {0},
 };
