@@ -3,6 +3,7 @@
 ** softmax-like rows, resizing, quantization and attention. The kernels live
 ** in nn_*.c (declared in nn_internal.h).
 */
+#include "compute.h"
 #include "nn_internal.h"
 
 #define A_INT(name) {name, GIR_ATTR_INT, false}
@@ -15,8 +16,9 @@
 #define F KILN_DT_FLOATS
 #define Q8 (KILN_DT(KILN_I8) | KILN_DT(KILN_U8))
 
-#define ROW(name, lo, hi, imin, imax, omin, omax, dts, fuse, attrs, fn)                        \
-    {name, "", lo, hi, imin, imax, omin, omax, dts, fuse, attrs, nn_infer_##fn, nn_ref_##fn}
+/* A trailing argument, when given, is the row's compute definition. */
+#define ROW(name, lo, hi, imin, imax, omin, omax, dts, fuse, attrs, fn, ...)                   \
+    {name, "", lo, hi, imin, imax, omin, omax, dts, fuse, attrs, nn_infer_##fn, nn_ref_##fn, __VA_ARGS__}
 
 static const kiln_attr_schema k_conv_attrs[] = {
     A_STRING("auto_pad"), A_INTS("dilations"), A_INT("group"), A_INTS("kernel_shape"),
@@ -85,30 +87,30 @@ static const kiln_attr_schema k_rnn_attrs[] = {
 static const kiln_attr_schema k_upsample_attrs[] = {A_STRING("mode"), A_FLOATS("scales"), A_END};
 
 const kiln_op_def kiln_ops_nn[] = {
-    ROW("Conv", 1, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_ANCHOR, k_conv_attrs, conv),
-    ROW("ConvTranspose", 1, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_ANCHOR, k_convt_attrs, conv_transpose),
+    ROW("Conv", 1, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_ANCHOR, k_conv_attrs, conv, cmp_conv),
+    ROW("ConvTranspose", 1, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_ANCHOR, k_convt_attrs, conv_transpose, cmp_conv_transpose),
     ROW("ConvInteger", 10, KILN_MAX_OPSET, 2, 4, 1, 1, Q8, KILN_FUSE_ANCHOR, k_conv_attrs, conv_integer),
     ROW("QLinearConv", 10, KILN_MAX_OPSET, 8, 9, 1, 1, Q8, KILN_FUSE_ANCHOR, k_conv_attrs, qlinear_conv),
-    ROW("AveragePool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_ANCHOR, k_avgpool_attrs, avg_pool),
-    ROW("MaxPool", 1, KILN_MAX_OPSET, 1, 1, 1, 2, F | Q8, KILN_FUSE_ANCHOR, k_maxpool_attrs, max_pool),
-    ROW("LpPool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_ANCHOR, k_lppool_attrs, lp_pool),
-    ROW("GlobalAveragePool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_no_attrs, global_avg_pool),
-    ROW("GlobalMaxPool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_no_attrs, global_max_pool),
-    ROW("GlobalLpPool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_p_attrs, global_lp_pool),
-    ROW("BatchNormalization", 1, KILN_MAX_OPSET, 5, 5, 1, 5, F, KILN_FUSE_BROADCAST, k_bn_attrs, batch_norm),
-    ROW("LayerNormalization", 17, KILN_MAX_OPSET, 2, 3, 1, 3, F, KILN_FUSE_REDUCE, k_ln_attrs, layer_norm),
-    ROW("RMSNormalization", 23, KILN_MAX_OPSET, 2, 2, 1, 1, F, KILN_FUSE_REDUCE, k_ln_attrs, rms_norm),
-    ROW("InstanceNormalization", 1, KILN_MAX_OPSET, 3, 3, 1, 1, F, KILN_FUSE_REDUCE, k_eps_attrs, instance_norm),
-    ROW("GroupNormalization", 18, KILN_MAX_OPSET, 3, 3, 1, 1, F, KILN_FUSE_REDUCE, k_gn_attrs, group_norm),
-    ROW("LpNormalization", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_lpn_attrs, lp_norm),
-    ROW("LRN", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_OPAQUE, k_lrn_attrs, lrn),
-    ROW("MeanVarianceNormalization", 9, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_mvn_attrs, mvn),
-    ROW("Softmax", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_axis_attrs, softmax),
-    ROW("LogSoftmax", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_axis_attrs, log_softmax),
-    ROW("Hardmax", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_axis_attrs, hardmax),
-    ROW("Resize", 10, 10, 2, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_resize_attrs, resize),
-    ROW("Resize", 11, KILN_MAX_OPSET, 1, 4, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_resize_attrs, resize),
-    ROW("Upsample", 7, 9, 1, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_upsample_attrs, upsample),
+    ROW("AveragePool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_ANCHOR, k_avgpool_attrs, avg_pool, cmp_avg_pool),
+    ROW("MaxPool", 1, KILN_MAX_OPSET, 1, 1, 1, 2, F | Q8, KILN_FUSE_ANCHOR, k_maxpool_attrs, max_pool, cmp_max_pool),
+    ROW("LpPool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_ANCHOR, k_lppool_attrs, lp_pool, cmp_lp_pool),
+    ROW("GlobalAveragePool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_no_attrs, global_avg_pool, cmp_global_avg_pool),
+    ROW("GlobalMaxPool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_no_attrs, global_max_pool, cmp_global_max_pool),
+    ROW("GlobalLpPool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_p_attrs, global_lp_pool, cmp_global_lp_pool),
+    ROW("BatchNormalization", 1, KILN_MAX_OPSET, 5, 5, 1, 5, F, KILN_FUSE_BROADCAST, k_bn_attrs, batch_norm, cmp_batch_norm),
+    ROW("LayerNormalization", 17, KILN_MAX_OPSET, 2, 3, 1, 3, F, KILN_FUSE_REDUCE, k_ln_attrs, layer_norm, cmp_layer_norm),
+    ROW("RMSNormalization", 23, KILN_MAX_OPSET, 2, 2, 1, 1, F, KILN_FUSE_REDUCE, k_ln_attrs, rms_norm, cmp_rms_norm),
+    ROW("InstanceNormalization", 1, KILN_MAX_OPSET, 3, 3, 1, 1, F, KILN_FUSE_REDUCE, k_eps_attrs, instance_norm, cmp_instance_norm),
+    ROW("GroupNormalization", 18, KILN_MAX_OPSET, 3, 3, 1, 1, F, KILN_FUSE_REDUCE, k_gn_attrs, group_norm, cmp_group_norm),
+    ROW("LpNormalization", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_lpn_attrs, lp_norm, cmp_lp_norm),
+    ROW("LRN", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_OPAQUE, k_lrn_attrs, lrn, cmp_lrn),
+    ROW("MeanVarianceNormalization", 9, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_mvn_attrs, mvn, cmp_mvn),
+    ROW("Softmax", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_axis_attrs, softmax, cmp_softmax),
+    ROW("LogSoftmax", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_axis_attrs, log_softmax, cmp_log_softmax),
+    ROW("Hardmax", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_REDUCE, k_axis_attrs, hardmax, cmp_hardmax),
+    ROW("Resize", 10, 10, 2, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_resize_attrs, resize, cmp_resize),
+    ROW("Resize", 11, KILN_MAX_OPSET, 1, 4, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_resize_attrs, resize, cmp_resize),
+    ROW("Upsample", 7, 9, 1, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_upsample_attrs, upsample, cmp_upsample),
     ROW("QuantizeLinear", 10, KILN_MAX_OPSET, 2, 3, 1, 1, F | KILN_DT(KILN_I32), KILN_FUSE_ELEMWISE, k_quant_attrs,
         quantize),
     ROW("DequantizeLinear", 10, KILN_MAX_OPSET, 2, 3, 1, 1,

@@ -282,6 +282,126 @@ static const tc_case k_cases[] = {
     {14, "input %x : T[3,13,5]\nconst %a : i64[] = {1}\n%y = CumSum(%x, %a) {reverse=1, exclusive=1}\noutput %y", 0, 0},
     {26, "input %ux3_x : T[3,9]\nconst %a : i64[] = {1}\n%y = CumProd(%ux3_x, %a)\noutput %y", 0, 0},
     {26, "input %x : T[3,9]\nconst %a : i64[] = {1}\n%y = CumProd(%x, %a) {exclusive=1, reverse=1}\noutput %y", F, 0},
+    /* matrix products */
+    {13, "input %a : T[3,7]\ninput %b : T[7,13]\n%y = MatMul(%a, %b)\noutput %y", 0, 0},
+    {13, "input %a : T[2,1,5,7]\ninput %b : T[3,7,4]\n%y = MatMul(%a, %b)\noutput %y", 0, 0},
+    {13, "input %a : T[7]\ninput %b : T[2,7,5]\n%y = MatMul(%a, %b)\noutput %y", 0, 0},
+    {13, "input %a : T[2,5,7]\ninput %b : T[7]\n%y = MatMul(%a, %b)\noutput %y", 0, 0},
+    {13, "input %a : T[37]\ninput %c_b : T[37]\n%y = MatMul(%a, %c_b)\noutput %y", 0, 0},
+    {8, "input %a : T[3,7]\ninput %b : T[7,13]\n%y = MatMul(%a, %b)\noutput %y", 0, 0},
+    {13, "input %big_a : T[5,7]\ninput %big_b : T[7,3]\n%y = MatMul(%big_a, %big_b)\noutput %y",
+     KILN_DT(KILN_I32) | KILN_DT(KILN_I64) | KILN_DT(KILN_U32) | KILN_DT(KILN_U64), 0},
+    {13, "input %a : T[7,3]\ninput %b : T[13,7]\ninput %c : T[13]\n"
+         "%y = Gemm(%a, %b, %c) {transA=1, transB=1, alpha=0.5, beta=2.0}\noutput %y", 0, 0},
+    {13, "input %a : T[3,7]\ninput %c_b : T[7,13]\n%y = Gemm(%a, %c_b)\noutput %y", 0, 0},
+    {13, "input %a : T[3,7]\ninput %b : T[7,13]\ninput %c : T[3,1]\n%y = Gemm(%a, %b, %c)\noutput %y", 0, 0},
+    {13, "input %a : T[3,7]\ninput %b : T[7,13]\ninput %c : T[]\n%y = Gemm(%a, %b, %c) {alpha=2.0}\noutput %y", 0, 0},
+    {9, "input %a : T[3,7]\ninput %b : T[7,13]\ninput %c : T[3,13]\n%y = Gemm(%a, %b, %c) {beta=0.25}\noutput %y", 0, 0},
+    /* convolution */
+    {11, "input %x : T[1,3,13,11]\ninput %c_w : T[4,3,3,3]\n%y = Conv(%x, %c_w) {pads=[1, 1, 1, 1], strides=[2, 2]}\n"
+         "output %y", 0, 0},
+    {11, "input %x : T[2,3,7,9]\ninput %w : T[5,3,2,3]\ninput %b : T[5]\n%y = Conv(%x, %w, %b)\noutput %y", 0, 0},
+    {11, "input %x : T[2,6,7,9]\ninput %w : T[6,1,3,3]\ninput %b : T[6]\n"
+         "%y = Conv(%x, %w, %b) {group=6, pads=[1, 0, 1, 2], dilations=[2, 1]}\noutput %y", 0, 0},
+    {11, "input %x : T[1,4,8,7]\ninput %w : T[6,2,3,3]\n%y = Conv(%x, %w) {group=2, auto_pad=\"SAME_UPPER\", strides=[2, 2]}\n"
+         "output %y", 0, 0},
+    {11, "input %x : T[1,4,8,7]\ninput %w : T[6,4,3,2]\n%y = Conv(%x, %w) {auto_pad=\"SAME_LOWER\"}\noutput %y", 0, 0},
+    {11, "input %x : T[2,3,17]\ninput %w : T[5,3,4]\ninput %b : T[5]\n%y = Conv(%x, %w, %b) {pads=[2, 1], strides=[3]}\n"
+         "output %y", 0, 0},
+    {11, "input %x : T[1,2,5,6,7]\ninput %w : T[3,2,2,3,2]\n%y = Conv(%x, %w) {pads=[0, 1, 1, 1, 0, 0]}\noutput %y", 0, 0},
+    {11, "input %x : T[1,3,5,7]\ninput %w : T[3,4,3,3]\n"
+         "%y = ConvTranspose(%x, %w) {strides=[2, 2], pads=[1, 0, 1, 0], output_padding=[1, 0]}\noutput %y", 0, 0},
+    {11, "input %x : T[1,4,5,5]\ninput %w : T[4,3,3,3]\ninput %b : T[6]\n"
+         "%y = ConvTranspose(%x, %w, %b) {group=2, dilations=[2, 1]}\noutput %y", 0, 0},
+    {11, "input %x : T[1,2,4,5]\ninput %w : T[2,3,3,3]\n"
+         "%y = ConvTranspose(%x, %w) {strides=[2, 3], output_shape=[9, 13], auto_pad=\"SAME_UPPER\"}\noutput %y", 0, 0},
+    {11, "input %x : T[2,3,7]\ninput %c_w : T[3,2,4]\n%y = ConvTranspose(%x, %c_w) {strides=[3], pads=[1, 2]}\noutput %y",
+     0, 0},
+    /* pooling */
+    {19, "input %x : T[2,3,13,11]\n%y = AveragePool(%x) {kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]}\n"
+         "output %y", 0, 0},
+    {19, "input %x : T[2,3,13,11]\n%y = AveragePool(%x) {kernel_shape=[3, 2], pads=[1, 1, 2, 1], count_include_pad=1, "
+         "ceil_mode=1, strides=[2, 3]}\noutput %y", 0, 0},
+    {19, "input %x : T[1,2,17]\n%y = AveragePool(%x) {kernel_shape=[4], dilations=[2], pads=[2, 3], strides=[2]}\n"
+         "output %y", 0, 0},
+    {19, "input %x : T[1,2,7,8]\n%y = AveragePool(%x) {kernel_shape=[3, 3], auto_pad=\"SAME_UPPER\"}\noutput %y", 0, 0},
+    {12, "input %x : T[2,3,13,11]\n%y, %i = MaxPool(%x) {kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]}\n"
+         "output %y\noutput %i", 0, 0},
+    {12, "input %ix3_x : T[1,2,9,8]\n%y, %i = MaxPool(%ix3_x) {kernel_shape=[2, 3], storage_order=1, ceil_mode=1, "
+         "strides=[2, 2]}\noutput %y\noutput %i", 0, 0},
+    {12, "input %x : T[1,2,17]\n%y = MaxPool(%x) {kernel_shape=[3], dilations=[3], pads=[1, 2]}\noutput %y", 0, 0},
+    {12, "input %x : T[1,2,5,6,7]\n%y = MaxPool(%x) {kernel_shape=[2, 2, 3], strides=[1, 2, 2]}\noutput %y", 0, 0},
+    {18, "input %x : T[1,3,9,8]\n%y = LpPool(%x) {kernel_shape=[3, 2], pads=[1, 0, 1, 1], p=3}\noutput %y", 0, 0},
+    {18, "input %x : T[1,3,9,8]\n%y = LpPool(%x) {kernel_shape=[2, 2], strides=[2, 2]}\noutput %y", 0, 0},
+    {13, "input %x : T[2,3,7,9]\n%y = GlobalAveragePool(%x)\noutput %y", 0, 0},
+    {13, "input %x : T[2,3,7]\n%y = GlobalMaxPool(%x)\noutput %y", 0, 0},
+    {13, "input %x : T[2,3,7,5]\n%y = GlobalLpPool(%x) {p=3}\noutput %y", 0, 0},
+    /* normalization */
+    {15, "input %x : T[2,3,7,5]\ninput %s : T[3]\ninput %b : T[3]\ninput %m : T[3]\ninput %pos_v : T[3]\n"
+         "%y = BatchNormalization(%x, %s, %b, %m, %pos_v) {epsilon=0.01}\noutput %y", 0, 0},
+    {7, "input %x : T[2,3,4]\ninput %s : T[3,4]\ninput %b : T[3,4]\ninput %m : T[3,4]\ninput %pos_v : T[3,4]\n"
+        "%y = BatchNormalization(%x, %s, %b, %m, %pos_v) {spatial=0}\noutput %y", 0, 0},
+    {15, "input %x : T[2,3]\ninput %s : T[3]\ninput %b : T[3]\ninput %m : T[3]\ninput %pos_v : T[3]\n"
+         "%y, %rm, %rv = BatchNormalization(%x, %s, %b, %m, %pos_v)\noutput %y\noutput %rm\noutput %rv", 0, 0},
+    {17, "input %x : T[2,3,37]\ninput %s : T[37]\ninput %b : T[37]\n%y = LayerNormalization(%x, %s, %b)\noutput %y", 0, 0},
+    {17, "input %x : T[2,3,7]\ninput %s : T[3,1]\n%y, %m, %r = LayerNormalization(%x, %s) {axis=1, epsilon=0.1}\n"
+         "output %y\noutput %m\noutput %r", 0, 0},
+    {23, "input %x : T[2,3,13]\ninput %s : T[13]\n%y = RMSNormalization(%x, %s)\noutput %y", 0, 0},
+    {13, "input %x : T[2,3,7,5]\ninput %s : T[3]\ninput %b : T[3]\n%y = InstanceNormalization(%x, %s, %b)\noutput %y", 0, 0},
+    {18, "input %x : T[2,6,7]\ninput %s : T[3]\ninput %b : T[3]\n%y = GroupNormalization(%x, %s, %b) {num_groups=3}\n"
+         "output %y", 0, 0},
+    {21, "input %x : T[2,6,5,3]\ninput %s : T[6]\ninput %b : T[6]\n%y = GroupNormalization(%x, %s, %b) {num_groups=2}\n"
+         "output %y", 0, 0},
+    {13, "input %x : T[3,7,5]\n%y = LpNormalization(%x) {axis=1, p=1}\noutput %y", 0, 0},
+    {13, "input %x : T[3,7,5]\n%y = LpNormalization(%x)\noutput %y", 0, 0},
+    {13, "input %x : T[2,3,7,5]\n%y = MeanVarianceNormalization(%x)\noutput %y", 0, 0},
+    {13, "input %x : T[2,3,7]\n%y = MeanVarianceNormalization(%x) {axes=[1, 2]}\noutput %y", 0, 0},
+    {13, "input %x : T[2,7,3,5]\n%y = LRN(%x) {size=3, alpha=0.001, beta=0.6, bias=2.0}\noutput %y", 0, 0},
+    {13, "input %x : T[2,7,4]\n%y = LRN(%x) {size=4}\noutput %y", 0, 0},
+    {11, "input %x : T[2,3,7]\n%y = Softmax(%x)\noutput %y", 0, 0},
+    {13, "input %x : T[2,13,7]\n%y = Softmax(%x) {axis=1}\noutput %y", 0, 0},
+    {11, "input %x : T[2,3,7]\n%y = LogSoftmax(%x) {axis=0}\noutput %y", 0, 0},
+    {13, "input %x : T[2,13,7]\n%y = LogSoftmax(%x)\noutput %y", 0, 0},
+    {13, "input %ix2_x : T[2,13,7]\n%y = Hardmax(%ix2_x) {axis=1}\noutput %y", 0, 0},
+    {11, "input %ix2_x : T[2,3,7]\n%y = Hardmax(%ix2_x)\noutput %y", 0, 0},
+    {13, "input %nan_x : T[5,7]\n%y = Hardmax(%nan_x)\noutput %y", 0, 0},
+    {13, "input %nan_x : T[5,7]\n%y = Softmax(%nan_x)\noutput %y", 0, 0},
+    /* resize */
+    {13, "input %x : T[1,2,5,7]\nconst %sz : i64[4] = {1, 2, 9, 4}\n%y = Resize(%x, _, _, %sz)\noutput %y", ALLT & ~BOOLT, 0},
+    {13, "input %x : T[1,2,5,7]\nconst %sz : i64[4] = {1, 2, 9, 13}\n"
+         "%y = Resize(%x, _, _, %sz) {coordinate_transformation_mode=\"asymmetric\", nearest_mode=\"ceil\"}\noutput %y",
+     ALLT & ~BOOLT, 0},
+    {13, "input %x : T[1,2,5,7]\nconst %sc : f32[4] = {1, 1, 1.5, 0.6}\n"
+         "%y = Resize(%x, _, %sc) {coordinate_transformation_mode=\"align_corners\", nearest_mode=\"round_prefer_ceil\"}\n"
+         "output %y", ALLT & ~BOOLT, 0},
+    {13, "input %x : T[1,2,5,7]\nconst %sc : f32[4] = {1, 1, 2, 1.5}\n%y = Resize(%x, _, %sc) {mode=\"linear\"}\noutput %y",
+     0, 0},
+    {13, "input %x : T[1,2,5,7]\nconst %sz : i64[4] = {1, 2, 3, 11}\n"
+         "%y = Resize(%x, _, _, %sz) {mode=\"linear\", coordinate_transformation_mode=\"align_corners\"}\noutput %y", 0, 0},
+    {13, "input %x : T[1,2,5,7]\nconst %sz : i64[4] = {1, 2, 8, 3}\n"
+         "%y = Resize(%x, _, _, %sz) {mode=\"linear\", coordinate_transformation_mode=\"pytorch_half_pixel\"}\noutput %y",
+     0, 0},
+    {13, "input %x : T[1,2,5,7]\nconst %sc : f32[4] = {1, 1, 1.7, 0.8}\n"
+         "%y = Resize(%x, _, %sc) {mode=\"cubic\", exclude_outside=1, cubic_coeff_a=-0.5}\noutput %y", 0, 0},
+    {13, "input %x : T[1,2,5,7]\nconst %sz : i64[4] = {1, 2, 9, 12}\n"
+         "%y = Resize(%x, _, _, %sz) {mode=\"cubic\", coordinate_transformation_mode=\"half_pixel_symmetric\"}\noutput %y",
+     0, 0},
+    {13, "input %x : T[1,2,5,7]\nconst %roi : f32[8] = {0, 0, 0.2, -0.3, 1, 1, 0.9, 1.4}\nconst %sz : i64[4] = {1, 2, 6, 9}\n"
+         "%y = Resize(%x, %roi, _, %sz) {mode=\"linear\", coordinate_transformation_mode=\"tf_crop_and_resize\", "
+         "extrapolation_value=-2.5}\noutput %y", 0, 0},
+    {13, "input %x : T[1,2,5,7]\nconst %roi : f32[8] = {0, 0, 0.2, -0.3, 1, 1, 0.9, 1.4}\nconst %sz : i64[4] = {1, 2, 6, 9}\n"
+         "%y = Resize(%x, %roi, _, %sz) {coordinate_transformation_mode=\"tf_crop_and_resize\", extrapolation_value=3}\n"
+         "output %y", 0, 0},
+    {13, "input %x : T[1,2,5,7]\nconst %sc : f32[4] = {1, 1, 2, 2}\n"
+         "%y = Resize(%x, _, %sc) {coordinate_transformation_mode=\"tf_half_pixel_for_nn\", nearest_mode=\"floor\"}\n"
+         "output %y", 0, 0},
+    {18, "input %x : T[1,2,5,7]\nconst %sz : i64[2] = {9, 9}\n"
+         "%y = Resize(%x, _, _, %sz) {axes=[3, 2], mode=\"linear\", keep_aspect_ratio_policy=\"not_larger\"}\noutput %y",
+     0, 0},
+    {10, "input %x : T[1,2,5,7]\nconst %sc : f32[4] = {1, 1, 2, 1.5}\n%y = Resize(%x, %sc) {mode=\"linear\"}\noutput %y", 0, 0},
+    {10, "input %x : T[1,2,5,7]\nconst %sc : f32[4] = {1, 1, 0.5, 1.5}\n%y = Resize(%x, %sc)\noutput %y", 0, 0},
+    {9, "input %x : T[1,2,3,4]\nconst %sc : f32[4] = {1, 1, 2, 3}\n%y = Upsample(%x, %sc)\noutput %y", 0, 0},
+    {7, "input %x : T[1,2,3,4]\n%y = Upsample(%x) {scales=[1.0, 1.0, 2.0, 2.5], mode=\"linear\"}\noutput %y", 0, 0},
 };
 #define N_CASES (int)(sizeof k_cases / sizeof k_cases[0])
 
@@ -403,6 +523,7 @@ typedef struct tc_run {
 
 static bool g_covered[4096];
 static int g_runs, g_unsupported;
+static double g_worst[KILN_DTYPE_COUNT]; /* the largest error seen per output type */
 
 static char *subst_type(const char *text, int opset, kiln_dtype t) {
     const char *name = kiln_dtype_name(t);
@@ -483,6 +604,7 @@ static void check_backend(tc_run *r, const tc_case *c, kiln_dtype t, const tc_ba
         if (!r->n->outputs[o]) continue;
         int64_t where;
         double err = compare(&out[j], &r->ref[o], &where);
+        if (err > g_worst[r->ref[o].dtype]) g_worst[r->ref[o].dtype] = err;
         if (err > tolerance(r->ref[o].dtype)) {
             double got = where >= 0 ? kiln_load_f64(out[j].dtype, out[j].data, where) : 0;
             double want = where >= 0 ? kiln_load_f64(r->ref[o].dtype, r->ref[o].data, where) : 0;
@@ -582,6 +704,10 @@ static void every_case(void) {
             if (types & KILN_DT(t)) run_case_type(ctx, c, (kiln_dtype)t);
     }
     printf("compute: %d case runs on %d backend(s), %d expected-unsupported\n", g_runs, N_BACKENDS, g_unsupported);
+    printf("compute: worst normalized error:");
+    for (int t = 0; t < KILN_DTYPE_COUNT; t++)
+        if (kiln_dtype_is_float((kiln_dtype)t)) printf(" %s %.2g", kiln_dtype_name((kiln_dtype)t), g_worst[t]);
+    printf("\n");
     kiln_ctx_free(ctx);
 }
 

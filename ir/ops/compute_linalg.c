@@ -1,0 +1,114 @@
+/*
+** compute_linalg.c — compute definitions of MatMul (numpy semantics:
+** batched, broadcast batch dims, 1-D operands) and Gemm.
+**
+** The product is one stage tagged TIR_TAG_MATMUL with spatial axes named
+** "b0".."bN" (batch), "i", "j" and the reduction axis "k", which is what the
+** matmul schedule templates look for; Gemm's alpha, beta and C, and a cast
+** back to a half type, are an elementwise epilogue stage.
+*/
+#include <string.h>
+
+#include "compute.h"
+#include "nn_internal.h"
+
+static const char *const k_batch_names[KILN_MAX_RANK] = {"b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7"};
+
+static kiln_status mm_check(kiln_ctx *ctx, const gir_node *n, tir_tensor *const *in) {
+    kiln_dtype dt = in[0]->dtype;
+    if (!(KILN_DT(dt) & KILN_DT_NUMERIC))
+        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "element type %s is not supported", kiln_dtype_name(dt));
+    return KILN_OK;
+}
+
+/* A 2-D-or-more operand's index: its batch dims aligned right against the
+** output's batch axes (broadcast dims read 0), then its two matrix indices. */
+static void mm_operand_index(tir_func *f, const tir_tensor *t, int nb, ex_expr *const *batch, ex_expr *row,
+                             ex_expr *col, ex_expr **idx) {
+    int tb = t->rank - 2;
+    for (int d = 0; d < tb; d++)
+        idx[d] = t->dims[d] == 1 ? ex_int(&f->eb, 0) : batch[nb - tb + d];
+    idx[tb] = row;
+    idx[tb + 1] = col;
+}
+
+CMP_FN(matmul) {
+    tir_tensor *a = in[0], *b = in[1];
+    kiln_tensor ta, tb, ty;
+    nn_matmul_shape ms;
+    kiln_status s = mm_check(ctx, n, in);
+    if (!s) s = cmp_infer(ctx, n, in, &ty);
+    cmp_type_of(a, &ta);
+    cmp_type_of(b, &tb);
+    if (!s) s = nn_matmul_shape_of(ctx, n, &ta, &tb, &ms);
+    if (s) return s;
+    kiln_dtype dt = a->dtype, c = cmp_calc(dt);
+    const char *names[KILN_MAX_RANK];
+    int r = 0;
+    for (int d = 0; d < ms.batch_rank; d++) names[r++] = k_batch_names[d];
+    if (a->rank > 1) names[r++] = "i";
+    if (b->rank > 1) names[r++] = "j";
+    bool cast = c != dt;
+    tir_stage *st = cmp_stage(f, cast ? "matmul_acc" : "matmul", c, ty.rank, ty.dims, TIR_TAG_MATMUL, names);
+    ex_expr *ax[KILN_MAX_RANK], *ai[KILN_MAX_RANK], *bi[KILN_MAX_RANK];
+    cmp_axes(f, st, ax);
+    if (!st) return cmp_done(ctx, f, n);
+    ex_expr *k = ex_varref(&f->eb, cmp_raxis(f, st, "k", ms.k));
+    ex_expr *i = a->rank > 1 ? ax[ms.batch_rank] : NULL, *j = b->rank > 1 ? ax[r - 1] : NULL;
+    if (a->rank == 1) ai[0] = k;
+    else mm_operand_index(f, a, ms.batch_rank, ax, i, k, ai);
+    if (b->rank == 1) bi[0] = k;
+    else mm_operand_index(f, b, ms.batch_rank, ax, k, j, bi);
+    ex_expr *prod = cmp_bin(f, EX_MUL, cmp_to(f, cmp_load(f, a, ai), c), cmp_to(f, cmp_load(f, b, bi), c));
+    st->body = cmp_reduction(f, st, EX_SUM, prod);
+    out[0] = cast ? cmp_copy(f, "matmul", st->out, dt, TIR_TAG_ELEMWISE) : st->out;
+    return cmp_done(ctx, f, n);
+}
+
+/* ---- Gemm: Y = alpha * op(A) op(B) + beta * C ---- */
+
+CMP_FN(gemm) {
+    tir_tensor *a = in[0], *b = in[1], *cc = cmp_in(n, in, 2);
+    kiln_tensor ty;
+    kiln_status s = mm_check(ctx, n, in);
+    if (!s) s = cmp_infer(ctx, n, in, &ty);
+    if (s) return s;
+    double alpha = gir_attr_float(n, "alpha", 1.0), beta = gir_attr_float(n, "beta", 1.0);
+    bool ta = gir_attr_int(n, "transA", 0) != 0, tb = gir_attr_int(n, "transB", 0) != 0;
+    kiln_dtype dt = a->dtype, c = cmp_calc(dt);
+    bool is_int = !kiln_dtype_is_float(dt), plain_int = is_int && alpha == 1.0 && beta == 1.0;
+    int64_t kdim = a->dims[ta ? 0 : 1];
+    static const char *const names[2] = {"i", "j"};
+    bool epilogue = cc || c != dt || alpha != 1.0;
+    tir_stage *st = cmp_stage(f, epilogue ? "matmul" : "gemm", c, 2, ty.dims, TIR_TAG_MATMUL, names);
+    ex_expr *ax[2];
+    cmp_axes(f, st, ax);
+    if (!st) return cmp_done(ctx, f, n);
+    ex_expr *k = ex_varref(&f->eb, cmp_raxis(f, st, "k", kdim));
+    ex_expr *ai[2] = {ta ? k : ax[0], ta ? ax[0] : k}, *bi[2] = {tb ? ax[1] : k, tb ? k : ax[1]};
+    ex_expr *prod = cmp_bin(f, EX_MUL, cmp_to(f, cmp_load(f, a, ai), c), cmp_to(f, cmp_load(f, b, bi), c));
+    st->body = cmp_reduction(f, st, EX_SUM, prod);
+    if (!epilogue) {
+        out[0] = st->out;
+        return cmp_done(ctx, f, n);
+    }
+    tir_stage *y = cmp_stage(f, "gemm", dt, 2, ty.dims, TIR_TAG_ELEMWISE, names);
+    ex_expr *yi[2];
+    cmp_axes(f, y, yi);
+    if (!y) return cmp_done(ctx, f, n);
+    ex_expr *acc = cmp_load(f, st->out, yi), *cv = cc ? cmp_load_bcast(f, cc, 2, yi) : NULL;
+    if (plain_int) {
+        y->body = cv ? cmp_bin(f, EX_ADD, acc, cv) : acc;
+    } else if (is_int) {
+        /* the reference scales integers in double and rounds to nearest */
+        ex_expr *v = cmp_bin(f, EX_MUL, cmp_f(f, KILN_F64, alpha), cmp_to(f, cmp_to(f, acc, KILN_I64), KILN_F64));
+        if (cv) v = cmp_bin(f, EX_ADD, v, cmp_bin(f, EX_MUL, cmp_f(f, KILN_F64, beta), cmp_to(f, cv, KILN_F64)));
+        y->body = cmp_round_to_int(f, v, dt);
+    } else {
+        ex_expr *v = alpha == 1.0 ? acc : cmp_bin(f, EX_MUL, cmp_f(f, c, alpha), acc);
+        if (cv) v = cmp_bin(f, EX_ADD, v, cmp_bin(f, EX_MUL, cmp_f(f, c, beta), cmp_to(f, cv, c)));
+        y->body = cmp_to(f, v, dt);
+    }
+    out[0] = y->out;
+    return cmp_done(ctx, f, n);
+}
