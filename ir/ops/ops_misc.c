@@ -21,6 +21,9 @@ static kiln_status infer_bitcast(kiln_ctx *ctx, const gir_node *n, const kiln_te
         return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "bitcast to %s (%lld) is not supported",
                             ew_onnx_type_name(a->i), (long long)a->i);
     kiln_dtype to = (kiln_dtype)a->i;
+    if (kiln_dtype_is_packed(to)) /* held one per byte in memory, but 4 or 2 bits wide in ONNX */
+        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "bitcast to the sub-byte type %s is not supported",
+                            kiln_dtype_name(to));
     if (kiln_dtype_size(from) != kiln_dtype_size(to))
         return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "cannot bitcast %s to %s: widths differ",
                             kiln_dtype_name(from), kiln_dtype_name(to));
@@ -268,8 +271,8 @@ static const kiln_attr_schema k_dropout_attrs[] = {{"ratio", GIR_ATTR_FLOAT, fal
 #define EW KILN_FUSE_ELEMWISE
 
 const kiln_op_def kiln_ops_misc[] = {
-    {"Cast", "", 1, MAXV, 1, 1, 1, 1, KILN_DT_ALL, EW, k_cast_attrs, ew_infer_cast, ew_ref_cast, cmp_cast},
-    {"CastLike", "", 15, MAXV, 2, 2, 1, 1, KILN_DT_ALL, EW, k_castlike_attrs, ew_infer_castlike,
+    {"Cast", "", 1, MAXV, 1, 1, 1, 1, KILN_DT_ALL | KILN_DT_LOWP, EW, k_cast_attrs, ew_infer_cast, ew_ref_cast, cmp_cast},
+    {"CastLike", "", 15, MAXV, 2, 2, 1, 1, KILN_DT_ALL | KILN_DT_LOWP, EW, k_castlike_attrs, ew_infer_castlike,
      ew_ref_cast, cmp_castlike},
     {"BitCast", "", 26, MAXV, 1, 1, 1, 1, KILN_DT_ALL & ~KILN_DT(KILN_STRING), EW, k_bitcast_attrs,
      infer_bitcast, ref_bitcast},
