@@ -351,6 +351,8 @@ int64_t kiln_load_i64(kiln_dtype t, const void *d, int64_t i) {
     case KILN_U4:
     case KILN_I2:
     case KILN_U2: return lowp_int_value(t, ((const uint8_t *)d)[i]);
+    case KILN_STRING:
+    case KILN_UNDEFINED: return 0; /* no numeric value; callers check dtypes first */
     default: {
         double v = kiln_load_f64(t, d, i);
         return v != v ? 0 : v >= 9.2233720368547758e18 ? INT64_MAX

@@ -65,6 +65,8 @@ static void generic_element_access_keeps_int64_exact(void) {
     CHECK(i32[0] == -3);
     CHECK(kiln_dtype_from_name("f16") == KILN_F16 && kiln_dtype_size(KILN_BF16) == 2);
     CHECK(!kiln_dtype_valid(14) && !kiln_dtype_valid(99) && !kiln_dtype_valid(-1));
+    const char *strs[1] = {"x"};
+    CHECK(kiln_load_i64(KILN_STRING, strs, 0) == 0 && kiln_load_f64(KILN_STRING, strs, 0) == 0);
 }
 
 static void broadcasting_follows_numpy(void) {
