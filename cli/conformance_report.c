@@ -112,6 +112,14 @@ static int cmp_stat(const void *a, const void *b) {
     return strcmp(((const op_stat *)a)->name, ((const op_stat *)b)->name);
 }
 
+/* Drops every "DIR/" from a reason, so the report reads the same wherever
+** the cases live. */
+static void strip_dir(char *s, const char *dir) {
+    size_t n = strlen(dir);
+    char *p;
+    while (n && (p = strstr(s, dir)) && p[n] == '/') memmove(p, p + n + 1, strlen(p + n + 1) + 1);
+}
+
 static void write_report(const conf_report_args *a, const conf_case *cases, int n, const int *tot,
                          int core_pass, int core_total, const op_stat *stats, int ns) {
     FILE *f = fopen(a->report, "w");
@@ -137,6 +145,7 @@ static void write_report(const conf_report_args *a, const conf_case *cases, int 
         if (cases[i].result == CASE_PASS) continue;
         char reason[300];
         snprintf(reason, sizeof reason, "%s", cases[i].reason ? cases[i].reason : "");
+        strip_dir(reason, a->dir);
         for (char *p = reason; *p; p++)
             if (*p == '|') *p = '/';
         fprintf(f, "| %s | %s | %s |\n", cases[i].name, cli_case_result_name(cases[i].result), reason);
