@@ -21,7 +21,8 @@
 -- Factors are chosen to divide the extents, so no loop needs a bound
 -- check; an axis with no fitting factor is left whole.
 --
--- Use:  kiln compile model.onnx --schedules models/schedules/matmul_tiled.lua
+-- Load it with tune_lua_schedules_load (autotune/lua_schedule.h); the API
+-- and the objects are described in docs/lua-schedules.md.
 
 local LANES = {16, 8}           -- f32 lanes of a 512-bit vector, or a 256-bit one
 local ROWS = {6, 4, 3, 2}       -- rows per tile, best first

@@ -12,6 +12,7 @@
 #include "harness.h"
 #include "ir/ctx.h"
 #include "ir/mem.h"
+#include "ir/lir.h"
 #include "ir/tensor.h"
 
 static kiln_ctx *g_ctx;
@@ -276,6 +277,79 @@ static char *trace_text(const sch_trace *t) {
     return buf;
 }
 
+/* Runs f lowered on inputs made from `seed` (constants keep their data,
+** packed or not); returns the outputs, one malloc'd block per output. */
+static bool run_lowered(const tir_func *f, const lir_func *lf, unsigned seed, float **outs) {
+    void *args[32] = {0};
+    bool ok = lf->n_args <= 32;
+    for (int a = 0; ok && a < lf->n_args; a++) {
+        const lir_buffer *b = lf->args[a];
+        const kiln_tensor *k = b->constant ? b->constant : a < f->n_inputs ? f->inputs[a]->constant : NULL;
+        if (k) {
+            args[a] = k->data;
+            continue;
+        }
+        float *d = calloc((size_t)(b->size ? b->size : 1), sizeof(float));
+        ok = d && b->dtype == KILN_F32;
+        for (int64_t k = 0; ok && a < lf->n_inputs && k < b->size; k++)
+            d[k] = (float)((seed = seed * 1103515245u + 12345u) >> 16 & 0xff) / 64.0f - 2.0f;
+        args[a] = d;
+    }
+    kiln_ctx *c = NULL;
+    kiln_ctx_new(&c);
+    ok = ok && lir_interp_run(c, lf, args) == KILN_OK;
+    CHECK_MSG(ok, "%s", kiln_errmsg(c));
+    kiln_ctx_free(c);
+    for (int a = 0; a < lf->n_args; a++) {
+        if (a >= lf->n_inputs && a - lf->n_inputs < 8) outs[a - lf->n_inputs] = args[a];
+        else if (!(a < f->n_inputs && f->inputs[a]->constant)) free(args[a]);
+    }
+    return ok;
+}
+
+/* Multiply-adds of the function's stages: the interpreter's work. */
+static double work(const tir_func *f) {
+    double w = 0;
+    for (int i = 0; i < f->n_stages; i++) {
+        double n = 1;
+        for (int d = 0; d < f->stages[i]->out->rank; d++) n *= (double)f->stages[i]->out->dims[d];
+        for (int r = 0; r < f->stages[i]->n_raxes; r++) n *= (double)f->stages[i]->raxes[r]->extent;
+        w += n;
+    }
+    return w;
+}
+
+/* The trace lowers, and (for small functions, on the loop-IR interpreter)
+** computes what the default nest computes. */
+static void check_lowering(const tir_func *f, const sch_trace *t) {
+    kiln_ctx *c = NULL;
+    kiln_ctx_new(&c);
+    lir_func *lf = NULL, *ref = NULL;
+    sch_trace *empty = sch_trace_new();
+    kiln_status st = sch_lower(c, f, t, &lf);
+    CHECK_MSG(st == KILN_OK, "lowering the script's trace: %s", kiln_errmsg(c));
+    if (st == KILN_OK) st = sch_lower(c, f, empty, &ref);
+    CHECK_MSG(st == KILN_OK, "lowering the default nest: %s", kiln_errmsg(c));
+    float *got[8] = {0}, *want[8] = {0};
+    if (st == KILN_OK && work(f) < 4e5 && run_lowered(f, lf, 7, got) && run_lowered(f, ref, 7, want)) {
+        for (int o = 0; o < ref->n_args - ref->n_inputs && o < 8; o++) {
+            const lir_buffer *b = ref->args[ref->n_inputs + o];
+            int bad = 0;
+            for (int64_t k = 0; k < b->size; k++) {
+                float d = got[o][k] - want[o][k], m = want[o][k] < 0 ? -want[o][k] : want[o][k];
+                if ((d < 0 ? -d : d) > 1e-4f * (1 + m) && bad++ < 3)
+                    CHECK_MSG(false, "%s[%lld]: %g, the default nest gives %g", b->name, (long long)k, got[o][k],
+                              want[o][k]);
+            }
+        }
+    }
+    for (int o = 0; o < 8; o++) free(got[o]), free(want[o]);
+    lir_func_free(lf);
+    lir_func_free(ref);
+    sch_trace_free(empty);
+    kiln_ctx_free(c);
+}
+
 /* Loads `script` (named "s.lua"), applies it to f; returns the trace text
 ** (malloc'd) or NULL with the status in *st. */
 static char *apply_text(const char *script, const tir_func *f, kiln_status *st, bool *matched) {
@@ -285,6 +359,7 @@ static char *apply_text(const char *script, const tir_func *f, kiln_status *st, 
     *st = tune_lua_schedules_load_string(g_ctx, "s.lua", script, NULL, &ls);
     if (*st == KILN_OK) *st = tune_lua_schedule_apply(g_ctx, ls, f, &t, matched);
     char *text = *st == KILN_OK ? trace_text(t) : NULL;
+    if (text) check_lowering(f, t);
     /* the text form replays: it parses back to the same text */
     if (text) {
         sch_trace *back = NULL;
@@ -591,7 +666,8 @@ static void t_schedule_example_script(void) {
     tune_lua_schedules *ls = NULL;
     kiln_status st = tune_lua_schedules_load(g_ctx, path, NULL, &ls);
     CHECK_MSG(st == KILN_OK, "%s", kiln_errmsg(g_ctx));
-    int64_t shapes[][3] = {{128, 768, 768}, {64, 64, 64}, {1, 1000, 512}, {7, 9, 5}, {256, 3072, 768}};
+    int64_t shapes[][3] = {{128, 768, 768}, {64, 64, 64}, {1, 1000, 512}, {7, 9, 5}, {256, 3072, 768},
+                           {12, 48, 40},    {8, 64, 96},  {2, 40, 300},   {6, 32, 64}};
     for (size_t i = 0; st == KILN_OK && i < sizeof shapes / sizeof shapes[0]; i++) {
         tir_func *f = matmul_func(shapes[i][0], shapes[i][1], shapes[i][2], i % 2 == 1, NULL);
         sch_trace *t = NULL;
@@ -600,6 +676,7 @@ static void t_schedule_example_script(void) {
         CHECK_MSG(st == KILN_OK && matched, "[%lld %lld %lld]: %s", (long long)shapes[i][0],
                   (long long)shapes[i][1], (long long)shapes[i][2], kiln_errmsg(g_ctx));
         if (getenv("KILN_TEST_VERBOSE") && t) sch_trace_print(stderr, t);
+        if (st == KILN_OK) check_lowering(f, t);
         sch_trace_free(t);
         tir_func_free(f);
     }
