@@ -21,11 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codegen/cg_llvm.h"
 #include "harness.h"
 #include "ir/ctx.h"
 #include "ir/gir_text.h"
 #include "ir/interp.h"
+#include "ir/lir.h"
 #include "ir/mem.h"
+#include "ir/sched.h"
 #include "ir/tensor.h"
 #include "ir/tir.h"
 #include "tir_eval.h"
@@ -39,8 +42,70 @@ typedef struct tc_backend {
     tc_backend_fn run;
 } tc_backend;
 
+/* Output buffers shaped like f's outputs, filled with a pattern so that an
+** element a kernel forgets to write shows. */
+static kiln_status alloc_outputs(kiln_ctx *ctx, const tir_func *f, kiln_tensor *out) {
+    for (int k = 0; k < f->n_outputs; k++) {
+        const tir_tensor *t = f->outputs[k];
+        kiln_tensor_init(&out[k], t->dtype, t->rank, t->dims);
+        kiln_status s = kiln_tensor_alloc(ctx, &out[k]);
+        if (s) return s;
+        size_t nb = kiln_nbytes(&out[k]);
+        if (nb) memset(out[k].data, 0xa5, nb);
+    }
+    return KILN_OK;
+}
+
+/* The argument list of a lowered kernel: inputs, then outputs. */
+static void kernel_args(const tir_func *f, const kiln_tensor *in, kiln_tensor *out, void **args) {
+    for (int k = 0; k < f->n_inputs; k++) args[k] = in[k].data;
+    for (int k = 0; k < f->n_outputs; k++) args[f->n_inputs + k] = out[k].data;
+}
+
+/* The default schedule (an empty trace) on the loop-IR interpreter. */
+static kiln_status run_lir(kiln_ctx *ctx, const tir_func *f, const kiln_tensor *in, kiln_tensor *out) {
+    lir_func *lf = NULL;
+    void *args[128];
+    if (f->n_inputs + f->n_outputs > 128) return kiln_fail(ctx, KILN_ERR_UNSUPPORTED, "too many arguments");
+    kiln_status s = sch_lower(ctx, f, NULL, &lf);
+    if (!s) s = alloc_outputs(ctx, f, out);
+    if (!s) {
+        kernel_args(f, in, out, args);
+        s = lir_interp_run(ctx, lf, args);
+    }
+    lir_func_free(lf);
+    return s;
+}
+
+/* The default schedule compiled by the LLVM backend and run natively. */
+static kiln_status run_jit(kiln_ctx *ctx, const tir_func *f, const kiln_tensor *in, kiln_tensor *out) {
+    lir_func *lf = NULL;
+    cg_module *m = NULL;
+    void *args[128];
+    cg_options o;
+    cg_options_default(&o);
+    o.opt_level = 1;
+    o.fast_math = false; /* contraction would move integer Resize's exact f64 ties */
+    if (f->n_inputs + f->n_outputs > 128) return kiln_fail(ctx, KILN_ERR_UNSUPPORTED, "too many arguments");
+    kiln_status s = sch_lower(ctx, f, NULL, &lf);
+    if (!s) s = lir_simplify(ctx, lf);
+    if (!s) s = cg_llvm_jit(ctx, &lf, 1, &o, &m);
+    cg_kernel_fn fn = s ? NULL : cg_module_lookup(m, lf->name);
+    if (!s && !fn) s = kiln_fail(ctx, KILN_ERR_INTERNAL, "kernel '%s' not found in the module", lf->name);
+    if (!s) s = alloc_outputs(ctx, f, out);
+    if (!s) {
+        kernel_args(f, in, out, args);
+        fn(args);
+    }
+    cg_module_free(m);
+    lir_func_free(lf);
+    return s;
+}
+
 static const tc_backend k_backends[] = {
     {"tir-eval", te_run},
+    {"lir-interp", run_lir},
+    {"llvm-jit", run_jit},
 };
 #define N_BACKENDS (int)(sizeof k_backends / sizeof k_backends[0])
 
@@ -633,6 +698,12 @@ static void check_tir(tc_run *r, const tc_case *c, kiln_dtype t, tir_func *f) {
     (void)c;
 }
 
+/* KILN_TEST_BACKENDS="tir-eval,lir-interp" limits the backends run. */
+static bool backend_wanted(const tc_backend *b) {
+    const char *want = getenv("KILN_TEST_BACKENDS");
+    return !want || strstr(want, b->name) != NULL;
+}
+
 static void run_case_type(kiln_ctx *ctx, const tc_case *c, kiln_dtype t) {
     tc_run r = {0};
     r.ctx = ctx;
@@ -662,7 +733,8 @@ static void run_case_type(kiln_ctx *ctx, const tc_case *c, kiln_dtype t) {
     } else {
         g_runs++;
         check_tir(&r, c, t, f);
-        for (int b = 0; b < N_BACKENDS; b++) check_backend(&r, c, t, &k_backends[b], f);
+        for (int b = 0; b < N_BACKENDS; b++)
+            if (backend_wanted(&k_backends[b])) check_backend(&r, c, t, &k_backends[b], f);
     }
     tir_func_free(f);
     run_free(&r);
