@@ -33,6 +33,7 @@ static const char k_sched_key = 0; /* registry[&k_sched_key]: the script's sched
 
 struct tune_lua_schedules {
     tune_lua *sb;
+    char *name;         /* the script, for messages */
     uint64_t serial;    /* of the current apply; a handle keeps the one it was made in */
     struct ls_run *run; /* the apply in progress, or NULL */
 };
@@ -429,7 +430,8 @@ static ls_handle *self_stage(lua_State *L) { return check_handle(L, 1, MT_STAGE,
 static void int_args(lua_State *L, int idx, sch_step *p, int lo, int hi, const char *what) {
     bool table = lua_type(L, idx) == LUA_TTABLE;
     int n = table ? (int)luaL_len(L, idx) : lua_gettop(L) - idx + 1;
-    if (n < lo || n > hi) luaL_error(L, "%s: expected %d to %d %s, got %d", what, lo, hi, lo == hi ? "integers" : "factors", n);
+    if (n < lo || n > hi)
+        luaL_error(L, "%s: expected %d to %d %s, got %d", what, lo, hi, lo == hi ? "integers" : "factors", n);
     for (int i = 0; i < n; i++) {
         int isint = 0;
         if (table) lua_geti(L, idx, i + 1);
@@ -716,7 +718,10 @@ static kiln_status load(kiln_ctx *ctx, const char *name, const char *text, const
                         tune_lua_schedules **out) {
     if (!name) return kiln_fail(ctx, KILN_ERR_INVALID, "lua schedules: no script path");
     tune_lua_schedules *ls = kiln_calloc(1, sizeof *ls);
-    if (!ls) return kiln_fail(ctx, KILN_ERR_NOMEM, "%s: out of memory", name);
+    if (!ls || !(ls->name = kiln_strdup(name))) {
+        kiln_free(ls);
+        return kiln_fail(ctx, KILN_ERR_NOMEM, "%s: out of memory", name);
+    }
     kiln_status st = tune_lua_new(ctx, lim, &ls->sb);
     if (!st) st = tune_lua_protect(ctx, ls->sb, load_setup, NULL);
     if (!st) st = text ? tune_lua_run_string(ctx, ls->sb, name, text) : tune_lua_run_file(ctx, ls->sb, name);
@@ -743,6 +748,7 @@ kiln_status tune_lua_schedules_load_string(kiln_ctx *ctx, const char *name, cons
 void tune_lua_schedules_free(tune_lua_schedules *ls) {
     if (!ls) return;
     tune_lua_free(ls->sb);
+    kiln_free(ls->name);
     kiln_free(ls);
 }
 
@@ -802,6 +808,26 @@ static int apply_main(lua_State *L) {
     return 0;
 }
 
+/* Lowers the trace, so that what only lowering checks (regions, thread
+** nesting) is also reported at the script line that made the step. */
+static kiln_status validate(ls_run *r) {
+    lir_func *lf = NULL;
+    kiln_status st = sch_lower(r->ctx, r->f, r->trace, &lf);
+    lir_func_free(lf);
+    if (st == KILN_OK || st == KILN_ERR_NOMEM) return st;
+    char msg[sizeof r->ctx->msg];
+    const char *m = r->ctx->msg, *end = strstr(m, "): ");
+    int n = 0;
+    if (sscanf(m, "trace step %d (", &n) == 1 && n >= 1 && n <= r->n_lsteps && end) {
+        const char *text = strchr(m, '(') + 1;
+        snprintf(msg, sizeof msg, "%s:%d: %.*s: %s", r->ls->name, r->lsteps[n - 1].line, (int)(end - text), text,
+                 end + 3);
+    } else {
+        snprintf(msg, sizeof msg, "%s: %s", r->ls->name, m);
+    }
+    return kiln_fail(r->ctx, st, "%s (found lowering function '%s', workload %s)", msg, r->f->name, r->key);
+}
+
 static void run_release(ls_run *r) {
     if (r->st_live) sch_state_release(&r->st);
     kiln_free(r->lsteps);
@@ -830,6 +856,7 @@ kiln_status tune_lua_schedule_apply(kiln_ctx *ctx, tune_lua_schedules *ls, const
             size_t n = strlen(r->ctx->msg);
             snprintf(r->ctx->msg + n, sizeof r->ctx->msg - n, " (in %s)", r->context);
         }
+        if (!st && r->trace->n_steps) st = validate(r);
     }
     if (!st) {
         *out = r->trace;

@@ -9,9 +9,11 @@
 ** one, else the op-class function of each stage by tag; the schedule
 ** primitives they call (s:split, s:reorder, s:vectorize, ...) are checked
 ** when called, against the schedule state of the function, and recorded as
-** a sch_trace. Any failure — a Lua error, an unknown axis, a non-positive
-** factor, a budget exceeded — is KILN_ERR_INVALID with the message
-** "FILE:LINE: reason (scheduling ...)".
+** a sch_trace; the finished trace is lowered once (sch_lower) to check what
+** only lowering can. Any failure — a Lua error, an unknown axis, a
+** non-positive factor, a step lowering refuses, a budget exceeded — is
+** KILN_ERR_INVALID with the message "FILE:LINE: reason (in ...)" naming the
+** script line that made the step.
 */
 #ifndef KILN_LUA_SCHEDULE_H
 #define KILN_LUA_SCHEDULE_H

@@ -217,7 +217,8 @@ static void t_sandbox_allocation_failures(void) {
         tune_lua *sb = NULL;
         kiln_mem_fail_after(n);
         kiln_status st = tune_lua_new(g_ctx, NULL, &sb);
-        if (st == KILN_OK) st = tune_lua_run_string(g_ctx, sb, "t.lua", "local t = {}\nfor i = 1, 100 do t[i] = 'x' .. i end");
+        if (st == KILN_OK)
+            st = tune_lua_run_string(g_ctx, sb, "t.lua", "local t = {}\nfor i = 1, 100 do t[i] = 'x' .. i end");
         kiln_mem_fail_after(-1);
         tune_lua_free(sb);
         if (st == KILN_OK) {
@@ -590,6 +591,12 @@ static void t_schedule_errors(void) {
     CHECK_APPLY_FAILS("local function helper(s)\n  return s.axis.i + 1\nend\n"
                       "function schedule.matmul(s)\n  helper(s)\nend\n",
                       f, KILN_ERR_INVALID, "s.lua:2: attempt to perform arithmetic on a kiln.axis value", "");
+    /* what only lowering checks still names the script line */
+    CHECK_APPLY_FAILS("function schedule.matmul(s)\n  local io, ii = s:split('i', 4)\n"
+                      "  local jo, ji = s:split('j', 4)\n"
+                      "  s:bind(ii, 'threadIdx.y')\n  s:bind(ji, 'threadIdx.x')\nend\n",
+                      f, KILN_ERR_INVALID, "s.lua:5: bind C j_i threadIdx.x: the thread loops of C must be adjacent",
+                      "(found lowering function 'mm'");
     /* a failed step cannot be caught and gone past */
     CHECK_APPLY_FAILS("function schedule.matmul(s)\n  pcall(s.split, s, 'i', 0)\n  s:split('j', 4)\nend\n", f,
                       KILN_ERR_INVALID, "s.lua:2: split C i [0]: factor 0 is not positive", "");
@@ -604,7 +611,8 @@ static void t_schedule_errors(void) {
 static void t_schedule_load_errors(void) {
     setup();
     tune_lua_schedules *ls = NULL;
-    kiln_status st = tune_lua_schedules_load_string(g_ctx, "s.lua", "\nschedule.matmull = function(s)\nend\n", NULL, &ls);
+    kiln_status st =
+        tune_lua_schedules_load_string(g_ctx, "s.lua", "\nschedule.matmull = function(s)\nend\n", NULL, &ls);
     CHECK_MSG(st == KILN_ERR_INVALID && starts_with(kiln_errmsg(g_ctx), "s.lua:2: schedule.matmull is not an op class"),
               "%s", kiln_errmsg(g_ctx));
     st = tune_lua_schedules_load_string(g_ctx, "s.lua", "schedule.matmul = 3\n", NULL, &ls);
