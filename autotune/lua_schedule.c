@@ -313,7 +313,9 @@ static int func_index(lua_State *L) {
 
 static int handle_tostring(lua_State *L) {
     ls_handle *h = lua_touserdata(L, 1);
-    if (h->ivar) lua_pushstring(L, h->ivar->name);
+    if (!h->ls->run || h->serial != h->ls->serial) /* its stage and names are gone */
+        lua_pushliteral(L, "(schedule object of an earlier call)");
+    else if (h->ivar) lua_pushstring(L, h->ivar->name);
     else if (h->stage) lua_pushfstring(L, "stage %s", h->stage->name);
     else lua_pushliteral(L, "function");
     return 1;

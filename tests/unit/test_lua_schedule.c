@@ -646,7 +646,11 @@ static void t_schedule_stale_handles(void) {
                                                     "calls = 0\n"
                                                     "function schedule.matmul(s)\n"
                                                     "  calls = calls + 1\n"
-                                                    "  if saved then saved:split('i', 2) end\n"
+                                                    "  if saved then\n"
+                                                    "    assert(tostring(saved) == '(schedule object of an earlier call)')\n"
+                                                    "    assert(saved ~= s)\n"
+                                                    "    saved:split('i', 2)\n"
+                                                    "  end\n"
                                                     "  saved = s\n"
                                                     "end\n",
                                                     NULL, &ls);
@@ -658,7 +662,7 @@ static void t_schedule_stale_handles(void) {
     sch_trace_free(t);
     t = NULL;
     st = tune_lua_schedule_apply(g_ctx, ls, f, &t, &matched);
-    CHECK_MSG(st == KILN_ERR_INVALID && strstr(kiln_errmsg(g_ctx), "s.lua:4: a function, stage or axis object from an "
+    CHECK_MSG(st == KILN_ERR_INVALID && strstr(kiln_errmsg(g_ctx), "s.lua:7: a function, stage or axis object from an "
                                                                   "earlier schedule call"),
               "%s", kiln_errmsg(g_ctx));
     CHECK(t == NULL);
