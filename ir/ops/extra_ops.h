@@ -77,6 +77,48 @@ int xo_utf8_put(uint32_t cp, char *buf);
 uint32_t xo_lower(uint32_t cp);
 uint32_t xo_upper(uint32_t cp);
 
+/* ---- tree ensembles (extra_tree.c), read from either attribute form ---- */
+
+enum { XO_M_LEQ, XO_M_LT, XO_M_GTE, XO_M_GT, XO_M_EQ, XO_M_NEQ, XO_M_MEMBER, XO_M_LEAF };
+enum { XO_AGG_AVERAGE, XO_AGG_SUM, XO_AGG_MIN, XO_AGG_MAX };
+enum { XO_POST_NONE, XO_POST_SOFTMAX, XO_POST_LOGISTIC, XO_POST_SOFTMAX_ZERO, XO_POST_PROBIT };
+
+/* A branch (feature, comparison, two child node indices) or a leaf (a run
+** of target/weight pairs). */
+typedef struct xo_te_node {
+    int mode;
+    bool missing_true;
+    int64_t feature, tchild, fchild;
+    double split;
+    int64_t set_at, set_n;   /* XO_M_MEMBER: members in xo_te.members */
+    int64_t leaf_at, leaf_n; /* XO_M_LEAF: pairs in targets/weights */
+} xo_te_node;
+
+typedef struct xo_te {
+    xo_te_node *nodes;
+    int64_t n_nodes;
+    int64_t *roots, n_roots;
+    int64_t *targets; /* leaf pairs */
+    double *weights, *members, *base; /* base: NULL or n_targets values */
+    int64_t n_targets;
+    int agg, post;
+    double init;      /* where MIN/MAX aggregation starts */
+    bool nan_by_flag; /* NaN takes the missing-value branch whatever the mode */
+    bool single;      /* scores accumulate in float, each step rounded */
+} xo_te;
+
+/* Allocates the arrays (zeroed; any count may be zero). */
+kiln_status xo_te_alloc(kiln_ctx *ctx, const gir_node *n, xo_te *t, int64_t nodes, int64_t roots,
+                        int64_t pairs, int64_t members);
+void xo_te_free(xo_te *t);
+/* Checks target ids against n_targets (< 0: max id + 1, which it sets). */
+kiln_status xo_te_targets(kiln_ctx *ctx, const gir_node *n, xo_te *t, int64_t pairs, int64_t n_targets);
+/* Aggregated scores of sample `row` of X [N, F] into acc[n_targets], plus
+** the base values; post_transform is left to the caller. */
+kiln_status xo_te_row(kiln_ctx *ctx, const gir_node *n, const xo_te *t, const kiln_tensor *x, int64_t row,
+                      double *acc);
+void xo_te_post(int post, double *v, int64_t m);
+
 /* ---- a small regular-expression engine (extra_regex.c) ----
 ** RE2 syntax without captures' contents: literals, ., classes with ranges,
 ** negation, \d \w \s (and negations), POSIX [:name:] classes, groups,

@@ -1,9 +1,10 @@
 /*
-** extra_tree.c — tree ensembles: ai.onnx.ml TreeEnsemble (v5) and the
-** older TreeEnsembleRegressor. Both are read into one form: nodes that are
-** either branches (feature, comparison, two children) or leaves (a list of
-** target/weight pairs); every sample walks every tree, the leaves' weights
-** are aggregated per target, then post-transformed.
+** extra_tree.c — tree ensembles: the evaluation shared by every form, and
+** ai.onnx.ml TreeEnsemble (v5). The older TreeEnsembleRegressor and
+** TreeEnsembleClassifier (extra_tree_legacy.c) are read into the same
+** form: nodes that are branches (feature, comparison, two children) or
+** leaves (a list of target/weight pairs); every sample walks every tree,
+** the leaves' weights are aggregated per target, then post-transformed.
 */
 #include <float.h>
 #include <math.h>
@@ -11,30 +12,7 @@
 
 #include "extra_ops.h"
 
-enum { M_LEQ, M_LT, M_GTE, M_GT, M_EQ, M_NEQ, M_MEMBER, M_LEAF };
-enum { AGG_AVERAGE, AGG_SUM, AGG_MIN, AGG_MAX };
-enum { POST_NONE, POST_SOFTMAX, POST_LOGISTIC, POST_SOFTMAX_ZERO, POST_PROBIT };
-
-typedef struct te_node {
-    int mode;
-    bool missing_true;
-    int64_t feature, tchild, fchild; /* children are node indices */
-    double split;
-    int64_t set_at, set_n;   /* members (M_MEMBER) in te.members */
-    int64_t leaf_at, leaf_n; /* target/weight pairs (M_LEAF) */
-} te_node;
-
-typedef struct te {
-    te_node *nodes;
-    int64_t n_nodes;
-    int64_t *roots, n_roots;
-    int64_t *targets; /* leaf pairs */
-    double *weights, *members, *base;
-    int64_t n_targets;
-    int agg, post;
-} te;
-
-static void te_free(te *t) {
+void xo_te_free(xo_te *t) {
     kiln_free(t->nodes);
     kiln_free(t->roots);
     kiln_free(t->targets);
@@ -44,10 +22,10 @@ static void te_free(te *t) {
     memset(t, 0, sizeof *t);
 }
 
-/* Allocates the arrays of t; every count may be zero. */
-static kiln_status te_alloc(kiln_ctx *ctx, const gir_node *n, te *t, int64_t nodes, int64_t roots, int64_t pairs,
-                            int64_t members) {
-    t->nodes = kiln_calloc((size_t)nodes + 1, sizeof(te_node));
+kiln_status xo_te_alloc(kiln_ctx *ctx, const gir_node *n, xo_te *t, int64_t nodes, int64_t roots, int64_t pairs,
+                        int64_t members) {
+    memset(t, 0, sizeof *t);
+    t->nodes = kiln_calloc((size_t)nodes + 1, sizeof(xo_te_node));
     t->roots = kiln_calloc((size_t)roots + 1, sizeof(int64_t));
     t->targets = kiln_calloc((size_t)pairs + 1, sizeof(int64_t));
     t->weights = kiln_calloc((size_t)pairs + 1, sizeof(double));
@@ -55,7 +33,7 @@ static kiln_status te_alloc(kiln_ctx *ctx, const gir_node *n, te *t, int64_t nod
     t->n_nodes = nodes;
     t->n_roots = roots;
     if (t->nodes && t->roots && t->targets && t->weights && t->members) return KILN_OK;
-    te_free(t);
+    xo_te_free(t);
     return kiln_op_fail(ctx, n, KILN_ERR_NOMEM, "out of memory for %lld tree nodes", (long long)nodes);
 }
 
@@ -112,10 +90,10 @@ static kiln_status te5_child(kiln_ctx *ctx, const gir_node *n, const te5_attrs *
 }
 
 /* The members of each BRANCH_MEMBER node, in node order, end at a NaN. */
-static kiln_status te5_members(kiln_ctx *ctx, const gir_node *n, const te5_attrs *a, te *t) {
+static kiln_status te5_members(kiln_ctx *ctx, const gir_node *n, const te5_attrs *a, xo_te *t) {
     int64_t at = 0, total = a->members ? kiln_numel(a->members) : 0;
     for (int64_t i = 0; i < a->nn; i++) {
-        if (t->nodes[i].mode != M_MEMBER) continue;
+        if (t->nodes[i].mode != XO_M_MEMBER) continue;
         t->nodes[i].set_at = at;
         while (at < total && !isnan(t->members[at])) at++;
         if (at >= total)
@@ -126,15 +104,15 @@ static kiln_status te5_members(kiln_ctx *ctx, const gir_node *n, const te5_attrs
     return KILN_OK;
 }
 
-static kiln_status te5_build(kiln_ctx *ctx, const gir_node *n, const te5_attrs *a, te *t) {
+static kiln_status te5_build(kiln_ctx *ctx, const gir_node *n, const te5_attrs *a, xo_te *t) {
     int64_t nm = a->members ? kiln_numel(a->members) : 0;
-    kiln_status s = te_alloc(ctx, n, t, a->nn + a->nl, a->nr, a->nl, nm);
+    kiln_status s = xo_te_alloc(ctx, n, t, a->nn + a->nl, a->nr, a->nl, nm);
     if (s) return s;
     for (int64_t k = 0; k < nm; k++) t->members[k] = kiln_load_f64(a->members->dtype, a->members->data, k);
     for (int64_t i = 0; i < a->nn && !s; i++) {
-        te_node *d = &t->nodes[i];
+        xo_te_node *d = &t->nodes[i];
         d->mode = (int)kiln_load_i64(KILN_U8, a->modes->data, i);
-        if (d->mode > M_MEMBER) return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "node %lld has mode %d", (long long)i, d->mode);
+        if (d->mode > XO_M_MEMBER) return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "node %lld has mode %d", (long long)i, d->mode);
         d->feature = a->feat[i];
         d->split = kiln_load_f64(a->splits->dtype, a->splits->data, i);
         d->missing_true = a->miss && a->miss[i];
@@ -142,7 +120,7 @@ static kiln_status te5_build(kiln_ctx *ctx, const gir_node *n, const te5_attrs *
         if (!s) s = te5_child(ctx, n, a, i, a->fleaf[i] != 0, a->fid[i], &d->fchild);
     }
     for (int64_t l = 0; l < a->nl && !s; l++) {
-        t->nodes[a->nn + l] = (te_node){.mode = M_LEAF, .leaf_at = l, .leaf_n = 1};
+        t->nodes[a->nn + l] = (xo_te_node){.mode = XO_M_LEAF, .leaf_at = l, .leaf_n = 1};
         t->targets[l] = a->ltarget[l];
         t->weights[l] = kiln_load_f64(a->lweights->dtype, a->lweights->data, l);
     }
@@ -154,7 +132,7 @@ static kiln_status te5_build(kiln_ctx *ctx, const gir_node *n, const te5_attrs *
     return s ? s : te5_members(ctx, n, a, t);
 }
 
-static kiln_status te_check_targets(kiln_ctx *ctx, const gir_node *n, te *t, int64_t pairs, int64_t n_targets) {
+kiln_status xo_te_targets(kiln_ctx *ctx, const gir_node *n, xo_te *t, int64_t pairs, int64_t n_targets) {
     int64_t most = -1;
     for (int64_t k = 0; k < pairs; k++) {
         if (t->targets[k] < 0)
@@ -168,32 +146,32 @@ static kiln_status te_check_targets(kiln_ctx *ctx, const gir_node *n, te *t, int
     return KILN_OK;
 }
 
-static kiln_status te5_read(kiln_ctx *ctx, const gir_node *n, te *t) {
+static kiln_status te5_read(kiln_ctx *ctx, const gir_node *n, xo_te *t) {
     te5_attrs a;
     memset(t, 0, sizeof *t);
     kiln_status s = te5_attrs_read(ctx, n, &a);
     if (!s) s = te5_build(ctx, n, &a, t);
-    if (!s) s = te_check_targets(ctx, n, t, a.nl, gir_attr_int(n, "n_targets", -1));
-    t->agg = (int)gir_attr_int(n, "aggregate_function", AGG_SUM);
-    t->post = (int)gir_attr_int(n, "post_transform", POST_NONE);
-    if (!s && (t->agg < AGG_AVERAGE || t->agg > AGG_MAX || t->post < POST_NONE || t->post > POST_PROBIT))
+    if (!s) s = xo_te_targets(ctx, n, t, a.nl, gir_attr_int(n, "n_targets", -1));
+    t->agg = (int)gir_attr_int(n, "aggregate_function", XO_AGG_SUM);
+    t->post = (int)gir_attr_int(n, "post_transform", XO_POST_NONE);
+    if (!s && (t->agg < XO_AGG_AVERAGE || t->agg > XO_AGG_MAX || t->post < XO_POST_NONE || t->post > XO_POST_PROBIT))
         s = kiln_op_fail(ctx, n, KILN_ERR_INVALID, "aggregate_function %d or post_transform %d is unknown", t->agg,
                          t->post);
-    if (s) te_free(t);
+    if (s) xo_te_free(t);
     return s;
 }
 
 /* ---- evaluation ---- */
 
-static bool branch_true(const te *t, const te_node *d, double x) {
-    if (isnan(x) && d->missing_true) return true;
+static bool branch_true(const xo_te *t, const xo_te_node *d, double x) {
+    if (isnan(x) && (d->missing_true || t->nan_by_flag)) return d->missing_true;
     switch (d->mode) {
-    case M_LEQ: return x <= d->split;
-    case M_LT: return x < d->split;
-    case M_GTE: return x >= d->split;
-    case M_GT: return x > d->split;
-    case M_EQ: return x == d->split;
-    case M_NEQ: return x != d->split;
+    case XO_M_LEQ: return x <= d->split;
+    case XO_M_LT: return x < d->split;
+    case XO_M_GTE: return x >= d->split;
+    case XO_M_GT: return x > d->split;
+    case XO_M_EQ: return x == d->split;
+    case XO_M_NEQ: return x != d->split;
     default:
         for (int64_t k = 0; k < d->set_n; k++)
             if (t->members[d->set_at + k] == x) return true;
@@ -203,11 +181,11 @@ static bool branch_true(const te *t, const te_node *d, double x) {
 
 /* The leaf that sample row reaches from root; -1 with a message for a cycle
 ** or a feature outside the row. */
-static int64_t walk(kiln_ctx *ctx, const gir_node *n, const te *t, const kiln_tensor *x, int64_t row, int64_t root) {
+static int64_t walk(kiln_ctx *ctx, const gir_node *n, const xo_te *t, const kiln_tensor *x, int64_t row, int64_t root) {
     int64_t at = root, f = x->dims[1];
     for (int64_t steps = 0; steps <= t->n_nodes; steps++) {
-        const te_node *d = &t->nodes[at];
-        if (d->mode == M_LEAF) return at;
+        const xo_te_node *d = &t->nodes[at];
+        if (d->mode == XO_M_LEAF) return at;
         if (d->tchild == d->fchild) {
             at = d->tchild;
             continue;
@@ -222,6 +200,33 @@ static int64_t walk(kiln_ctx *ctx, const gir_node *n, const te *t, const kiln_te
     }
     kiln_op_fail(ctx, n, KILN_ERR_INVALID, "the tree from root %lld has a cycle", (long long)root);
     return -1;
+}
+
+/* Rounds to float when the scores are single precision, as ONNX's
+** reference and ONNX Runtime accumulate them (ties then break alike). */
+static double acc_round(const xo_te *t, double v) { return t->single ? (double)(float)v : v; }
+
+kiln_status xo_te_row(kiln_ctx *ctx, const gir_node *n, const xo_te *t, const kiln_tensor *x, int64_t row,
+                      double *acc) {
+    bool minmax = t->agg == XO_AGG_MIN || t->agg == XO_AGG_MAX;
+    for (int64_t j = 0; j < t->n_targets; j++) acc[j] = minmax ? t->init : 0;
+    for (int64_t r = 0; r < t->n_roots; r++) {
+        int64_t leaf = walk(ctx, n, t, x, row, t->roots[r]);
+        if (leaf < 0) return KILN_ERR_INVALID;
+        const xo_te_node *d = &t->nodes[leaf];
+        for (int64_t k = d->leaf_at; k < d->leaf_at + d->leaf_n; k++) {
+            int64_t j = t->targets[k];
+            double w = acc_round(t, t->weights[k]);
+            if (t->agg == XO_AGG_MIN) acc[j] = w < acc[j] ? w : acc[j];
+            else if (t->agg == XO_AGG_MAX) acc[j] = w > acc[j] ? w : acc[j];
+            else acc[j] = acc_round(t, acc[j] + w);
+        }
+    }
+    for (int64_t j = 0; j < t->n_targets; j++) {
+        if (t->agg == XO_AGG_AVERAGE && t->n_roots) acc[j] = acc_round(t, acc[j] / (double)t->n_roots);
+        if (t->base) acc[j] = acc_round(t, acc[j] + acc_round(t, t->base[j]));
+    }
+    return KILN_OK;
 }
 
 static double erfinv(double y) {
@@ -256,63 +261,27 @@ static double erfinv(double y) {
     return x;
 }
 
-static void post_transform(int post, double *v, int64_t m) {
-    if (post == POST_LOGISTIC)
-        for (int64_t j = 0; j < m; j++) v[j] = 1 / (1 + exp(-v[j]));
-    if (post == POST_PROBIT)
-        for (int64_t j = 0; j < m; j++) v[j] = M_SQRT2 * erfinv(2 * v[j] - 1);
-    if (post != POST_SOFTMAX && post != POST_SOFTMAX_ZERO) return;
-    bool zero = post == POST_SOFTMAX_ZERO;
+/* SOFTMAX_ZERO as ONNX's reference and ONNX Runtime do it: entries within
+** 1e-7 of zero are scaled rather than exponentiated; all zero gives 0.5. */
+static void softmax(double *v, int64_t m, bool zero) {
     double hi = -INFINITY, sum = 0;
-    for (int64_t j = 0; j < m; j++)
-        if (!(zero && v[j] == 0) && v[j] > hi) hi = v[j];
+    for (int64_t j = 0; j < m; j++) hi = v[j] > hi ? v[j] : hi;
     for (int64_t j = 0; j < m; j++) {
-        v[j] = zero && v[j] == 0 ? 0 : exp(v[j] - hi);
+        v[j] = zero && fabs(v[j]) <= 1e-7 ? v[j] * exp(-hi) : exp(v[j] - hi);
         sum += v[j];
     }
-    for (int64_t j = 0; j < m && sum > 0; j++) v[j] /= sum;
+    for (int64_t j = 0; j < m; j++) v[j] = sum == 0 ? 0.5 : v[j] / sum;
 }
 
-/* Scores of one sample into acc (n_targets); has marks targets reached. */
-static kiln_status score_row(kiln_ctx *ctx, const gir_node *n, const te *t, const kiln_tensor *x, int64_t row,
-                             double *acc, bool *has, double init) {
-    for (int64_t j = 0; j < t->n_targets; j++) acc[j] = init, has[j] = false;
-    for (int64_t r = 0; r < t->n_roots; r++) {
-        int64_t leaf = walk(ctx, n, t, x, row, t->roots[r]);
-        if (leaf < 0) return KILN_ERR_INVALID;
-        const te_node *d = &t->nodes[leaf];
-        for (int64_t k = d->leaf_at; k < d->leaf_at + d->leaf_n; k++) {
-            int64_t j = t->targets[k];
-            double w = t->weights[k];
-            if (t->agg == AGG_MIN) acc[j] = !has[j] || w < acc[j] ? w : acc[j];
-            else if (t->agg == AGG_MAX) acc[j] = !has[j] || w > acc[j] ? w : acc[j];
-            else acc[j] += w;
-            has[j] = true;
-        }
-    }
-    if (t->agg == AGG_AVERAGE && t->n_roots)
-        for (int64_t j = 0; j < t->n_targets; j++) acc[j] /= (double)t->n_roots;
-    return KILN_OK;
+void xo_te_post(int post, double *v, int64_t m) {
+    if (post == XO_POST_LOGISTIC)
+        for (int64_t j = 0; j < m; j++) v[j] = 1 / (1 + exp(-v[j]));
+    if (post == XO_POST_PROBIT)
+        for (int64_t j = 0; j < m; j++) v[j] = M_SQRT2 * erfinv(2 * v[j] - 1);
+    if (post == XO_POST_SOFTMAX || post == XO_POST_SOFTMAX_ZERO) softmax(v, m, post == XO_POST_SOFTMAX_ZERO);
 }
 
-/* Runs the ensemble over X [N, F] into y [N, n_targets]; MIN/MAX start at
-** init. With base values, a MIN/MAX target no leaf reached gets its base. */
-static kiln_status te_run(kiln_ctx *ctx, const gir_node *n, const te *t, const kiln_tensor *x, kiln_tensor *y,
-                          double init) {
-    double *acc = kiln_malloc(sizeof(double) * (size_t)(t->n_targets + 1));
-    bool *has = kiln_malloc(sizeof(bool) * (size_t)(t->n_targets + 1));
-    kiln_status s = acc && has ? KILN_OK : kiln_op_fail(ctx, n, KILN_ERR_NOMEM, "out of memory for the scores");
-    for (int64_t row = 0; row < x->dims[0] && !s; row++) {
-        s = score_row(ctx, n, t, x, row, acc, has, init);
-        for (int64_t j = 0; j < t->n_targets && !s && t->base; j++)
-            acc[j] = (has[j] || (t->agg != AGG_MIN && t->agg != AGG_MAX) ? acc[j] : 0) + t->base[j];
-        if (!s) post_transform(t->post, acc, t->n_targets);
-        for (int64_t j = 0; j < t->n_targets && !s; j++) kiln_store_f64(y->dtype, y->data, row * t->n_targets + j, acc[j]);
-    }
-    kiln_free(acc);
-    kiln_free(has);
-    return s;
-}
+/* ---- TreeEnsemble kernels ---- */
 
 static kiln_status check_x(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *x) {
     if (x->rank != 2) return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "the input must be [N, features]");
@@ -320,12 +289,12 @@ static kiln_status check_x(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *
 }
 
 kiln_status xo_tree_infer(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in, kiln_tensor *out) {
-    te t;
+    xo_te t;
     kiln_status s = check_x(ctx, n, in[0]);
     if (!s) s = te5_read(ctx, n, &t);
     if (s) return s;
     int64_t dims[2] = {in[0]->dims[0], t.n_targets};
-    te_free(&t);
+    xo_te_free(&t);
     kiln_tensor_init(&out[0], in[0]->dtype, 2, dims);
     return KILN_OK;
 }
@@ -334,11 +303,20 @@ kiln_status xo_tree_infer(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *c
 static double type_max(kiln_dtype dt) { return dt == KILN_F64 ? DBL_MAX : dt == KILN_F16 ? 65504.0 : FLT_MAX; }
 
 kiln_status xo_tree_ref(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in, kiln_tensor *out) {
-    te t;
+    xo_te t;
     kiln_status s = te5_read(ctx, n, &t);
     if (s) return s;
-    double init = t.agg == AGG_MIN ? type_max(in[0]->dtype) : t.agg == AGG_MAX ? -type_max(in[0]->dtype) : 0;
-    s = te_run(ctx, n, &t, in[0], &out[0], init);
-    te_free(&t);
+    t.init = t.agg == XO_AGG_MIN ? type_max(in[0]->dtype) : -type_max(in[0]->dtype);
+    t.single = in[0]->dtype != KILN_F64;
+    double *acc = kiln_malloc(sizeof(double) * (size_t)(t.n_targets + 1));
+    if (!acc) s = kiln_op_fail(ctx, n, KILN_ERR_NOMEM, "out of memory for the scores");
+    for (int64_t row = 0; row < in[0]->dims[0] && !s; row++) {
+        s = xo_te_row(ctx, n, &t, in[0], row, acc);
+        xo_te_post(t.post, acc, t.n_targets);
+        for (int64_t j = 0; j < t.n_targets && !s; j++)
+            kiln_store_f64(out[0].dtype, out[0].data, row * t.n_targets + j, acc[j]);
+    }
+    kiln_free(acc);
+    xo_te_free(&t);
     return s;
 }

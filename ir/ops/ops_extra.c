@@ -2,9 +2,10 @@
 ** ops_extra.c — the extra op family: signal processing (DFT, STFT, the
 ** window generators, MelWeightMatrix), NonMaxSuppression, string ops
 ** (StringNormalizer, StringSplit, RegexFullMatch, TfIdfVectorizer), the
-** ai.onnx.ml ops LabelEncoder, ArrayFeatureExtractor, TreeEnsemble and
-** TreeEnsembleRegressor, the ai.onnx.preview.training optimizers, and
-** OptionalHasElement/OptionalGetElement on tensors.
+** ai.onnx.ml ops LabelEncoder, ArrayFeatureExtractor, TreeEnsemble,
+** TreeEnsembleRegressor and TreeEnsembleClassifier, the
+** ai.onnx.preview.training optimizers, and OptionalHasElement and
+** OptionalGetElement on tensors.
 ** Kernels live in extra_*.c.
 */
 #include "extra_ops.h"
@@ -83,6 +84,30 @@ static const kiln_attr_schema k_tree[] = {{"aggregate_function", GIR_ATTR_INT, f
                                           {"post_transform", GIR_ATTR_INT, false},
                                           {"tree_roots", GIR_ATTR_INTS, true},
                                           {NULL}};
+#define TREE_NODE_ATTRS                                                                                 \
+    {"nodes_falsenodeids", GIR_ATTR_INTS, false}, {"nodes_featureids", GIR_ATTR_INTS, false},            \
+        {"nodes_hitrates", GIR_ATTR_FLOATS, false}, {"nodes_missing_value_tracks_true", GIR_ATTR_INTS, false}, \
+        {"nodes_modes", GIR_ATTR_STRINGS, false}, {"nodes_nodeids", GIR_ATTR_INTS, false},                \
+        {"nodes_treeids", GIR_ATTR_INTS, false}, {"nodes_truenodeids", GIR_ATTR_INTS, false},             \
+        {"nodes_values", GIR_ATTR_FLOATS, false}, {"post_transform", GIR_ATTR_STRING, false},             \
+        {"base_values", GIR_ATTR_FLOATS, false}
+#define TREE_TENSOR_ATTRS                                                                               \
+    {"base_values_as_tensor", GIR_ATTR_TENSOR, false}, {"nodes_hitrates_as_tensor", GIR_ATTR_TENSOR, false}, \
+        {"nodes_values_as_tensor", GIR_ATTR_TENSOR, false}
+#define TREE_REG_ATTRS                                                                                  \
+    TREE_NODE_ATTRS, {"aggregate_function", GIR_ATTR_STRING, false}, {"n_targets", GIR_ATTR_INT, false}, \
+        {"target_ids", GIR_ATTR_INTS, false}, {"target_nodeids", GIR_ATTR_INTS, false},                 \
+        {"target_treeids", GIR_ATTR_INTS, false}, {"target_weights", GIR_ATTR_FLOATS, false}
+#define TREE_CLS_ATTRS                                                                                  \
+    TREE_NODE_ATTRS, {"class_ids", GIR_ATTR_INTS, false}, {"class_nodeids", GIR_ATTR_INTS, false},       \
+        {"class_treeids", GIR_ATTR_INTS, false}, {"class_weights", GIR_ATTR_FLOATS, false},             \
+        {"classlabels_int64s", GIR_ATTR_INTS, false}, {"classlabels_strings", GIR_ATTR_STRINGS, false}
+static const kiln_attr_schema k_tree_reg1[] = {TREE_REG_ATTRS, {NULL}};
+static const kiln_attr_schema k_tree_reg3[] = {
+    TREE_REG_ATTRS, TREE_TENSOR_ATTRS, {"target_weights_as_tensor", GIR_ATTR_TENSOR, false}, {NULL}};
+static const kiln_attr_schema k_tree_cls1[] = {TREE_CLS_ATTRS, {NULL}};
+static const kiln_attr_schema k_tree_cls3[] = {
+    TREE_CLS_ATTRS, TREE_TENSOR_ATTRS, {"class_weights_as_tensor", GIR_ATTR_TENSOR, false}, {NULL}};
 static const kiln_attr_schema k_momentum[] = {{"alpha", GIR_ATTR_FLOAT, true},
                                               {"beta", GIR_ATTR_FLOAT, true},
                                               {"mode", GIR_ATTR_STRING, true},
@@ -117,6 +142,10 @@ const kiln_op_def kiln_ops_extra[] = {
     ROW("LabelEncoder", ML, 4, MAXV, 1, 1, 1, 1, STR | I32_I64 | KILN_DT(KILN_I16) | F32_F64, k_labelenc4, labelenc),
     ROW("ArrayFeatureExtractor", ML, 1, MAXV, 2, 2, 1, 1, STR | I32_I64 | F32_F64, k_none, afe),
     ROW("TreeEnsemble", ML, 5, MAXV, 1, 1, 1, 1, F32_F64 | KILN_DT(KILN_F16), k_tree, tree),
+    ROW("TreeEnsembleRegressor", ML, 1, 2, 1, 1, 1, 1, F32_F64 | I32_I64, k_tree_reg1, tree_reg),
+    ROW("TreeEnsembleRegressor", ML, 3, MAXV, 1, 1, 1, 1, F32_F64 | I32_I64, k_tree_reg3, tree_reg),
+    ROW("TreeEnsembleClassifier", ML, 1, 2, 1, 1, 1, 2, F32_F64 | I32_I64, k_tree_cls1, tree_cls),
+    ROW("TreeEnsembleClassifier", ML, 3, MAXV, 1, 1, 1, 2, F32_F64 | I32_I64, k_tree_cls3, tree_cls),
     ROW("Momentum", TRAIN, 1, MAXV, 5, XO_VARIADIC, 2, XO_VARIADIC, F32_F64, k_momentum, momentum),
     ROW("Adam", TRAIN, 1, MAXV, 6, XO_VARIADIC, 3, XO_VARIADIC, F32_F64, k_adam, adam),
     ROW("Adagrad", TRAIN, 1, MAXV, 5, XO_VARIADIC, 2, XO_VARIADIC, F32_F64, k_adagrad, adagrad),

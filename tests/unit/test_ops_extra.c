@@ -5,6 +5,7 @@
 ** hand-worked results, errors naming the node, allocation-failure sweeps.
 */
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -583,6 +584,60 @@ static void tree_ensemble_aggregates(void) {
     tn_free(&t);
 }
 
+/* One tree: node 0 tests x0 <= 1 (NaN goes true), leaves 1 and 2. */
+static void legacy_setup(tnode *t, const char *op, const char *prefix) {
+    static int64_t tree[3] = {0, 0, 0}, nodes[3] = {0, 1, 2}, feat[3] = {0, 0, 0}, tid[3] = {1, 0, 0};
+    static int64_t fid[3] = {2, 0, 0}, miss[3] = {1, 0, 0}, ptree[3] = {0, 0, 0}, pnode[3] = {1, 2, 2};
+    static int64_t pid[3] = {0, 1, 0};
+    static double values[3] = {1, 0, 0}, weights[3] = {0.5, 2, 0.25};
+    static const char *modes[3] = {"BRANCH_LEQ", "LEAF", "LEAF"};
+    static char names[3][32];
+    tn_init_dom(t, "ai.onnx.ml", op, 3, 1, 2);
+    t->n->n_outputs = !strcmp(prefix, "class") ? 2 : 1;
+    tn_ints(t, "nodes_treeids", 3, tree);
+    tn_ints(t, "nodes_nodeids", 3, nodes);
+    tn_ints(t, "nodes_featureids", 3, feat);
+    tn_ints(t, "nodes_truenodeids", 3, tid);
+    tn_ints(t, "nodes_falsenodeids", 3, fid);
+    tn_ints(t, "nodes_missing_value_tracks_true", 3, miss);
+    tn_floats(t, "nodes_values", 3, values);
+    tn_strings(t, "nodes_modes", 3, modes);
+    snprintf(names[0], sizeof names[0], "%s_treeids", prefix);
+    snprintf(names[1], sizeof names[1], "%s_nodeids", prefix);
+    snprintf(names[2], sizeof names[2], "%s_ids", prefix);
+    tn_ints(t, names[0], 3, ptree);
+    tn_ints(t, names[1], 3, pnode);
+    tn_ints(t, names[2], 3, pid);
+    tn_floats(t, !strcmp(prefix, "class") ? "class_weights" : "target_weights", 3, weights);
+}
+
+static void tree_legacy_forms(void) {
+    float x[3] = {0, 5, NAN};
+    kiln_tensor tx = tensor(KILN_F32, 2, (int64_t[]){3, 1}, x);
+    double base[2] = {1, -1};
+    tnode t;
+    legacy_setup(&t, "TreeEnsembleRegressor", "target");
+    tn_floats(&t, "base_values", 2, base);
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_OK);
+    CHECK(t.out[0].dtype == KILN_F32 && dims_are(&t.out[0], 2, (int64_t[]){3, 2}));
+    CHECK(all_near(&t.out[0], (double[]){1.5, -1, 1.25, 1, 1.5, -1}, 6));
+    tn_free(&t);
+    const char *labels[2] = {"no", "yes"};
+    legacy_setup(&t, "TreeEnsembleClassifier", "class");
+    tn_strings(&t, "classlabels_strings", 2, labels);
+    tn_string(&t, "post_transform", "SOFTMAX");
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_OK);
+    CHECK(strs_are(&t.out[0], 3, (const char *[]){"no", "yes", "no"}));
+    double e = exp(1.75), z = 1 / (1 + e), q = 1 / (1 + exp(0.5));
+    CHECK(all_near(&t.out[1], (double[]){1 - q, q, z, 1 - z, 1 - q, q}, 6));
+    tn_free(&t);
+    legacy_setup(&t, "TreeEnsembleRegressor", "target");
+    gir_attr *m = (gir_attr *)gir_attr_find(t.n, "nodes_falsenodeids");
+    m->ints = (int64_t[]){7, 0, 0};
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_ERR_INVALID && msg_names_node(&t));
+    tn_free(&t);
+}
+
 /* ---- training optimizers ---- */
 
 static void optimizers_two_groups(void) {
@@ -701,5 +756,5 @@ TEST_MAIN(T(nms_selects_and_suppresses), T(nms_center_format_and_errors), T(dft_
           T(dft_length_and_errors), T(stft_frames_with_window), T(windows_periodic_symmetric),
           T(mel_triangles_peak_at_one), T(strnorm_caseless_utf8), T(strsplit_delimiters_and_maxsplit),
           T(regex_syntax_and_semantics), T(regex_op_on_tensor), T(tfidf_weights_and_strings), T(labelenc_forms),
-          T(afe_picks_last_axis), T(tree_ensemble_aggregates), T(optimizers_two_groups), T(optional_ops),
+          T(afe_picks_last_axis), T(tree_ensemble_aggregates), T(tree_legacy_forms), T(optimizers_two_groups), T(optional_ops),
           T(allocation_sweeps))
