@@ -67,15 +67,13 @@ static LLVMValueRef ty_const(cg_emit *cg, LLVMValueRef shape, int64_t v) {
 static kiln_status constant(cg_emit *cg, const ex_expr *e, cg_val *out) {
     LLVMTypeRef t = cg_reg_type(cg, e->dtype);
     out->vec = false;
-    if (e->kind == EX_INT) {
-        if (kiln_dtype_is_float(e->dtype)) out->v = LLVMConstReal(t, (double)e->ival);
-        else out->v = LLVMConstInt(t, e->dtype == KILN_BOOL ? e->ival != 0 : (unsigned long long)e->ival, 1);
+    if (e->kind == EX_INT && !kiln_dtype_is_float(e->dtype)) {
+        out->v = LLVMConstInt(t, e->dtype == KILN_BOOL ? e->ival != 0 : (unsigned long long)e->ival, 1);
         return KILN_OK;
     }
-    if (!kiln_dtype_is_float(e->dtype))
-        return kiln_fail(cg->ctx, KILN_ERR_INVALID, "kernel '%s': float constant of integer dtype %s", cg_fname(cg),
-                         kiln_dtype_name(e->dtype));
-    double v = e->fval;
+    double v = e->kind == EX_INT ? (double)e->ival : e->fval;
+    if (!kiln_dtype_is_float(e->dtype)) /* a float constant of an integer type saturates */
+        return cg_cast(cg, KILN_F64, e->dtype, (cg_val){LLVMConstReal(cg->t_f64, v), false}, out);
     if (e->dtype == KILN_F16) v = kiln_f16_to_f32(kiln_f32_to_f16((float)v));
     else if (e->dtype == KILN_BF16) v = kiln_bf16_to_f32(kiln_f32_to_bf16((float)v));
     out->v = LLVMConstReal(t, v);
@@ -179,7 +177,12 @@ static kiln_status int_binary(cg_emit *cg, const ex_expr *e, LLVMValueRef x, LLV
         *out = cg_intrin(cg, n, &t, 1, args, 2);
         break;
     }
-    case EX_POW: *out = per_lane2(cg, int_pow_fn(cg, cg_elem_type(LLVMTypeOf(x)), sgn), x, y); break;
+    case EX_POW:
+        if (LLVMGetIntTypeWidth(cg_elem_type(LLVMTypeOf(x))) == 1) /* bool: x^0 = 1, x^1 = x */
+            *out = LLVMBuildSelect(b, y, x, ty_const(cg, x, 1), "");
+        else
+            *out = per_lane2(cg, int_pow_fn(cg, cg_elem_type(LLVMTypeOf(x)), sgn), x, y);
+        break;
     case EX_EQ: case EX_NE: case EX_LT: case EX_LE: case EX_GT: case EX_GE:
         *out = LLVMBuildICmp(b, k_cmp[sgn][e->op - EX_EQ], x, y, "");
         break;
@@ -192,19 +195,14 @@ static kiln_status int_binary(cg_emit *cg, const ex_expr *e, LLVMValueRef x, LLV
     return KILN_OK;
 }
 
+/* bool is a 1-bit unsigned integer whose results are "!= 0": x + y is
+** x || y; -, * and the rest follow from 1-bit arithmetic. */
 static kiln_status bool_binary(cg_emit *cg, const ex_expr *e, LLVMValueRef x, LLVMValueRef y, LLVMValueRef *out) {
-    LLVMBuilderRef b = cg->b;
-    static const LLVMIntPredicate k_cmp[] = {LLVMIntEQ, LLVMIntNE, LLVMIntULT, LLVMIntULE, LLVMIntUGT, LLVMIntUGE};
-    switch ((ex_binop)e->op) {
-    case EX_AND: case EX_MIN: *out = LLVMBuildAnd(b, x, y, ""); break;
-    case EX_OR: case EX_MAX: *out = LLVMBuildOr(b, x, y, ""); break;
-    case EX_XOR: *out = LLVMBuildXor(b, x, y, ""); break;
-    case EX_EQ: case EX_NE: case EX_LT: case EX_LE: case EX_GT: case EX_GE:
-        *out = LLVMBuildICmp(b, k_cmp[e->op - EX_EQ], x, y, "");
-        break;
-    default: return unsupported(cg, e, "bool");
+    if (e->op == EX_ADD) {
+        *out = LLVMBuildOr(cg->b, x, y, "");
+        return KILN_OK;
     }
-    return KILN_OK;
+    return int_binary(cg, e, x, y, out);
 }
 
 static kiln_status float_binary(cg_emit *cg, const ex_expr *e, cg_val xv, cg_val yv, LLVMValueRef *out) {
@@ -232,11 +230,11 @@ static kiln_status float_binary(cg_emit *cg, const ex_expr *e, cg_val xv, cg_val
         break;
     }
     case EX_MIN: case EX_MAX: {
-        /* as the reference kernels: NaN if either is NaN, else y if it is
-        ** strictly smaller (larger), else x. llvm.minimum differs on zeros,
+        /* as the loop-IR interpreter: NaN if either is NaN, else x if it is
+        ** strictly smaller (larger), else y. llvm.minimum orders -0 < +0,
         ** and LLVM 19 lowers it wrongly for NaN once narrowed to f16. */
-        LLVMValueRef pick = LLVMBuildFCmp(b, e->op == EX_MIN ? LLVMRealOLT : LLVMRealOGT, y, x, "");
-        LLVMValueRef r = LLVMBuildSelect(b, pick, y, x, "");
+        LLVMValueRef pick = LLVMBuildFCmp(b, e->op == EX_MIN ? LLVMRealOLT : LLVMRealOGT, x, y, "");
+        LLVMValueRef r = LLVMBuildSelect(b, pick, x, y, "");
         LLVMValueRef nan = LLVMBuildFCmp(b, LLVMRealUNO, x, y, "");
         *out = LLVMBuildSelect(b, nan, LLVMBuildFAdd(b, x, y, ""), r, "");
         break;
@@ -280,9 +278,12 @@ static kiln_status try_fmuladd(cg_emit *cg, const ex_expr *e, cg_val *out, bool 
     return KILN_OK;
 }
 
+static kiln_status short_circuit(cg_emit *cg, const ex_expr *e, cg_val *out, bool *done);
+
 static kiln_status binary(cg_emit *cg, const ex_expr *e, cg_val *out) {
     bool done;
     kiln_status s = try_fmuladd(cg, e, out, &done);
+    if (!s && !done) s = short_circuit(cg, e, out, &done);
     if (s || done) return s;
     cg_val x, y;
     if ((s = cg_expr(cg, e->args[0], &x)) || (s = cg_expr(cg, e->args[1], &y))) return s;
@@ -348,10 +349,7 @@ static kiln_status int_unary(cg_emit *cg, const ex_expr *e, cg_val x, LLVMValueR
     kiln_dtype dt = e->args[0]->dtype;
     bool sgn = kiln_dtype_is_signed(dt), is_bool = dt == KILN_BOOL;
     switch ((ex_fn)e->op) {
-    case EX_NEG:
-        if (is_bool) return unsupported(cg, e, "bool");
-        *out = LLVMBuildNeg(b, v, "");
-        break;
+    case EX_NEG: *out = LLVMBuildNeg(b, v, ""); break;
     case EX_NOT: *out = LLVMBuildNot(b, v, ""); break;
     case EX_ABS:
         if (sgn && !is_bool) {
@@ -364,7 +362,16 @@ static kiln_status int_unary(cg_emit *cg, const ex_expr *e, cg_val x, LLVMValueR
     case EX_SIGN: *out = is_bool ? v : sign_of(cg, v, false, sgn); break;
     case EX_FLOOR: case EX_CEIL: case EX_ROUND_EVEN: *out = v; break;
     case EX_ISNAN: case EX_ISINF: *out = cg_iconst(cg, cg_vtype(cg, cg->t_i1, x.vec), 0); break;
-    default: return unsupported(cg, e, is_bool ? "bool" : "integers");
+    default: { /* math on an integer: in f64, converted back with saturation */
+        cg_val d, r;
+        kiln_status s = cg_cast(cg, dt, KILN_F64, x, &d);
+        if (!s) s = float_unary(cg, e, d, &r.v);
+        r.vec = x.vec;
+        if (!s) s = cg_cast(cg, KILN_F64, dt, r, &r);
+        if (s) return s;
+        *out = r.v;
+        break;
+    }
     }
     return KILN_OK;
 }
@@ -389,29 +396,40 @@ static bool has_load(const ex_expr *e) {
     return false;
 }
 
+/* One side of a lazy choice: an expression, or (e NULL) a constant. */
+typedef struct cg_arm {
+    const ex_expr *e;
+    LLVMValueRef k;
+} cg_arm;
+
 /* An arm emitted in its own block (scalar condition) or under a narrowed
 ** mask (vector condition); values it memoized do not outlive it. */
-static kiln_status arm(cg_emit *cg, const ex_expr *e, LLVMValueRef mask, bool widen, cg_val *out) {
-    int mark = cg_memo_mark(cg);
-    LLVMValueRef saved = cg->mask;
-    if (mask) cg->mask = mask;
-    kiln_status s = cg_expr(cg, e, out);
-    cg->mask = saved;
-    cg_memo_release(cg, mark);
+static kiln_status arm(cg_emit *cg, cg_arm a, LLVMValueRef mask, bool widen, cg_val *out) {
+    kiln_status s = KILN_OK;
+    if (a.e) {
+        int mark = cg_memo_mark(cg);
+        LLVMValueRef saved = cg->mask;
+        if (mask) cg->mask = mask;
+        s = cg_expr(cg, a.e, out);
+        cg->mask = saved;
+        cg_memo_release(cg, mark);
+    } else {
+        *out = (cg_val){a.k, false};
+    }
     if (!s && widen && !out->vec) *out = (cg_val){cg_widen(cg, *out), true};
     return s;
 }
 
-static kiln_status lazy_select_branch(cg_emit *cg, const ex_expr *e, cg_val c, cg_val *out) {
+static kiln_status choice_branch(cg_emit *cg, cg_val c, cg_arm at, cg_arm af, cg_val *out) {
     LLVMBasicBlockRef bt = cg_block(cg, "sel.then"), bf = cg_block(cg, "sel.else"), bm = cg_block(cg, "sel.end");
     LLVMBuildCondBr(cg->b, c.v, bt, bf);
     cg_val x, y;
     LLVMPositionBuilderAtEnd(cg->b, bt);
-    kiln_status s = arm(cg, e->args[1], NULL, false, &x);
+    kiln_status s = arm(cg, at, NULL, false, &x);
     if (s) return s;
     LLVMBasicBlockRef bt_end = LLVMGetInsertBlock(cg->b);
     LLVMPositionBuilderAtEnd(cg->b, bf);
-    if ((s = arm(cg, e->args[2], NULL, false, &y))) return s;
+    if ((s = arm(cg, af, NULL, false, &y))) return s;
     LLVMBasicBlockRef bf_end = LLVMGetInsertBlock(cg->b);
     /* a uniform arm next to a vector one is widened in its own block */
     bool vec = x.vec || y.vec;
@@ -430,27 +448,50 @@ static kiln_status lazy_select_branch(cg_emit *cg, const ex_expr *e, cg_val c, c
     return KILN_OK;
 }
 
+/* c ? at : af, reading memory only for the chosen side: a branch for a
+** uniform condition, masks for one that differs between lanes. */
+static kiln_status lazy_choice(cg_emit *cg, cg_val c, cg_arm at, cg_arm af, cg_val *out) {
+    if (!c.vec) return choice_branch(cg, c, at, af, out);
+    cg_val x, y;
+    LLVMValueRef mt = cg->mask ? LLVMBuildAnd(cg->b, cg->mask, c.v, "") : c.v;
+    LLVMValueRef nc = LLVMBuildNot(cg->b, c.v, "");
+    LLVMValueRef mf = cg->mask ? LLVMBuildAnd(cg->b, cg->mask, nc, "") : nc;
+    kiln_status s = arm(cg, at, mt, true, &x);
+    if (!s) s = arm(cg, af, mf, true, &y);
+    if (s) return s;
+    *out = (cg_val){LLVMBuildSelect(cg->b, c.v, x.v, y.v, ""), true};
+    return KILN_OK;
+}
+
 static kiln_status select_expr(cg_emit *cg, const ex_expr *e, cg_val *out) {
     cg_val c, x, y;
     kiln_status s = cg_expr(cg, e->args[0], &c);
     if (s) return s;
-    bool lazy = !LLVMIsConstant(c.v) && (has_load(e->args[1]) || has_load(e->args[2]));
-    if (lazy && !c.vec) return lazy_select_branch(cg, e, c, out);
-    if (lazy) {
-        LLVMValueRef mt = cg->mask ? LLVMBuildAnd(cg->b, cg->mask, c.v, "") : c.v;
-        LLVMValueRef nc = LLVMBuildNot(cg->b, c.v, "");
-        LLVMValueRef mf = cg->mask ? LLVMBuildAnd(cg->b, cg->mask, nc, "") : nc;
-        if ((s = arm(cg, e->args[1], mt, true, &x)) || (s = arm(cg, e->args[2], mf, true, &y))) return s;
-    } else {
-        if ((s = cg_expr(cg, e->args[1], &x)) || (s = cg_expr(cg, e->args[2], &y))) return s;
-        unify(cg, &x, &y);
-        if (c.vec && !x.vec) {
-            x = (cg_val){cg_widen(cg, x), true};
-            y = (cg_val){cg_widen(cg, y), true};
-        }
+    if (!LLVMIsConstant(c.v) && (has_load(e->args[1]) || has_load(e->args[2])))
+        return lazy_choice(cg, c, (cg_arm){e->args[1], NULL}, (cg_arm){e->args[2], NULL}, out);
+    if ((s = cg_expr(cg, e->args[1], &x)) || (s = cg_expr(cg, e->args[2], &y))) return s;
+    unify(cg, &x, &y);
+    if (c.vec && !x.vec) {
+        x = (cg_val){cg_widen(cg, x), true};
+        y = (cg_val){cg_widen(cg, y), true};
     }
     *out = (cg_val){LLVMBuildSelect(cg->b, c.v, x.v, y.v, ""), x.vec};
     return KILN_OK;
+}
+
+/* bool && and || skip their right side when the left decides, as the
+** interpreter does, so `i < n && A[i] > 0` never reads past A. */
+static kiln_status short_circuit(cg_emit *cg, const ex_expr *e, cg_val *out, bool *done) {
+    *done = false;
+    if (e->args[0]->dtype != KILN_BOOL || (e->op != EX_AND && e->op != EX_OR) || !has_load(e->args[1]))
+        return KILN_OK;
+    cg_val x;
+    kiln_status s = cg_expr(cg, e->args[0], &x);
+    if (s) return s;
+    *done = true;
+    LLVMValueRef k = LLVMConstInt(cg->t_i1, e->op == EX_OR, 0);
+    if (e->op == EX_AND) return lazy_choice(cg, x, (cg_arm){e->args[1], NULL}, (cg_arm){NULL, k}, out);
+    return lazy_choice(cg, x, (cg_arm){NULL, k}, (cg_arm){e->args[1], NULL}, out);
 }
 
 /* ---- entry points ---- */

@@ -12,23 +12,32 @@
 ** accesses and the vectorization checks by cg_llvm_vec.c, math functions
 ** by cg_llvm_math.c.
 **
-** Contracts of generated code (the loop-IR interpreter follows the same):
+** Semantics of generated code: those of the loop-IR interpreter
+** (ir/lir_interp.c), the oracle the tests compare with, except where noted:
 **  - argument buffers never overlap (they are declared noalias);
-**  - integer arithmetic wraps; integer division or remainder by zero gives
-**    0 (MIN / -1 wraps to MIN, MIN % -1 is 0); floor division/modulo round
-**    toward negative infinity;
-**  - a shift by a count outside [0, width) gives 0 (for >> of a negative
-**    signed value: -1);
-**  - float -> int casts saturate, NaN gives 0; float -> bool is x != 0;
-**  - min/max of floats return NaN if either input is NaN, else the second
-**    operand if strictly smaller (larger), else the first (as the reference
-**    kernels: min(0, -0) is 0);
-**  - f16/bf16 values are computed in f32 and rounded when stored or cast;
-**  - a select evaluates only the chosen arm's loads (arms are otherwise
-**    evaluated eagerly, which is safe: nothing else can trap);
-**  - a vectorized loop whose iterations may interfere (a stored buffer read
-**    at another index, a store whose index does not vary with the lane)
-**    is emitted as a serial loop, which is always correct.
+**  - integer arithmetic wraps; bool is a 1-bit unsigned integer whose
+**    results mean "!= 0" (so x + y is x || y);
+**  - integer division or remainder by zero gives 0 instead of trapping (the
+**    interpreter reports an error); MIN / -1 wraps to MIN, MIN % -1 is 0;
+**    floor division/modulo round toward negative infinity;
+**  - a shift by a count outside [0, width) gives 0 (>> of a negative signed
+**    value: -1);
+**  - float -> int casts truncate and saturate, NaN gives 0; float -> bool is
+**    x != 0, so NaN is true (as C, numpy and the Cast kernel; the
+**    interpreter says false);
+**  - math functions of integers run in f64 and saturate back;
+**  - min/max of floats: NaN if either input is NaN, else x if strictly
+**    smaller (larger), else y;
+**  - f16/bf16 values are computed in f32 and rounded when stored or cast
+**    (the interpreter rounds after every operation); f64 -> f16 rounds
+**    through f32;
+**  - a select evaluates only the chosen side's loads, and bool && / ||
+**    skip their right side's loads when the left decides (other operands
+**    are evaluated eagerly: nothing else can trap);
+**  - vector lanes and parallel iterations run unordered where the result
+**    cannot tell: a vectorized loop whose iterations may interfere (a
+**    stored buffer read at another index, a store whose index does not vary
+**    with the lane) is emitted as a serial loop.
 */
 #ifndef KILN_CG_LLVM_INTERNAL_H
 #define KILN_CG_LLVM_INTERNAL_H

@@ -106,6 +106,46 @@ static char *asm_text(lir_func *f, const cg_options *o) {
     return text;
 }
 
+static bool same_float(double a, double b, double rel);
+
+/* Runs f with the loop-IR interpreter and with the JIT on copies of args;
+** every output must agree: integers exactly, floats within rel (relative)
+** or abs, NaN where NaN. */
+static void compare_interp(lir_func *f, void *const *args, double rel, double abs_tol, const char *what) {
+    int n = f->n_args;
+    void *ia[n > 0 ? n : 1], *ja[n > 0 ? n : 1];
+    for (int i = 0; i < n; i++) {
+        size_t bytes = (size_t)f->args[i]->size * kiln_dtype_size(f->args[i]->dtype);
+        ia[i] = malloc(bytes ? bytes : 1);
+        ja[i] = malloc(bytes ? bytes : 1);
+        memcpy(ia[i], args[i], bytes);
+        memcpy(ja[i], args[i], bytes);
+    }
+    kiln_status s = lir_interp_run(g_ctx, f, ia);
+    CHECK_MSG(s == KILN_OK, "%s: interpreter: %s", what, kiln_errmsg(g_ctx));
+    if (!s && run1(f, NULL, ja)) {
+        for (int i = f->n_inputs; i < n; i++) {
+            const lir_buffer *b = f->args[i];
+            int64_t bad = 0, first = -1;
+            for (int64_t k = 0; k < b->size; k++) {
+                bool ok;
+                if (kiln_dtype_is_float(b->dtype)) {
+                    double x = kiln_load_f64(b->dtype, ia[i], k), y = kiln_load_f64(b->dtype, ja[i], k);
+                    ok = same_float(x, y, rel) || fabs(x - y) <= abs_tol;
+                } else {
+                    ok = kiln_load_i64(b->dtype, ia[i], k) == kiln_load_i64(b->dtype, ja[i], k);
+                }
+                if (!ok && !bad++) first = k;
+            }
+            CHECK_MSG(bad == 0, "%s: %lld elements of %s differ from the interpreter, first [%lld]: %g vs %g", what,
+                      (long long)bad, b->name, (long long)first,
+                      first >= 0 ? kiln_load_f64(b->dtype, ia[i], first) : 0.0,
+                      first >= 0 ? kiln_load_f64(b->dtype, ja[i], first) : 0.0);
+        }
+    }
+    for (int i = 0; i < n; i++) free(ia[i]), free(ja[i]);
+}
+
 /* Memory whose last byte is followed by an unmapped page, so generated
 ** code that reads or writes past the end crashes instead of passing. */
 typedef struct guarded {
@@ -184,6 +224,7 @@ static void test_add_f32(void) {
             for (int64_t i = 0; i < n; i++) bad += c[i] != a[i] + b[i];
             CHECK_MSG(bad == 0, "kind %d: %d wrong", k, bad);
         }
+        compare_interp(f, args, 0, 0, "add_f32");
         if (kinds[k] != NEST_SERIAL) {
             char *ir = ir_text(f, NULL, true);
             CHECK(ir && strstr(ir, "<16 x float>"));
@@ -251,6 +292,7 @@ static void test_matmul_parallel(void) {
             }
         CHECK_MSG(worst < 1e-5, "max error %g", worst);
     }
+    compare_interp(f, args, 1e-5, 1e-6, "matmul");
     char *ir = ir_text(f, NULL, false);
     CHECK(ir && strstr(ir, "krt_parallel_for") && strstr(ir, "matmul_par0"));
     kiln_free(ir);
@@ -286,6 +328,7 @@ static void test_reduction(void) {
     if (run1(f, NULL, args)) CHECK(s == ref && m == ref_max);
     xs[5000] = NAN; /* max propagates NaN, as the reference kernels do */
     if (run1(f, NULL, args)) CHECK(isnan(m));
+    compare_interp(f, args, 0, 0, "reduce");
     free(xs);
     lir_func_free(f);
 }
@@ -428,6 +471,12 @@ static void check_int_dtype(kiln_dtype t, nest_kind kind) {
                       first >= 0 ? (unsigned long long)ref_int(t, k_int_ops[o], xv[first], yv[first]) : 0ull);
         }
     }
+    for (int i = 0; i < N; i++) { /* the interpreter rejects division by zero */
+        if (yv[i] == 0) kiln_store_i64(t, y, i, 1);
+        if (t == KILN_U64 && (yv[i] >> 63)) /* and takes such exponents as negative */
+            kiln_store_i64(t, y, i, (int64_t)(yv[i] >> 1));
+    }
+    compare_interp(f, args, 0, 0, kiln_dtype_name(t));
     free(x), free(y);
     for (int o = 0; o < N_INT_OPS; o++) free(out[o]);
     lir_func_free(f);
@@ -459,8 +508,8 @@ static double ref_float(ex_binop op, double a, double b) {
         double r = fmod(a, b);
         return r != 0 && ((r < 0) != (b < 0)) ? r + b : r;
     }
-    case EX_MIN: return isnan(a) || isnan(b) ? NAN : b < a ? b : a;
-    case EX_MAX: return isnan(a) || isnan(b) ? NAN : b > a ? b : a;
+    case EX_MIN: return isnan(a) || isnan(b) ? NAN : a < b ? a : b;
+    case EX_MAX: return isnan(a) || isnan(b) ? NAN : a > b ? a : b;
     case EX_POW: return pow(a, b);
     case EX_EQ: return a == b;
     case EX_NE: return a != b;
@@ -548,6 +597,7 @@ static void check_float_dtype(kiln_dtype t, nest_kind kind) {
                       kind == NEST_SERIAL ? "scalar" : "vector", bad);
         }
     }
+    compare_interp(f, args, 0, 0, kiln_dtype_name(t));
     free(x), free(y);
     for (int o = 0; o < N_FLOAT_OPS; o++) free(out[o]);
     lir_func_free(f);
@@ -558,6 +608,49 @@ static void test_float_ops(void) {
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         check_float_dtype(types[i], NEST_SERIAL);
         check_float_dtype(types[i], NEST_VEC);
+    }
+}
+
+/* ---- bool: a 1-bit unsigned integer whose results mean "!= 0" ---- */
+
+static const ex_binop k_bool_ops[] = {EX_ADD, EX_SUB, EX_MUL, EX_MIN, EX_MAX, EX_POW, EX_AND, EX_OR, EX_XOR,
+                                      EX_SHL, EX_SHR, EX_EQ, EX_NE, EX_LT, EX_LE, EX_GT, EX_GE};
+#define N_BOOL_OPS ((int)(sizeof k_bool_ops / sizeof k_bool_ops[0]))
+
+typedef struct boolk {
+    lir_buffer *x, *y, *out[N_BOOL_OPS];
+} boolk;
+
+static lir_stmt *bool_elem(lir_func *f, ex_expr *i, void *ud) {
+    boolk *k = ud;
+    lir_stmt *s[N_BOOL_OPS];
+    for (int o = 0; o < N_BOOL_OPS; o++) s[o] = lir_store(f, k->out[o], i, bin(f, k_bool_ops[o], ld(f, k->x, i), ld(f, k->y, i)));
+    return lir_seq(f, s, N_BOOL_OPS);
+}
+
+static void test_bool_ops(void) {
+    enum { N = 64 };
+    for (int kind = 0; kind < 2; kind++) {
+        lir_func *f = lir_func_new("boolops");
+        boolk k = {lir_arg_new(f, "X", KILN_BOOL, N, true), lir_arg_new(f, "Y", KILN_BOOL, N, true)};
+        for (int o = 0; o < N_BOOL_OPS; o++) k.out[o] = lir_arg_new(f, ex_binop_name(k_bool_ops[o]), KILN_BOOL, N, false);
+        f->body = elementwise(f, N, kind ? NEST_VEC : NEST_SERIAL, 16, bool_elem, &k);
+        uint8_t x[N], y[N], out[N_BOOL_OPS][N];
+        void *args[2 + N_BOOL_OPS] = {x, y};
+        for (int o = 0; o < N_BOOL_OPS; o++) args[2 + o] = out[o];
+        for (int i = 0; i < N; i++) x[i] = (uint8_t)(i & 1), y[i] = (uint8_t)((i >> 1) & 1);
+        if (run1(f, NULL, args)) {
+            int bad = 0;
+            for (int i = 0; i < N; i++) {
+                int a = x[i], b = y[i];
+                int want[N_BOOL_OPS] = {a | b, a ^ b, a & b, a & b, a | b, b ? a : 1, a & b, a | b, a ^ b,
+                                        b ? 0 : a, b ? 0 : a, a == b, a != b, a < b, a <= b, a > b, a >= b};
+                for (int o = 0; o < N_BOOL_OPS; o++) bad += out[o][i] != want[o];
+            }
+            CHECK_MSG(bad == 0, "%d wrong", bad);
+        }
+        compare_interp(f, args, 0, 0, "bool");
+        lir_func_free(f);
     }
 }
 
@@ -643,6 +736,9 @@ static void check_casts_from(kiln_dtype from, nest_kind kind) {
                       kind == NEST_SERIAL ? "scalar" : "vector", bad, first);
         }
     }
+    for (int i = 0; ffrom && i < N; i++) /* NaN -> bool: the interpreter says false, C says true */
+        if (isnan(kiln_load_f64(from, x, i))) kiln_store_f64(from, x, i, 1.0);
+    compare_interp(f, args, 0, 0, kiln_dtype_name(from));
     free(x);
     for (int o = 0; o < N_TYPES; o++) free(out[o]);
     lir_func_free(f);
@@ -715,34 +811,44 @@ static void test_half_conversions(void) {
 /* ---- selects read only the chosen arm ---- */
 
 typedef struct selk {
-    lir_buffer *a, *out;
+    lir_buffer *a, *out, *and_, *or_;
     int64_t valid;
 } selk;
 
 static lir_stmt *sel_elem(lir_func *f, ex_expr *i, void *ud) {
     selk *k = ud;
-    ex_expr *c = ex_lt(&f->eb, i, ci(f, k->valid));
-    ex_expr *v = ex_select(&f->eb, c, ld(f, k->a, i), ex_const_float(&f->eb, KILN_F32, -1.0));
-    return lir_store(f, k->out, i, v);
+    ex_builder *eb = &f->eb;
+    ex_expr *c = ex_lt(eb, i, ci(f, k->valid));
+    ex_expr *v = ex_select(eb, c, ld(f, k->a, i), ex_const_float(eb, KILN_F32, -1.0));
+    ex_expr *pos = bin(f, EX_GT, ld(f, k->a, i), ex_const_float(eb, KILN_F32, 0.0));
+    lir_stmt *s[3] = {lir_store(f, k->out, i, v), lir_store(f, k->and_, i, ex_and(eb, c, pos)),
+                      lir_store(f, k->or_, i, bin(f, EX_OR, bin(f, EX_GE, i, ci(f, k->valid)), pos))};
+    return lir_seq(f, s, 3);
 }
 
 static void test_select_lazy(void) {
     for (int kind = 0; kind < 2; kind++) {
         int64_t n = 100, valid = 60;
         lir_func *f = lir_func_new("sel");
-        selk k = {lir_arg_new(f, "A", KILN_F32, valid, true), lir_arg_new(f, "O", KILN_F32, n, false), valid};
+        selk k = {lir_arg_new(f, "A", KILN_F32, valid, true), lir_arg_new(f, "O", KILN_F32, n, false),
+                  lir_arg_new(f, "And", KILN_BOOL, n, false), lir_arg_new(f, "Or", KILN_BOOL, n, false), valid};
         f->body = elementwise(f, n, kind ? NEST_VEC : NEST_SERIAL, 16, sel_elem, &k);
         guarded ga; /* A[60] is in the guard page: an eager load would crash */
         float *a = guarded_new(&ga, (size_t)valid * 4), *o = malloc(sizeof(float) * (size_t)n);
-        for (int64_t i = 0; i < valid; i++) a[i] = (float)i * 0.5f;
-        void *args[2] = {a, o};
+        uint8_t *and_ = malloc((size_t)n), *or_ = malloc((size_t)n);
+        for (int64_t i = 0; i < valid; i++) a[i] = (float)i * 0.5f - 10;
+        void *args[4] = {a, o, and_, or_};
         if (run1(f, NULL, args)) {
             int bad = 0;
-            for (int64_t i = 0; i < n; i++) bad += o[i] != (i < valid ? (float)i * 0.5f : -1.0f);
+            for (int64_t i = 0; i < n; i++) {
+                bad += o[i] != (i < valid ? (float)i * 0.5f - 10 : -1.0f);
+                bad += and_[i] != (i < valid && a[i] > 0) || or_[i] != (i >= valid || a[i] > 0);
+            }
             CHECK_MSG(bad == 0, "%d wrong", bad);
         }
+        compare_interp(f, args, 0, 0, "select");
         guarded_free(&ga);
-        free(o);
+        free(o), free(and_), free(or_);
         lir_func_free(f);
     }
 }
@@ -787,6 +893,7 @@ static void test_guard_vectorized(void) {
         for (int64_t i = n; i < chunks * 16; i++) bad += d[i] != (float)i;
         CHECK_MSG(bad == 0, "%d wrong", bad);
     }
+    compare_interp(f, args, 0, 0, "guard");
     char *ir = ir_text(f, NULL, false);
     CHECK(ir && strstr(ir, "llvm.masked.load") && strstr(ir, "llvm.masked.store"));
     kiln_free(ir);
@@ -837,6 +944,7 @@ static void test_strided_vectorized(void) {
         }
         CHECK_MSG(bad == 0, "%d wrong", bad);
     }
+    compare_interp(f, args, 0, 0, "strided");
     char *ir = ir_text(f, NULL, false);
     CHECK(ir && strstr(ir, "llvm.masked.gather") && strstr(ir, "llvm.masked.scatter"));
     kiln_free(ir);
@@ -867,6 +975,7 @@ static void test_vector_fallback(void) {
         CHECK(a == ref);
         CHECK(memcmp(ps, pref, sizeof ps) == 0);
     }
+    compare_interp(f, args, 0, 0, "fallback");
     lir_func_free(f);
 }
 
@@ -925,6 +1034,7 @@ static void test_each_dtype(void) {
                 }
                 CHECK_MSG(bad == 0, "%s, nest %d: %d wrong", kiln_dtype_name(t), kind, bad);
             }
+            compare_interp(f, args, 0, 0, kiln_dtype_name(t));
             free(x), free(y), free(c), free(sm);
             lir_func_free(f);
         }
@@ -1016,6 +1126,8 @@ static void check_unary(kiln_dtype t, nest_kind kind) {
                       first >= 0 ? ref_fn(k_float_fns[o], kiln_load_f64(t, x, first)) : 0.0);
         }
     }
+    /* the interpreter calls libm (in f32 for f32 and narrower) */
+    compare_interp(f, args, tol, t == KILN_F16 ? 1.2e-7 : 1e-37, kiln_dtype_name(t));
     free(x);
     for (int o = 0; o < N_FLOAT_FNS; o++) free(out[o]);
     lir_func_free(f);
@@ -1070,6 +1182,7 @@ static void test_int_unary(void) {
             }
             CHECK_MSG(bad == 0, "%s: %d wrong", kiln_dtype_name(t), bad);
         }
+        compare_interp(f, args, 0, 0, kiln_dtype_name(t));
         free(xb);
         for (int o = 0; o < 6; o++) free(ob[o]);
         lir_func_free(f);
@@ -1187,6 +1300,7 @@ static void test_fast_math_fma(void) {
             for (int i = 0; i < N; i++) bad += out[i] != (fast && has_fma ? fmaf(a[i], b[i], c[i]) : a[i] * b[i] + c[i]);
             CHECK_MSG(bad == 0, "fast_math=%d: %d wrong", fast, bad);
         }
+        compare_interp(f, args, 1e-6, 1e-7, "fmadd");
         char *ir = ir_text(f, &o, true);
         CHECK(ir && (strstr(ir, "fmuladd") != NULL) == fast);
         kiln_free(ir);
@@ -1399,6 +1513,13 @@ static void test_gemm_perf(void) {
     float *a = aligned_alloc(64, sizeof(float) * S * S), *b = aligned_alloc(64, sizeof(float) * S * S);
     float *c = aligned_alloc(64, sizeof(float) * S * S);
     for (int i = 0; i < S * S; i++) a[i] = rndf(-1, 1), b[i] = rndf(-1, 1);
+    lir_func *small = gemm_kernel(64, 4, 32); /* the same nest, checked against the interpreter */
+    float *sa = malloc(sizeof(float) * 64 * 64), *sb = malloc(sizeof(float) * 64 * 64), *sc = malloc(sizeof(float) * 64 * 64);
+    for (int i = 0; i < 64 * 64; i++) sa[i] = rndf(-1, 1), sb[i] = rndf(-1, 1);
+    void *sargs[3] = {sa, sb, sc};
+    compare_interp(small, sargs, 1e-4, 1e-4, "gemm 64");
+    free(sa), free(sb), free(sc);
+    lir_func_free(small);
     krt_pool *pool = krt_pool_new((int)sysconf(_SC_NPROCESSORS_ONLN));
     for (size_t t = 0; t < sizeof tiles / sizeof tiles[0]; t++) {
         if (S % tiles[t][0]) continue;
@@ -1432,6 +1553,7 @@ static void test_gemm_perf(void) {
         }
         if (t == 0) {
             char *as = asm_text(f, NULL);
+            if (as && getenv("KILN_CG_DUMP_ASM")) fputs(as, stderr); /* to read the micro-kernel */
             if (as && cg_target_has(&g_opt.target, "fma")) {
                 CHECK(strstr(as, g_opt.target.vector_bits == 512 ? "vfmadd231ps\t(%r" : "vfmadd231ps") ||
                       strstr(as, g_opt.target.vector_bits == 512 ? "zmm" : "ymm"));
@@ -1457,7 +1579,7 @@ static void test_teardown(void) {
     g_ctx = NULL;
 }
 
-TEST_MAIN(T(test_setup), T(test_host), T(test_add_f32), T(test_matmul_parallel), T(test_reduction), T(test_int_ops),
+TEST_MAIN(T(test_setup), T(test_host), T(test_add_f32), T(test_matmul_parallel), T(test_reduction), T(test_int_ops), T(test_bool_ops),
           T(test_float_ops), T(test_casts), T(test_half_conversions), T(test_select_lazy), T(test_guard_vectorized),
           T(test_strided_vectorized), T(test_vector_fallback), T(test_each_dtype), T(test_unary), T(test_int_unary),
           T(test_vector_math_accuracy), T(test_fast_math_fma), T(test_object), T(test_errors), T(test_gemm_perf),
