@@ -190,14 +190,16 @@ CMP_FN(reduce); /* every Reduce* row */
 CMP_FN(arg_max_min);
 CMP_FN(softmax); CMP_FN(log_softmax); CMP_FN(hardmax);
 
-/* ---- nn and linalg (compute_nn.c, compute_norm.c, compute_linalg.c) ---- */
+/* ---- nn and linalg (compute_nn.c, compute_norm.c, compute_resize.c, compute_linalg.c,
+** compute_quant.c) ---- */
 
-CMP_FN(conv); CMP_FN(conv_transpose);
+CMP_FN(conv); CMP_FN(conv_transpose); CMP_FN(conv_integer);
 CMP_FN(avg_pool); CMP_FN(max_pool); CMP_FN(lp_pool);
 CMP_FN(global_avg_pool); CMP_FN(global_max_pool); CMP_FN(global_lp_pool);
 CMP_FN(batch_norm); CMP_FN(layer_norm); CMP_FN(rms_norm); CMP_FN(instance_norm);
 CMP_FN(group_norm); CMP_FN(lp_norm); CMP_FN(mvn); CMP_FN(lrn);
 CMP_FN(resize); CMP_FN(upsample);
-CMP_FN(matmul); CMP_FN(gemm);
+CMP_FN(matmul); CMP_FN(gemm); CMP_FN(matmul_integer);
+CMP_FN(quantize); CMP_FN(dequantize);
 
 #endif

@@ -32,17 +32,29 @@ static void mm_operand_index(tir_func *f, const tir_tensor *t, int nb, ex_expr *
     idx[tb + 1] = col;
 }
 
-CMP_FN(matmul) {
+/* A zero point's value for the operand element at index ti (rank r): one
+** value, one per row (a 1-D zero point of M values on the row operand), or
+** broadcast like numpy against the operand. */
+static ex_expr *mm_zero_point(tir_func *f, const tir_tensor *zp, const tir_tensor *t, ex_expr *const *ti,
+                              bool rows) {
+    if (kiln_numel_dims(zp->rank, zp->dims) == 1) return cmp_load_first(f, zp);
+    if (rows && zp->rank == 1 && t->rank >= 2 && zp->dims[0] == t->dims[t->rank - 2])
+        return cmp_load(f, zp, &ti[t->rank - 2]);
+    return cmp_load_bcast(f, zp, t->rank, ti);
+}
+
+/* MatMul and MatMulInteger: sum over k of (a - az) * (b - bz) in c. */
+static kiln_status mm_build(kiln_ctx *ctx, tir_func *f, const gir_node *n, tir_tensor *const *in, tir_tensor **out,
+                            const tir_tensor *az, const tir_tensor *bz, kiln_dtype c) {
     tir_tensor *a = in[0], *b = in[1];
     kiln_tensor ta, tb, ty;
     nn_matmul_shape ms;
-    kiln_status s = mm_check(ctx, n, in);
-    if (!s) s = cmp_infer(ctx, n, in, &ty);
+    kiln_status s = cmp_infer(ctx, n, in, &ty);
     cmp_type_of(a, &ta);
     cmp_type_of(b, &tb);
     if (!s) s = nn_matmul_shape_of(ctx, n, &ta, &tb, &ms);
     if (s) return s;
-    kiln_dtype dt = a->dtype, c = cmp_calc(dt);
+    kiln_dtype dt = ty.dtype;
     const char *names[KILN_MAX_RANK];
     int r = 0;
     for (int d = 0; d < ms.batch_rank; d++) names[r++] = k_batch_names[d];
@@ -59,11 +71,21 @@ CMP_FN(matmul) {
     else mm_operand_index(f, a, ms.batch_rank, ax, i, k, ai);
     if (b->rank == 1) bi[0] = k;
     else mm_operand_index(f, b, ms.batch_rank, ax, k, j, bi);
-    ex_expr *prod = cmp_bin(f, EX_MUL, cmp_to(f, cmp_load(f, a, ai), c), cmp_to(f, cmp_load(f, b, bi), c));
-    st->body = cmp_reduction(f, st, EX_SUM, prod);
+    ex_expr *av = cmp_to(f, cmp_load(f, a, ai), c), *bv = cmp_to(f, cmp_load(f, b, bi), c);
+    if (az) av = cmp_bin(f, EX_SUB, av, cmp_to(f, mm_zero_point(f, az, a, ai, true), c));
+    if (bz) bv = cmp_bin(f, EX_SUB, bv, cmp_to(f, mm_zero_point(f, bz, b, bi, false), c));
+    st->body = cmp_reduction(f, st, EX_SUM, cmp_bin(f, EX_MUL, av, bv));
     out[0] = cast ? cmp_copy(f, "matmul", st->out, dt, TIR_TAG_ELEMWISE) : st->out;
     return cmp_done(ctx, f, n);
 }
+
+CMP_FN(matmul) {
+    kiln_status s = mm_check(ctx, n, in);
+    return s ? s : mm_build(ctx, f, n, in, out, NULL, NULL, cmp_calc(in[0]->dtype));
+}
+
+/* 8-bit operands minus their zero points, exact in i32. */
+CMP_FN(matmul_integer) { return mm_build(ctx, f, n, in, out, cmp_in(n, in, 2), cmp_in(n, in, 3), KILN_I32); }
 
 /* ---- Gemm: Y = alpha * op(A) op(B) + beta * C ---- */
 

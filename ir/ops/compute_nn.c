@@ -31,8 +31,11 @@ static const char *sp_name(int nsp, int d, bool kernel) {
 
 /* ---- Conv ---- */
 
-/* x zero-padded by the window's pads: a stage, or x itself without pads. */
-static const tir_tensor *conv_padded(tir_func *f, const tir_tensor *x, const nn_window *w) {
+/* x minus its zero point xz (when given; integer convolutions shift first,
+** then pad with 0), zero-padded by the window's pads, in type c: a stage,
+** or x itself when there is nothing to do. */
+static const tir_tensor *conv_padded(tir_func *f, const tir_tensor *x, const tir_tensor *xz, const nn_window *w,
+                                     kiln_dtype c) {
     bool any = false;
     int64_t dims[KILN_MAX_RANK];
     dims[0] = x->dims[0];
@@ -41,19 +44,22 @@ static const tir_tensor *conv_padded(tir_func *f, const tir_tensor *x, const nn_
         any |= w->pad_begin[d] || w->pad_end[d];
         dims[2 + d] = w->in[d] + w->pad_begin[d] + w->pad_end[d];
     }
-    if (!any) return x;
-    tir_stage *st = cmp_stage(f, "pad", x->dtype, x->rank, dims, TIR_TAG_INJECTIVE, NULL);
+    if (!any && !xz) return x;
+    kiln_dtype dt = xz ? c : x->dtype;
+    tir_stage *st = cmp_stage(f, "pad", dt, x->rank, dims, TIR_TAG_INJECTIVE, NULL);
     ex_expr *idx[KILN_MAX_RANK], *inside = NULL;
     cmp_axes(f, st, idx);
     if (!st) return NULL;
     for (int d = 0; d < w->nsp; d++) {
         if (!w->pad_begin[d] && !w->pad_end[d]) continue;
         ex_expr *t = ex_sub(&f->eb, idx[2 + d], I(f, w->pad_begin[d]));
-        ex_expr *c = cmp_in_range(f, t, 0, w->in[d]);
-        inside = inside ? ex_and(&f->eb, inside, c) : c;
+        ex_expr *c1 = cmp_in_range(f, t, 0, w->in[d]);
+        inside = inside ? ex_and(&f->eb, inside, c1) : c1;
         idx[2 + d] = cmp_clamp(f, t, 0, w->in[d] - 1);
     }
-    st->body = cmp_sel(f, inside, cmp_load(f, x, idx), cmp_num(f, x->dtype, 0));
+    ex_expr *v = cmp_to(f, cmp_load(f, x, idx), dt);
+    if (xz) v = cmp_bin(f, EX_SUB, v, cmp_to(f, cmp_load_first(f, xz), dt));
+    st->body = inside ? cmp_sel(f, inside, v, cmp_num(f, dt, 0)) : v;
     return st->out;
 }
 
@@ -80,8 +86,11 @@ static kiln_status conv_window(kiln_ctx *ctx, const gir_node *n, const tir_tenso
     return s ? s : nn_window_init(ctx, n, &tx, kernel, pool, w);
 }
 
-CMP_FN(conv) {
-    tir_tensor *x = in[0], *wt = in[1], *b = cmp_in(n, in, 2);
+/* Conv and ConvInteger: y = sum over (ic, k) of (x - xz) * (w - wz) [+ b],
+** accumulated in c (the calc type, or i32 for the integer form). */
+static kiln_status conv_build(kiln_ctx *ctx, tir_func *f, const gir_node *n, tir_tensor *const *in, tir_tensor **out,
+                              const tir_tensor *b, const tir_tensor *xz, const tir_tensor *wz, kiln_dtype c) {
+    tir_tensor *x = in[0], *wt = in[1];
     kiln_tensor ty;
     nn_window w;
     kiln_status s = cmp_infer(ctx, n, in, &ty);
@@ -89,10 +98,10 @@ CMP_FN(conv) {
     if (s) return s;
     int nsp = w.nsp;
     int64_t group = gir_attr_int(n, "group", 1), icg = wt->dims[1], ocg = wt->dims[0] / group;
-    kiln_dtype dt = x->dtype, c = cmp_calc(dt);
+    kiln_dtype dt = ty.dtype;
     const char *names[KILN_MAX_RANK] = {"n", "oc"};
     for (int d = 0; d < nsp; d++) names[2 + d] = sp_name(nsp, d, false);
-    const tir_tensor *xp = conv_padded(f, x, &w);
+    const tir_tensor *xp = conv_padded(f, x, xz, &w, c);
     bool direct = !b && c == dt;
     tir_stage *st = cmp_stage(f, direct ? "conv" : "conv_acc", c, ty.rank, ty.dims, TIR_TAG_CONV, names);
     ex_expr *ax[KILN_MAX_RANK], *xi[KILN_MAX_RANK], *wi[KILN_MAX_RANK];
@@ -109,10 +118,24 @@ CMP_FN(conv) {
         xi[2 + d] = ex_add(&f->eb, o, w.dilation[d] == 1 ? k : ex_mul(&f->eb, k, I(f, w.dilation[d])));
         wi[2 + d] = k;
     }
-    ex_expr *prod = cmp_bin(f, EX_MUL, cmp_to(f, cmp_load(f, xp, xi), c), cmp_to(f, cmp_load(f, wt, wi), c));
+    ex_expr *wv = cmp_to(f, cmp_load(f, wt, wi), c);
+    if (wz) {
+        bool per_ch = kiln_numel_dims(wz->rank, wz->dims) > 1;
+        wv = cmp_bin(f, EX_SUB, wv, cmp_to(f, per_ch ? cmp_load(f, wz, &ax[1]) : cmp_load_first(f, wz), c));
+    }
+    ex_expr *prod = cmp_bin(f, EX_MUL, cmp_to(f, cmp_load(f, xp, xi), c), wv);
     st->body = cmp_reduction(f, st, EX_SUM, prod);
     out[0] = bias_epilogue(f, "conv", st->out, b, dt);
     return cmp_done(ctx, f, n);
+}
+
+CMP_FN(conv) {
+    return conv_build(ctx, f, n, in, out, cmp_in(n, in, 2), NULL, NULL, cmp_calc(in[0]->dtype));
+}
+
+/* The integer form: 8-bit operands minus their zero points, exact in i32. */
+CMP_FN(conv_integer) {
+    return conv_build(ctx, f, n, in, out, NULL, cmp_in(n, in, 2), cmp_in(n, in, 3), KILN_I32);
 }
 
 /* ---- ConvTranspose: y[o] gathers x[i] * w[k] over o = i*stride + k*dilation - pad ---- */

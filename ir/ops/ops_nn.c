@@ -89,7 +89,7 @@ static const kiln_attr_schema k_upsample_attrs[] = {A_STRING("mode"), A_FLOATS("
 const kiln_op_def kiln_ops_nn[] = {
     ROW("Conv", 1, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_ANCHOR, k_conv_attrs, conv, cmp_conv),
     ROW("ConvTranspose", 1, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_ANCHOR, k_convt_attrs, conv_transpose, cmp_conv_transpose),
-    ROW("ConvInteger", 10, KILN_MAX_OPSET, 2, 4, 1, 1, Q8, KILN_FUSE_ANCHOR, k_conv_attrs, conv_integer),
+    ROW("ConvInteger", 10, KILN_MAX_OPSET, 2, 4, 1, 1, Q8, KILN_FUSE_ANCHOR, k_conv_attrs, conv_integer, cmp_conv_integer),
     ROW("QLinearConv", 10, KILN_MAX_OPSET, 8, 9, 1, 1, Q8, KILN_FUSE_ANCHOR, k_conv_attrs, qlinear_conv),
     ROW("AveragePool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_ANCHOR, k_avgpool_attrs, avg_pool, cmp_avg_pool),
     ROW("MaxPool", 1, KILN_MAX_OPSET, 1, 1, 1, 2, F | Q8, KILN_FUSE_ANCHOR, k_maxpool_attrs, max_pool, cmp_max_pool),
@@ -112,11 +112,11 @@ const kiln_op_def kiln_ops_nn[] = {
     ROW("Resize", 11, KILN_MAX_OPSET, 1, 4, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_resize_attrs, resize, cmp_resize),
     ROW("Upsample", 7, 9, 1, 2, 1, 1, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_upsample_attrs, upsample, cmp_upsample),
     ROW("QuantizeLinear", 10, KILN_MAX_OPSET, 2, 3, 1, 1, F | KILN_DT(KILN_I32), KILN_FUSE_ELEMWISE, k_quant_attrs,
-        quantize),
+        quantize, cmp_quantize),
     ROW("DequantizeLinear", 10, KILN_MAX_OPSET, 2, 3, 1, 1,
         Q8 | KILN_DT(KILN_I16) | KILN_DT(KILN_U16) | KILN_DT(KILN_I32) | KILN_DT_INTS_LOWP | KILN_DT_F8 |
             KILN_DT(KILN_F4E2M1),
-        KILN_FUSE_ELEMWISE, k_quant_attrs, dequantize),
+        KILN_FUSE_ELEMWISE, k_quant_attrs, dequantize, cmp_dequantize),
     ROW("DynamicQuantizeLinear", 11, KILN_MAX_OPSET, 1, 1, 1, 3, KILN_DT(KILN_F32), KILN_FUSE_OPAQUE, k_no_attrs,
         dyn_quantize),
     ROW("Attention", 23, KILN_MAX_OPSET, 3, 7, 1, 4, F, KILN_FUSE_OPAQUE, k_attention_attrs, attention),

@@ -467,6 +467,28 @@ static const tc_case k_cases[] = {
     {10, "input %x : T[1,2,5,7]\nconst %sc : f32[4] = {1, 1, 0.5, 1.5}\n%y = Resize(%x, %sc)\noutput %y", 0, 0},
     {9, "input %x : T[1,2,3,4]\nconst %sc : f32[4] = {1, 1, 2, 3}\n%y = Upsample(%x, %sc)\noutput %y", 0, 0},
     {7, "input %x : T[1,2,3,4]\n%y = Upsample(%x) {scales=[1.0, 1.0, 2.0, 2.5], mode=\"linear\"}\noutput %y", 0, 0},
+    /* quantized */
+    {13, "input %x : T[3,7]\nconst %s : f32[] = {0.05}\nconst %z : u8[] = {128}\n%y = QuantizeLinear(%x, %s, %z)\noutput %y",
+     F | KILN_DT(KILN_I32), 0},
+    {13, "input %x : T[2,3,5]\nconst %s : f32[3] = {0.03, 0.1, 0.25}\nconst %z : i8[3] = {-3, 0, 7}\n"
+         "%y = QuantizeLinear(%x, %s, %z) {axis=1}\noutput %y", KILN_DT(KILN_F32) | KILN_DT(KILN_I32), 0},
+    {21, "input %x : T[2,5,3]\nconst %s : f32[2,3,3] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.2, 1.3, "
+         "1.4, 1.5, 1.6, 1.7, 1.8}\n%y = QuantizeLinear(%x, %s) {axis=1, block_size=2, output_dtype=5}\noutput %y",
+     KILN_DT(KILN_F32), 0},
+    {21, "input %x : T[3,7]\nconst %s : T[] = {0.125}\nconst %z : i16[] = {-300}\n%y = QuantizeLinear(%x, %s, %z)\n"
+         "output %y", F, 0},
+    {19, "input %x : T[3,7]\nconst %s : f32[] = {0.05}\n%y = DequantizeLinear(%x, %s)\noutput %y",
+     KILN_DT(KILN_I8) | KILN_DT(KILN_U8) | KILN_DT(KILN_I16) | KILN_DT(KILN_U16) | KILN_DT(KILN_I32), 0},
+    {19, "input %x : T[2,3,5]\ninput %pos_s : f16[3]\ninput %z : T[3]\n%y = DequantizeLinear(%x, %pos_s, %z) {axis=1}\n"
+         "output %y", KILN_DT(KILN_I8) | KILN_DT(KILN_U8) | KILN_DT(KILN_I16) | KILN_DT(KILN_U16), 0},
+    {19, "input %x : T[3,7]\ninput %pos_s : f64[]\ninput %z : T[]\n%y = DequantizeLinear(%x, %pos_s, %z)\noutput %y",
+     KILN_DT(KILN_I8) | KILN_DT(KILN_U8), 0},
+    {10, "input %a : T[5,7]\ninput %b : i8[7,3]\ninput %az : T[]\ninput %bz : i8[3]\n%y = MatMulInteger(%a, %b, %az, %bz)\n"
+         "output %y", 0, 0},
+    {10, "input %a : T[2,5,7]\ninput %b : u8[7,3]\ninput %az : T[5]\n%y = MatMulInteger(%a, %b, %az)\noutput %y", 0, 0},
+    {10, "input %x : T[1,3,7,7]\ninput %w : u8[4,3,3,3]\ninput %xz : T[]\ninput %wz : u8[4]\n"
+         "%y = ConvInteger(%x, %w, %xz, %wz) {pads=[1, 1, 1, 1]}\noutput %y", 0, 0},
+    {10, "input %x : T[1,2,5,6]\ninput %w : i8[2,2,2,2]\n%y = ConvInteger(%x, %w) {strides=[2, 2]}\noutput %y", 0, 0},
 };
 #define N_CASES (int)(sizeof k_cases / sizeof k_cases[0])
 
