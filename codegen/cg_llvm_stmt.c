@@ -7,7 +7,8 @@
 **            loop with llvm.loop.unroll.full
 ** vectorized the body once, as vector lanes (cg_llvm_vec.c); a loop whose
 **            lanes could interfere, or whose extent is not constant, runs
-**            serially; a very wide one runs as a loop of narrower chunks
+**            serially; a very wide one runs as a loop of 64-lane chunks
+**            and a narrower rest
 ** parallel   the body is outlined into NAME_parK(closure, begin, end) and run
 **            by krt_parallel_for; the closure holds every buffer pointer and
 **            loop variable in scope and the loop's start
@@ -18,6 +19,7 @@
 
 #define CG_UNROLL_MAX 64     /* larger unrolled loops keep their loop (with metadata) */
 #define CG_VEC_MAX 256       /* wider vectorized loops run as chunks */
+#define CG_VEC_CHUNK 64
 #define CG_LOCAL_MAX (4 << 20) /* bytes of one local buffer, on the stack */
 
 const char *cg_fname(const cg_emit *cg) { return cg->f ? cg->f->name : "?"; }
@@ -130,10 +132,13 @@ static kiln_status vector_body(cg_emit *cg, const lir_stmt *s, LLVMValueRef base
     return st;
 }
 
-static int chunk_width(int64_t ext) {
-    for (int w = 64; w >= 4; w /= 2)
-        if (ext % w == 0) return w;
-    return 0;
+/* The body for one lane at `base`, without vectors. */
+static kiln_status scalar_body(cg_emit *cg, const lir_stmt *s, LLVMValueRef base) {
+    kiln_status st = cg_bind_push(cg, s->var, base, false);
+    if (st) return st;
+    st = cg_stmt(cg, s->body);
+    cg_bind_pop(cg);
+    return st;
 }
 
 static kiln_status vector_loop(cg_emit *cg, const lir_stmt *s) {
@@ -147,14 +152,16 @@ static kiln_status vector_loop(cg_emit *cg, const lir_stmt *s) {
     kiln_status st = bound(cg, s->min, &min);
     if (st) return st;
     if (ext <= CG_VEC_MAX) return vector_body(cg, s, min, (int)ext);
-    int w = chunk_width(ext);
-    if (!w) return serial_loop(cg, s, NULL);
+    /* very wide: a loop over chunks of CG_VEC_CHUNK lanes, then the rest */
+    int64_t chunks = ext / CG_VEC_CHUNK, rest = ext % CG_VEC_CHUNK;
     cg_loop lp;
-    loop_begin(cg, LLVMConstInt(cg->t_i64, 0, 0), LLVMConstInt(cg->t_i64, (unsigned long long)(ext / w), 0), &lp);
-    LLVMValueRef base = add_min(cg, min, LLVMBuildNSWMul(cg->b, lp.iv, LLVMConstInt(cg->t_i64, (unsigned long long)w, 0), ""));
-    if ((st = vector_body(cg, s, base, w))) return st;
+    loop_begin(cg, LLVMConstInt(cg->t_i64, 0, 0), LLVMConstInt(cg->t_i64, (unsigned long long)chunks, 0), &lp);
+    LLVMValueRef step = LLVMConstInt(cg->t_i64, CG_VEC_CHUNK, 0);
+    if ((st = vector_body(cg, s, add_min(cg, min, LLVMBuildNSWMul(cg->b, lp.iv, step, "")), CG_VEC_CHUNK))) return st;
     loop_end(cg, &lp, NULL);
-    return KILN_OK;
+    if (!rest) return KILN_OK;
+    LLVMValueRef base = add_min(cg, min, LLVMConstInt(cg->t_i64, (unsigned long long)(chunks * CG_VEC_CHUNK), 0));
+    return rest == 1 ? scalar_body(cg, s, base) : vector_body(cg, s, base, (int)rest);
 }
 
 /* ---- parallel loops ---- */

@@ -979,6 +979,79 @@ static void test_vector_fallback(void) {
     lir_func_free(f);
 }
 
+/* ---- loop forms: nested parallel loops, a local buffer shared by the
+** threads, big and dynamic unrolled loops, odd and very wide vectors ---- */
+
+static void test_loop_forms(void) {
+    enum { N = 24, M = 300 };
+    lir_func *f = lir_func_new("forms");
+    ex_builder *eb = &f->eb;
+    lir_buffer *x = lir_arg_new(f, "X", KILN_F32, N * N, true), *len = lir_arg_new(f, "Len", KILN_I64, 1, true);
+    lir_buffer *y = lir_arg_new(f, "Y", KILN_F32, N * N, false), *z = lir_arg_new(f, "Z", KILN_F32, M, false);
+    lir_buffer *w = lir_arg_new(f, "W", KILN_F32, 7 * 13, false), *u = lir_arg_new(f, "U", KILN_F32, 128, false);
+    lir_buffer *tmp = lir_buffer_new(f, "Tmp", KILN_F32, N * N, LIR_SCOPE_LOCAL);
+    const ex_var *i = ex_var_new(eb, "i", N, false), *j = ex_var_new(eb, "j", N, false);
+    const ex_var *k = ex_var_new(eb, "k", N, false), *i2 = ex_var_new(eb, "i2", N * N, false);
+    ex_expr *ij = add(f, mul(f, vr(f, i), ci(f, N)), vr(f, j));
+    /* tmp[i, j] = 2 x[i, j] over parallel i > serial j > parallel k (k writes once per (i, j)) */
+    lir_stmt *inner = lir_for(f, k, ci(f, 0), ci(f, 1), LIR_PARALLEL,
+                              lir_store(f, tmp, add(f, ij, mul(f, vr(f, k), ci(f, 0))),
+                                        ex_mul(eb, ld(f, x, ij), ex_const_float(eb, KILN_F32, 2))));
+    lir_stmt *fill = lir_for(f, i, ci(f, 0), ci(f, N), LIR_PARALLEL, lir_for(f, j, ci(f, 0), ci(f, N), LIR_SERIAL, inner));
+    /* y = tmp + 1, read by another parallel loop */
+    lir_stmt *copy = lir_for(f, i2, ci(f, 0), ci(f, N * N), LIR_PARALLEL,
+                             lir_store(f, y, vr(f, i2), add(f, ld(f, tmp, vr(f, i2)), ex_const_float(eb, KILN_F32, 1))));
+    lir_stmt *both[2] = {fill, copy};
+    lir_stmt *shared = lir_alloc(f, tmp, lir_seq(f, both, 2));
+    /* a 300-wide vectorized loop (chunks), unrolled by 100 */
+    const ex_var *a = ex_var_new(eb, "a", M, false);
+    lir_stmt *wide = lir_for(f, a, ci(f, 0), ci(f, M), LIR_VECTORIZED,
+                             lir_store(f, z, vr(f, a), ex_cast(eb, KILN_F32, mul(f, vr(f, a), vr(f, a)))));
+    /* 7-lane vectors starting at 3, inside a loop unrolled 13 times */
+    const ex_var *r = ex_var_new(eb, "r", 13, false), *c = ex_var_new(eb, "c", 7, false);
+    ex_expr *rc = add(f, mul(f, vr(f, r), ci(f, 7)), ex_sub(eb, vr(f, c), ci(f, 3)));
+    lir_stmt *odd = lir_for(f, r, ci(f, 0), ci(f, 13), LIR_UNROLLED,
+                            lir_for(f, c, ci(f, 3), ci(f, 7), LIR_VECTORIZED, lir_store(f, w, rc, ex_cast(eb, KILN_F32, rc))));
+    /* an unrolled loop whose extent is read at run time, and one of 100 */
+    const ex_var *d = ex_var_new(eb, "d", 128, false), *e = ex_var_new(eb, "e", 100, false);
+    lir_stmt *dyn = lir_for(f, d, ci(f, 0), ld(f, len, ci(f, 0)), LIR_UNROLLED,
+                            lir_store(f, u, vr(f, d), ex_const_float(eb, KILN_F32, 5)));
+    lir_stmt *big = lir_for(f, e, ci(f, 0), ci(f, 100), LIR_UNROLLED,
+                            lir_store(f, u, vr(f, e), add(f, ld(f, u, vr(f, e)), ex_const_float(eb, KILN_F32, 1))));
+    lir_stmt *all[5] = {shared, wide, odd, dyn, big};
+    f->body = lir_seq(f, all, 5);
+    float xs[N * N], ys[N * N], zs[M], ws[7 * 13], us[128];
+    int64_t n_len = 128;
+    for (int q = 0; q < N * N; q++) xs[q] = rndf(-1, 1);
+    void *args[6] = {xs, &n_len, ys, zs, ws, us};
+    krt_pool *pool = krt_pool_new(3);
+    krt_pool_set_current(pool);
+    compare_interp(f, args, 0, 0, "loop forms");
+    if (run1(f, NULL, args)) {
+        int bad = 0;
+        for (int q = 0; q < N * N; q++) bad += ys[q] != xs[q] * 2 + 1;
+        for (int q = 0; q < M; q++) bad += zs[q] != (float)(q * q);
+        for (int q = 0; q < 7 * 13; q++) bad += ws[q] != (float)q;
+        for (int q = 0; q < 128; q++) bad += us[q] != (q < 100 ? 6.0f : 5.0f);
+        CHECK_MSG(bad == 0, "%d wrong", bad);
+    }
+    cg_options o0 = g_opt; /* the same without optimization */
+    o0.opt_level = 0;
+    memset(ys, 0, sizeof ys);
+    if (run1(f, &o0, args)) {
+        int bad = 0;
+        for (int q = 0; q < N * N; q++) bad += ys[q] != xs[q] * 2 + 1;
+        CHECK_MSG(bad == 0, "-O0: %d wrong", bad);
+    }
+    char *ir = ir_text(f, NULL, false);
+    CHECK(ir && strstr(ir, "llvm.loop.unroll.full") && strstr(ir, "llvm.loop.unroll.enable") && strstr(ir, "<7 x float>") &&
+          strstr(ir, "<64 x float>") && strstr(ir, "<44 x float>"));
+    kiln_free(ir);
+    krt_pool_set_current(NULL);
+    krt_pool_free(pool);
+    lir_func_free(f);
+}
+
 /* ---- every dtype through memory: copies and adds ---- */
 
 typedef struct copyk {
@@ -1002,7 +1075,7 @@ static void test_each_dtype(void) {
             lir_func *f = lir_func_new("copy");
             copyk k = {lir_arg_new(f, "X", t, N, true), lir_arg_new(f, "Y", t, N, true),
                        lir_arg_new(f, "C", t, N, false), lir_arg_new(f, "S", t, N, false), t};
-            f->body = elementwise(f, N, (nest_kind)kind, kind == 1 ? 8 : 16, copy_elem, &k);
+            f->body = elementwise(f, N, (nest_kind)kind, kind == 1 ? 7 : 16, copy_elem, &k);
             size_t es = kiln_dtype_size(t);
             uint8_t *x = malloc(N * es), *y = malloc(N * es), *c = calloc(N, es), *sm = calloc(N, es);
             for (int i = 0; i < N; i++) {
@@ -1581,6 +1654,6 @@ static void test_teardown(void) {
 
 TEST_MAIN(T(test_setup), T(test_host), T(test_add_f32), T(test_matmul_parallel), T(test_reduction), T(test_int_ops), T(test_bool_ops),
           T(test_float_ops), T(test_casts), T(test_half_conversions), T(test_select_lazy), T(test_guard_vectorized),
-          T(test_strided_vectorized), T(test_vector_fallback), T(test_each_dtype), T(test_unary), T(test_int_unary),
+          T(test_strided_vectorized), T(test_vector_fallback), T(test_loop_forms), T(test_each_dtype), T(test_unary), T(test_int_unary),
           T(test_vector_math_accuracy), T(test_fast_math_fma), T(test_object), T(test_errors), T(test_gemm_perf),
           T(test_teardown))
