@@ -52,6 +52,24 @@ static void release_all(kiln_tensor *out, int n) {
     for (int i = 0; i < n; i++) kiln_tensor_release(&out[i]);
 }
 
+/* An op whose outputs' shapes only running it tells (control flow)
+** allocates its outputs itself. */
+static kiln_status run_dynamic(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                               kiln_tensor *out) {
+    char d[256];
+    memset(out, 0, sizeof(kiln_tensor) * (size_t)n->n_outputs);
+    kiln_status s = n->op->reference(ctx, n, in, out);
+    for (int i = 0; !s && i < n->n_outputs; i++) {
+        const kiln_tensor *t = &out[i];
+        if (t->rank < 0 || t->rank > KILN_MAX_RANK || !kiln_dtype_valid(t->dtype) || kiln_numel(t) < 0 ||
+            (!t->data && kiln_numel(t) != 0))
+            s = kiln_fail(ctx, KILN_ERR_INTERNAL, "%s: the kernel left output %d unset",
+                          gir_node_desc(n, d, sizeof d), i);
+    }
+    if (s) release_all(out, n->n_outputs);
+    return s;
+}
+
 kiln_status gir_run_node(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
                          kiln_tensor *out) {
     char d[256];
@@ -60,6 +78,7 @@ kiln_status gir_run_node(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *co
     if (s) return s;
     memset(out, 0, sizeof(kiln_tensor) * (size_t)n->n_outputs);
     s = n->op->infer(ctx, n, in, out);
+    if (s == KILN_ERR_DYNAMIC && n->op->dynamic_outputs) return run_dynamic(ctx, n, in, out);
     if (s == KILN_ERR_DYNAMIC)
         return kiln_fail(ctx, KILN_ERR_INTERNAL, "%s: output shape unknown with all inputs known",
                          gir_node_desc(n, d, sizeof d));
@@ -129,6 +148,7 @@ static void compute_last_use(const gir_graph *g, interp_state *st) {
         const gir_node *n = g->nodes[i];
         for (int k = 0; k < n->n_inputs; k++)
             if (n->inputs[k]) st->last_use[n->inputs[k]->id] = i;
+        gir_note_outer_uses(g, n, i, st->last_use); /* values its subgraphs read */
     }
     for (int k = 0; k < g->n_outputs; k++) st->last_use[g->outputs[k]->id] = g->n_nodes;
 }
@@ -201,8 +221,25 @@ static kiln_status take_outputs(kiln_ctx *ctx, const gir_graph *g, interp_state 
     return KILN_OK;
 }
 
-kiln_status gir_interp_run(kiln_ctx *ctx, const gir_graph *g, const kiln_tensor *inputs,
-                           int n_inputs, kiln_tensor *outputs, int n_outputs) {
+/* Binds the values a subgraph reads from the scopes around it. */
+static kiln_status bind_outer(kiln_ctx *ctx, const gir_graph *g, interp_state *st, const gir_scope *scope) {
+    for (int i = 0; i < g->n_values; i++) {
+        const gir_value *v = g->values[i];
+        if (!gir_value_is_outer(v) || st->last_use[v->id] < 0) continue;
+        const kiln_tensor *t = gir_scope_lookup(scope, v->name);
+        if (!t)
+            return kiln_fail(ctx, KILN_ERR_INVALID,
+                             "graph '%s' reads '%s' from an enclosing graph, where no such value is available",
+                             g->name ? g->name : "", v->name);
+        st->vals[v->id] = *t;
+        st->vals[v->id].alloc = NULL;
+        st->have[v->id] = true;
+    }
+    return KILN_OK;
+}
+
+static kiln_status run_graph(kiln_ctx *ctx, const gir_graph *g, const gir_scope *scope, bool scoped,
+                             const kiln_tensor *inputs, int n_inputs, kiln_tensor *outputs, int n_outputs) {
     if (n_outputs != g->n_outputs)
         return kiln_fail(ctx, KILN_ERR_INVALID, "the model has %d outputs, room for %d was given",
                          g->n_outputs, n_outputs);
@@ -219,10 +256,15 @@ kiln_status gir_interp_run(kiln_ctx *ctx, const gir_graph *g, const kiln_tensor 
     s = bind_inputs(ctx, g, &st, inputs, n_inputs);
     if (s) goto done;
     compute_last_use(g, &st);
+    if (scoped) s = bind_outer(ctx, g, &st, scope);
+    if (s) goto done;
+    gir_scope here = {scope, g, st.vals, st.have};
+    const gir_scope *prev = gir_scope_enter(&here);
     for (int i = 0; i < g->n_nodes && !s; i++) {
         s = run_one(ctx, g, &st, i);
         if (!s) free_dead(g, &st, i);
     }
+    gir_scope_leave(prev);
     if (!s) s = take_outputs(ctx, g, &st, outputs);
 done:
     if (st.vals)
@@ -231,4 +273,15 @@ done:
     kiln_free(st.have);
     kiln_free(st.last_use);
     return s;
+}
+
+kiln_status gir_interp_run(kiln_ctx *ctx, const gir_graph *g, const kiln_tensor *inputs,
+                           int n_inputs, kiln_tensor *outputs, int n_outputs) {
+    return run_graph(ctx, g, NULL, false, inputs, n_inputs, outputs, n_outputs);
+}
+
+kiln_status gir_interp_run_scoped(kiln_ctx *ctx, const gir_graph *g, const gir_scope *scope,
+                                  const kiln_tensor *inputs, int n_inputs, kiln_tensor *outputs,
+                                  int n_outputs) {
+    return run_graph(ctx, g, scope, true, inputs, n_inputs, outputs, n_outputs);
 }

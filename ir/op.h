@@ -66,6 +66,11 @@ typedef struct kiln_op_def {
     kiln_compute_fn compute; /* NULL: no compute definition yet */
     uint32_t shape_only_inputs; /* bit i: the op reads only input i's dtype and shape */
     bool nondeterministic;      /* results vary between runs (random ops): never folded */
+    /* Output shapes come from running the op (control flow: a subgraph
+    ** decides them): infer may return KILN_ERR_DYNAMIC although every input
+    ** is known, and gir_run_node then calls the reference kernel with out[]
+    ** zeroed and unallocated, for it to fill with owned tensors. */
+    bool dynamic_outputs;
 } kiln_op_def;
 
 /* The highest default-domain opset kiln reads. */
@@ -87,6 +92,7 @@ extern const kiln_op_def kiln_ops_linalg[];
 extern const kiln_op_def kiln_ops_shape[];
 extern const kiln_op_def kiln_ops_tensor[];
 extern const kiln_op_def kiln_ops_misc[];
+extern const kiln_op_def kiln_ops_control[];
 extern const kiln_op_def kiln_ops_extra[];
 
 /* ---- helpers shared by op implementations (ir/ops/op_util.c) ---- */

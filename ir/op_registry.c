@@ -8,7 +8,7 @@
 static const kiln_op_def *const k_families[] = {
     kiln_ops_unary, kiln_ops_binary, kiln_ops_reduce, kiln_ops_nn,
     kiln_ops_linalg, kiln_ops_shape, kiln_ops_tensor, kiln_ops_misc,
-    kiln_ops_extra,
+    kiln_ops_control, kiln_ops_extra,
 };
 #define N_FAMILIES (int)(sizeof k_families / sizeof k_families[0])
 
