@@ -509,6 +509,7 @@ static kiln_status make_args(lw *L) {
 
 static bool is_thread(lir_loop_kind k) { return k >= LIR_GPU_THREAD_X && k <= LIR_GPU_THREAD_Z; }
 static bool is_gpu(lir_loop_kind k) { return k >= LIR_GPU_BLOCK_X && k <= LIR_GPU_THREAD_Z; }
+static bool is_block(lir_loop_kind k) { return k >= LIR_GPU_BLOCK_X && k <= LIR_GPU_BLOCK_Z; }
 
 static bool var_in(const ex_var *v, const ex_var *const *l, int n) {
     for (int i = 0; i < n; i++)
@@ -720,6 +721,16 @@ static kiln_status leaf_vars(lw *L, lw_stage *S) {
         int k = -1;
         for (int e = S->n_enc - 1; e >= 0 && k < 0 && is_gpu(iv->kind); e--)
             if (S->enc_kind[e] == iv->kind) k = e;
+        if (k >= 0 && !(is_thread(iv->kind) && S->scope == LIR_SCOPE_SHARED))
+            return fail_at(L, iv->kind_step,
+                           "%s of %s is bound to %s, which its enclosing loop %s already is: only a shared stage can "
+                           "share the threads of the loops it is computed in",
+                           iv->name, s->name, lir_loop_kind_name(iv->kind), S->enc[k]->name);
+        for (int e = 0; e < S->n_enc && k < 0 && is_gpu(iv->kind); e++)
+            if (is_thread(S->enc_kind[e]) || (is_block(iv->kind) && is_gpu(S->enc_kind[e])))
+                return fail_at(L, iv->kind_step, "%s of %s is bound to %s inside the %s loop %s it is computed in",
+                               iv->name, s->name, lir_loop_kind_name(iv->kind), lir_loop_kind_name(S->enc_kind[e]),
+                               S->enc[e]->name);
         if (k >= 0) {
             if (ext > S->enc_ext[k])
                 return fail_at(L, iv->kind_step, "%s of %s needs %lld along %s, but the enclosing %s loop has %lld",
@@ -801,10 +812,13 @@ static kiln_status cache_layout(lw *L, lw_stage *S) {
     for (int d = 0; d < s->n_axes; d++) {
         ex_expr *lo;
         int64_t e;
-        if (lir_relaxed_bounds(L->b, S->root[d], L->ranges, L->n_ranges, relax, n_relax, &lo, &e) && e < S->rext[d])
-            min[d] = lo, ext[d] = e;
-        else
-            min[d] = S->rmin[d], ext[d] = S->rext[d];
+        bool ok = lir_relaxed_bounds(L->b, S->root[d], L->ranges, L->n_ranges, relax, n_relax, &lo, &e);
+        /* a shared cache serves every thread: past the tile, the whole
+        ** dimension (the stage's own region may be one thread's) */
+        int64_t cap = shared ? s->out->dims[d] : S->rext[d];
+        if (ok && e < cap) min[d] = lo, ext[d] = e;
+        else if (shared) min[d] = NULL, ext[d] = s->out->dims[d];
+        else min[d] = S->rmin[d], ext[d] = S->rext[d];
     }
     lw_layout *lay = new_layout(L, NULL, s->cw_name, s->out->dtype, s->n_axes, ext, min, NULL, NULL, s->cw_scope);
     if (!lay) return L->err;

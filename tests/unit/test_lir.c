@@ -169,7 +169,7 @@ static lir_func *reverse_kernel(bool with_barrier) {
     ex_expr *g = ex_add(b, ex_mul(b, V(f, bx), I(f, 8)), V(f, tx));
     lir_stmt *st[3] = {lir_store(f, S, V(f, tx), ex_load_buffer(b, A, g)), lir_barrier(f),
                        lir_store(f, B, g, ex_load_buffer(b, S, ex_sub(b, I(f, 7), V(f, tx))))};
-    if (!with_barrier) st[1] = lir_seq(f, NULL, 0);
+    if (!with_barrier) st[1] = lir_seq(f, st, 0); /* empty */
     lir_stmt *body = loop(f, tx, LIR_GPU_THREAD_X, lir_seq(f, st, 3));
     f->body = loop(f, bx, LIR_GPU_BLOCK_X, lir_alloc(f, S, body));
     return f;

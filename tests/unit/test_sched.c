@@ -91,6 +91,40 @@ static tir_func *make_softmax(int64_t R, int64_t N) {
     return f;
 }
 
+/* C = A x B; T = C + bias[j]; R = max(T, 0): a GEMM with its epilogue */
+static tir_func *make_mm_relu(void) {
+    tir_func *f = make_matmul(37, 29, 13, NULL);
+    ex_builder *b = &f->eb;
+    f->n_outputs = 0;
+    tir_tensor *bias = tir_placeholder(f, "bias", KILN_F32, 1, (int64_t[]){29}, NULL);
+    tir_stage *C = f->stages[0];
+    tir_stage *T = tir_stage_new(f, "T", KILN_F32, 2, C->out->dims, TIR_TAG_ELEMWISE);
+    name_axes(T, (const char *[]){"i", "j"});
+    ex_expr *ti[2] = {ax(f, T, 0), ax(f, T, 1)}, *bi[1] = {ax(f, T, 1)};
+    T->body = ex_add(b, ex_load_tensor(b, C->out, ti), ex_load_tensor(b, bias, bi));
+    tir_stage *R = tir_stage_new(f, "R", KILN_F32, 2, C->out->dims, TIR_TAG_ELEMWISE);
+    name_axes(R, (const char *[]){"i", "j"});
+    ex_expr *ri[2] = {ax(f, R, 0), ax(f, R, 1)};
+    R->body = ex_max(b, ex_load_tensor(b, T->out, ri), cf(f, 0));
+    tir_mark_output(f, R->out);
+    return f;
+}
+
+/* An i32 row sum: s[i] = sum(j) X[i, j] * 3 */
+static tir_func *make_int_rowsum(void) {
+    tir_func *f = tir_func_new("rowsum");
+    ex_builder *b = &f->eb;
+    tir_tensor *X = tir_placeholder(f, "X", KILN_I32, 2, (int64_t[]){9, 70}, NULL);
+    tir_stage *S = tir_stage_new(f, "S", KILN_I32, 1, (int64_t[]){9}, TIR_TAG_REDUCE);
+    name_axes(S, (const char *[]){"i"});
+    ex_var *j = tir_stage_add_raxis(f, S, "j", 70);
+    ex_expr *xi[2] = {ax(f, S, 0), ex_varref(b, j)};
+    ex_expr *src = ex_mul(b, ex_load_tensor(b, X, xi), ex_const_int(b, KILN_I32, 3));
+    S->body = ex_reduce(b, EX_SUM, src, (const ex_var *const *)&j, 1, ex_const_int(b, KILN_I32, 0));
+    tir_mark_output(f, S->out);
+    return f;
+}
+
 static ex_expr *clamp(tir_func *f, ex_expr *v, int64_t lo, int64_t hi) {
     return ex_min(&f->eb, ex_max(&f->eb, v, ci(f, lo)), ci(f, hi));
 }
@@ -503,6 +537,62 @@ static void pack_relayouts_a_constant_weight(void) {
     kiln_tensor_release(&w);
 }
 
+static void epilogue_and_integer_schedules(void) {
+    tir_func *f = make_mm_relu();
+    expect_same(f,
+                "split R i [8] -> io ii\n"
+                "split R j [16] -> jo ji\n"
+                "reorder R io jo ii ji\n"
+                "inline T\n"
+                "compute_at C R jo\n"
+                "split C k [4] -> ko ki\n"
+                "reorder C ko ki i j\n"
+                "cache_write C local\n"
+                "vectorize R ji\n"
+                "parallel R io\n",
+                false, "alloc C_local: f32[128] local");
+    tir_func_free(f);
+    f = make_int_rowsum();
+    lir_func *lf = NULL;
+    sch_trace *t;
+    CHECK(sch_trace_parse(g_ctx, "split S j [8] -> jo ji\nrfactor S ji\nvectorize S_rf ji\ncache_write S local\n", &t) == KILN_OK);
+    CHECK_MSG(sch_lower(g_ctx, f, t, &lf) == KILN_OK, "%s", kiln_errmsg(g_ctx));
+    int32_t x[9 * 70], out[9];
+    for (int i = 0; i < 9 * 70; i++) x[i] = i * 7919 % 100003 - 50000;
+    void *args[] = {x, out};
+    CHECK(lf && lir_interp_run(g_ctx, lf, args) == KILN_OK);
+    for (int i = 0; i < 9; i++) {
+        uint32_t sum = 0;
+        for (int j = 0; j < 70; j++) sum += (uint32_t)x[i * 70 + j] * 3u;
+        CHECK(out[i] == (int32_t)sum);
+    }
+    lir_func_free(lf);
+    sch_trace_free(t);
+    tir_func_free(f);
+}
+
+/* A kernel whose output is its input, or one output listed twice. */
+static void outputs_that_are_not_stages_are_copied(void) {
+    tir_func *f = tir_func_new("id");
+    tir_tensor *X = tir_placeholder(f, "X", KILN_F32, 2, (int64_t[]){3, 4}, NULL);
+    tir_mark_output(f, X);
+    tir_stage *Y = tir_stage_new(f, "Y", KILN_F32, 2, (int64_t[]){3, 4}, TIR_TAG_ELEMWISE);
+    ex_expr *yi[2] = {ax(f, Y, 0), ax(f, Y, 1)};
+    Y->body = ex_mul(&f->eb, ex_load_tensor(&f->eb, X, yi), cf(f, 2));
+    tir_mark_output(f, Y->out);
+    tir_mark_output(f, Y->out);
+    lir_func *lf = NULL;
+    CHECK_MSG(sch_lower(g_ctx, f, NULL, &lf) == KILN_OK, "%s", kiln_errmsg(g_ctx));
+    float x[12], o0[12], o1[12], o2[12];
+    for (int i = 0; i < 12; i++) x[i] = (float)i;
+    void *args[] = {x, o0, o1, o2};
+    CHECK(lf && lf->n_args == 4 && lir_interp_run(g_ctx, lf, args) == KILN_OK);
+    for (int i = 0; i < 12; i++) CHECK(o0[i] == x[i] && o1[i] == 2 * x[i] && o2[i] == 2 * x[i]);
+    CHECK(lf && strcmp(lf->args[1]->name, "X_1") == 0 && strcmp(lf->args[3]->name, "Y_1") == 0);
+    lir_func_free(lf);
+    tir_func_free(f);
+}
+
 static void storage_align_pads_the_stride(void) {
     tir_func *f = make_chain();
     expect_same(f, "storage_align B i [32 3]\n", false, "alloc B: f32[1295] global"); /* row stride 35 */
@@ -545,6 +635,10 @@ static void invalid_traces_fail_clearly(void) {
         {0, "split C j [8] -> jo ji\nbind C jo blockIdx.x\nbind C ji threadIdx.x\ncache_read A C shared at ji\n"
             "split A_shared ax1 [16] -> a b\nbind A_shared b threadIdx.x\n",
          "b of A_shared needs 13 along threadIdx.x, but the enclosing ji loop has 8"},
+        {0, "split C j [8] -> jo ji\nbind C ji threadIdx.x\ncache_read A C local at ji\nbind A_local ax1 threadIdx.x\n",
+         "ax1 of A_local is bound to threadIdx.x, which its enclosing loop ji already is: only a shared stage"},
+        {0, "bind C i threadIdx.y\ncache_read A C shared at j\nbind A_shared ax1 threadIdx.x\n",
+         "ax1 of A_shared is bound to threadIdx.x inside the threadIdx.y loop i it is computed in"},
     };
     tir_func *fs[3] = {make_matmul(37, 29, 13, NULL), make_chain(), make_softmax(5, 7)};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -606,7 +700,30 @@ static void propose(sim *m, char *out, size_t n) {
     while (s->inlined);
     int p = s->n ? rnd(s->n) : 0, c = ++m->counter;
     out[0] = 0;
-    switch (rnd(11)) {
+    switch (rnd(14)) {
+    case 11: { /* tile two adjacent spatial leaves */
+        if (p + 1 >= s->n || s->red[p] || s->red[p + 1]) return;
+        char n4[4][32];
+        for (int k = 0; k < 4; k++) snprintf(n4[k], 32, "t%d_%d", c, k);
+        snprintf(out, n, "tile %s %s %s [%d %d] -> %s %s %s %s\n", s->name, s->leaf[p], s->leaf[p + 1], 1 + rnd(6),
+                 1 + rnd(6), n4[0], n4[1], n4[2], n4[3]);
+        if (s->n + 2 > MAXL - 3) return (void)(out[0] = 0);
+        memmove(&s->leaf[p + 4], &s->leaf[p + 2], sizeof s->leaf[0] * (size_t)(s->n - p - 2));
+        memmove(&s->red[p + 4], &s->red[p + 2], sizeof s->red[0] * (size_t)(s->n - p - 2));
+        for (int k = 0; k < 4; k++) memcpy(s->leaf[p + k], n4[k], 32), s->red[p + k] = false;
+        s->n += 2;
+        return;
+    }
+    case 12: /* GPU style: the outer loops become a block and its threads */
+        if (s->n >= 2 && !s->red[0] && !s->red[1])
+            snprintf(out, n, rnd(2) ? "bind %s %s blockIdx.x\n" : "bind %s %s threadIdx.x\n", s->name, s->leaf[rnd(2)]);
+        return;
+    case 13:
+        if (!s->output && s->n_roots >= 2)
+            snprintf(out, n, "storage_align %s %s [%d %d]\n", s->name, s->roots[s->n_roots - 2], 8, rnd(8));
+        else if (s->reduction)
+            snprintf(out, n, "cache_write %s shared\n", s->name);
+        return;
     case 0:
     case 1: {
         if (!s->n) return;
@@ -627,7 +744,7 @@ static void propose(sim *m, char *out, size_t n) {
         return;
     }
     case 2: { /* reorder: a random permutation */
-        if (s->n < 2) return;
+        if (s->n < 2 || s->n > SCH_MAX_NAMES) return;
         int perm[MAXL];
         for (int i = 0; i < s->n; i++) perm[i] = i;
         for (int i = s->n - 1; i > 0; i--) {
@@ -717,11 +834,22 @@ static void propose(sim *m, char *out, size_t n) {
     }
     default: { /* cache_read an input of the next stage at one of its loops */
         if (!s->n) return;
-        snprintf(out, n, "cache_read %s %s %s at %s -> cr%d\n", rnd(2) ? "A" : "B", s->name, rnd(2) ? "local" : "global",
+        static const char *const scopes[3] = {"local", "global", "shared"};
+        snprintf(out, n, "cache_read %s %s %s at %s -> cr%d\n", rnd(2) ? "A" : "B", s->name, scopes[rnd(3)],
                  s->leaf[rnd(s->n)], c);
         return;
     }
     }
+}
+
+static int g_prim_count[SCH_PRIM_COUNT];
+static const char *const k_prims[SCH_PRIM_COUNT] = {"split", "fuse", "reorder", "tile", "vectorize", "unroll",
+                                                    "parallel", "compute_at", "inline", "cache_read", "cache_write",
+                                                    "rfactor", "storage_align", "pack", "bind"};
+
+static void count_prim(const char *step) {
+    for (int p = 0; p < SCH_PRIM_COUNT; p++)
+        if (strncmp(step, k_prims[p], strlen(k_prims[p])) == 0 && step[strlen(k_prims[p])] == ' ') g_prim_count[p]++;
 }
 
 static void random_traces(tir_func *f, int n_traces, bool smooth, int *accepted_steps) {
@@ -760,6 +888,7 @@ static void random_traces(tir_func *f, int n_traces, bool smooth, int *accepted_
                 memcpy(trace, cand, strlen(cand) + 1);
                 len = strlen(trace);
                 (*accepted_steps)++;
+                count_prim(step);
             }
             lir_func_free(lf);
             if (st != KILN_OK) break;
@@ -771,7 +900,8 @@ static void random_traces(tir_func *f, int n_traces, bool smooth, int *accepted_
 
 static void random_traces_compute_the_default_values(void) {
     int acc = 0;
-    g_seed = 99;
+    const char *seed = getenv("KILN_TEST_SEED");
+    g_seed = seed ? (unsigned)atoi(seed) : 99;
     tir_func *f = make_matmul(37, 29, 13, NULL);
     random_traces(f, 60, false, &acc);
     tir_func_free(f);
@@ -784,8 +914,14 @@ static void random_traces_compute_the_default_values(void) {
     f = make_conv();
     random_traces(f, 25, false, &acc);
     tir_func_free(f);
+    f = make_mm_relu();
+    random_traces(f, 30, false, &acc);
+    tir_func_free(f);
     CHECK_MSG(acc > 400, "only %d random steps were accepted", acc);
-    printf("random traces: %d steps accepted\n", acc);
+    printf("random traces: %d steps accepted:", acc);
+    for (int p = 0; p < SCH_PRIM_COUNT; p++)
+        if (g_prim_count[p]) printf(" %s %d", k_prims[p], g_prim_count[p]);
+    printf("\n");
 }
 
 /* Every allocation failure during lowering is an error, never a crash. */
@@ -817,5 +953,6 @@ static void teardown(void) { kiln_ctx_free(g_ctx); }
 TEST_MAIN(T(setup), T(trace_text_round_trips), T(trace_parse_errors_name_the_line), T(default_matmul_matches_reference),
           T(default_softmax_and_conv_are_correct), T(gemm_micro_kernel_schedule), T(compute_at_and_inline_schedules),
           T(rfactor_schedules), T(gpu_schedules_run_on_the_interpreter), T(pack_relayouts_a_constant_weight),
-          T(storage_align_pads_the_stride), T(invalid_traces_fail_clearly), T(random_traces_compute_the_default_values),
+          T(storage_align_pads_the_stride), T(epilogue_and_integer_schedules),
+          T(outputs_that_are_not_stages_are_copied), T(invalid_traces_fail_clearly), T(random_traces_compute_the_default_values),
           T(allocation_failures_are_errors), T(teardown))
