@@ -13,10 +13,13 @@
 **        log(1+f) = f - hfsq + s (hfsq + R(s^2)), R the atanh series.
 **  tanh: x + x^3 P(x^2) for |x| < 0.625, else 1 - 2/(exp(2|x|) + 1).
 **  sigmoid: e = exp(-|x|); (x < 0 ? e : 1) / (1 + e), no overflow.
-**  erf:  x P(x^2) for |x| < 0.9, else 1 - exp(-x^2) Q(|x| - 2.415), and 1
-**        from |x| >= 3.93 (erf rounds to 1 in f32 beyond 3.83).
+**  erf:  x P(x^2) for |x| < 0.9 (x times P's constant term rounds once),
+**        else 1 - exp(-x^2) Q(|x| - 2.415), and 1 from |x| >= 3.93 (erf
+**        rounds to 1 in f32 beyond 3.83).
 ** NaN propagates, infinities give the limits. The unit test measures the
-** error against libm in double over about 10^6 points per function.
+** error against libm in double over 2^20 points per function (half of them
+** random bit patterns): at most 1.0 ulp for exp, log and erf, 1.3 for tanh,
+** 2.3 for sigmoid; relative error at most 1.7e-7.
 */
 #include <string.h>
 
@@ -197,14 +200,17 @@ static LLVMValueRef v_sigmoid(vm *m, LLVMValueRef x) {
 }
 
 static LLVMValueRef v_erf(vm *m, LLVMValueRef x) {
-    static const float p[7] = {1.12837923f,   -0.376126349f,  0.112837151f,  -0.0268605109f,
+    /* 2/sqrt(pi) + u (p[0] + u (p[1] + ...)); the constant term in two
+    ** parts, so that x times it rounds once */
+    static const float p[6] = {-0.376126349f, 0.112837151f, -0.0268605109f,
                                0.00520386267f, -0.000817567343f, 8.51323202e-05f};
     static const float q[9] = {0.217312917f,    -0.0787577033f,  0.0270632748f,
                                -0.00907290354f, 0.00256324676f,  -0.000783514814f,
                                0.000670142763f, 0.000296296348f, 0.000137057898f};
     LLVMValueRef a = intrin1(m, "llvm.fabs", x);
     LLVMValueRef u = mul(m, x, x);
-    LLVMValueRef small = mul(m, x, horner(m, u, p, 7));
+    LLVMValueRef lo = fmuladd(m, u, horner(m, u, p, 6), F(m, -5.86353835e-08));
+    LLVMValueRef small = fmuladd(m, x, F(m, 1.12837922573089599609), mul(m, x, lo));
     LLVMValueRef Q = horner(m, sub(m, a, F(m, 2.415)), q, 9);
     LLVMValueRef E = v_exp(m, LLVMBuildFNeg(m->b, u, ""));
     LLVMValueRef large = sub(m, F(m, 1.0), mul(m, E, Q));

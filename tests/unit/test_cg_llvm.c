@@ -1336,7 +1336,7 @@ static void test_vector_math_accuracy(void) {
             printf("vector %-7s: %ld points, max error %.2f ulp (at x=%.9g), max relative error %.3g\n",
                    ex_fn_name(fns[fi]), st.n, st.max_ulp, st.worst_x, st.max_rel);
             CHECK_MSG(st.special_bad == 0, "%s: %ld special values wrong", ex_fn_name(fns[fi]), st.special_bad);
-            CHECK_MSG(st.max_ulp <= 3.5 && st.max_rel <= 3e-7, "%s: %.2f ulp, %.3g relative", ex_fn_name(fns[fi]),
+            CHECK_MSG(st.max_ulp <= 2.5 && st.max_rel <= 2e-7, "%s: %.2f ulp, %.3g relative", ex_fn_name(fns[fi]),
                       st.max_ulp, st.max_rel);
         }
         lir_func_free(f);
