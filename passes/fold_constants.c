@@ -64,6 +64,8 @@ static kiln_status fold_node(kiln_ctx *ctx, gir_graph *g, gir_node *n, bool *fol
     const kiln_tensor *in[MAX_IO];
     *folded = false;
     if (n->n_inputs > MAX_IO || n->n_outputs > MAX_IO || n->op->nondeterministic) return KILN_OK;
+    /* a subgraph reading values of this graph needs a run to see them */
+    if (gir_node_reads_outer(n)) return KILN_OK;
     if (!foldable_inputs(n, ts, in)) return KILN_OK;
     memset(out, 0, sizeof(kiln_tensor) * (size_t)n->n_outputs);
     kiln_status s = n->op->infer(ctx, n, in, out);
