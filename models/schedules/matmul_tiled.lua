@@ -8,10 +8,11 @@
 -- down a column (stride N). This schedule computes C in tiles of ROWS rows
 -- by COLS columns held in a local buffer (registers, once the tile's loops
 -- are unrolled), walks k outside the tile so that each k step loads one
--- vector of B per column group and broadcasts one A value per row, blocks k
--- so that a panel of B stays in cache, and runs the tiles in parallel:
+-- vector of B per column group and broadcasts one A value per row, and runs
+-- the tiles in parallel, column panels outermost so that the panel of B a
+-- tile reads stays in cache while the row blocks go by:
 --
---   parallel  (batch.., i_o, j_o) fused      tiles
+--   parallel  (batch.., j_o, i_o) fused      tiles
 --     k_o                                     KC-deep panels of B
 --       k_i                                   one rank-1 update of the tile
 --         i_i   unrolled                      ROWS rows
@@ -28,6 +29,7 @@ local LANES = {16, 8}           -- f32 lanes of a 512-bit vector, or a 256-bit o
 local ROWS = {6, 4, 3, 2}       -- rows per tile, best first
 local VECTORS = {4, 2, 1}       -- vectors per tile row, best first
 local KC = {256, 128, 64, 32}   -- depth of a panel of B, best first
+local MIN_PARALLEL = 1 << 16    -- multiply-adds below which threads cost more than they give
 
 -- The first candidate that divides n, or nil.
 local function divisor(n, candidates)
@@ -71,15 +73,22 @@ function schedule.matmul(s)
   local kc = divisor(k.extent, KC)
   if kc and kc < k.extent then ko, ki = s:split(k, kc) end
 
-  -- tiles outside (batch axes first), the tile's own loops inside
+  if not (ii or ji or ko) then return end   -- nothing fits: the default nest
+
+  -- tiles outside (batch axes first, then column panels), the tile's own
+  -- loops inside
   local outer = {}
   for n = 1, #spatial - 2 do outer[n] = spatial[n] end
-  append(outer, io or i, jo or j)
+  append(outer, jo or j, io or i)
   local order = append({}, table.unpack(outer))
   s:reorder(append(order, ko, ki or k, ii, jm, ji))
 
-  -- one parallel loop over all tiles
-  local tiles = #outer > 1 and s:fuse(outer) or outer[1]
+  -- with enough work, one parallel loop over all tiles
+  local work = k.extent
+  for _, ax in ipairs(spatial) do work = work * ax.extent end
+  local parallel = work >= MIN_PARALLEL
+  local tiles = outer[#outer]
+  if parallel and #outer > 1 then tiles = s:fuse(outer) end
 
   -- accumulate each tile locally, written back once per tile
   if ii or ji then s:cache_write('local', tiles) end
@@ -87,5 +96,5 @@ function schedule.matmul(s)
   if ii then s:unroll(ii) end
   if jm then s:unroll(jm) end
   if ji then s:vectorize(ji) end
-  s:parallel(tiles)
+  if parallel then s:parallel(tiles) end
 end
