@@ -43,7 +43,8 @@ static const host_symbol k_host_symbols[] = {
     SYM(asinhf), SYM(asinh), SYM(acoshf), SYM(acosh), SYM(atanhf), SYM(atanh),
     SYM(erff), SYM(erf), SYM(erfcf), SYM(erfc),
     SYM(floorf), SYM(floor), SYM(ceilf), SYM(ceil), SYM(truncf), SYM(trunc), SYM(roundf), SYM(round),
-    SYM(rintf), SYM(rint), SYM(nearbyintf), SYM(nearbyint), SYM(ldexpf), SYM(ldexp),
+    SYM(rintf), SYM(rint), SYM(nearbyintf), SYM(nearbyint), SYM(roundevenf), SYM(roundeven),
+    SYM(ldexpf), SYM(ldexp),
     SYM(fmaf), SYM(fma), SYM(fminf), SYM(fmin), SYM(fmaxf), SYM(fmax),
     SYM(memcpy), SYM(memmove), SYM(memset),
 };
