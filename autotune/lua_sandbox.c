@@ -171,7 +171,8 @@ static void unshorten(const tune_lua *sb, const char *msg, char *out, size_t cap
 
 static kiln_status sb_report(kiln_ctx *ctx, tune_lua *sb, int rc) {
     char buf[sizeof ctx->msg], pos[LUA_IDSIZE + 24] = "";
-    const char *msg = lua_tostring(sb->L, -1);
+    /* outside the protected call: no conversion (it could allocate, and fail) */
+    const char *msg = lua_type(sb->L, -1) == LUA_TSTRING ? lua_tostring(sb->L, -1) : NULL;
     kiln_status st = sb->status != KILN_OK ? sb->status : KILN_ERR_INVALID;
     if (!msg) msg = "(error object is not a string)";
     if (sb->pos_line > 0) snprintf(pos, sizeof pos, "%s:%d: ", sb->pos_src, sb->pos_line);
