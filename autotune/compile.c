@@ -12,6 +12,7 @@
 #include "ir/op.h"
 #include "ir/tensor.h"
 #include "passes/pass.h"
+#include "lua_schedule.h"
 #include "templates.h"
 
 #define MAX_IO 64
@@ -69,8 +70,22 @@ static bool all_static(const gir_node *n, char *why, size_t size) {
     return true;
 }
 
+/* A Lua script's schedule when it has one for this workload or one of its
+** stage tags (an error in the script fails the compile: no silent fallback),
+** else the default template. */
 static kiln_status schedule_for(kiln_ctx *ctx, const kc_options *o, const tir_func *f, sch_trace **trace,
                                 const char **from) {
+    if (o->lua) {
+        bool matched = false;
+        kiln_status s = tune_lua_schedule_apply(ctx, o->lua, f, trace, &matched);
+        if (s) return s;
+        if (matched) {
+            *from = "lua";
+            return KILN_OK;
+        }
+        sch_trace_free(*trace);
+        *trace = NULL;
+    }
     *from = "default";
     return tune_default_trace(ctx, f, &o->cg.target, trace);
 }

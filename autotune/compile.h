@@ -20,8 +20,11 @@
 #include "ir/gir.h"
 #include "ir/sched.h"
 
+struct tune_lua_schedules;
+
 typedef struct kc_options {
     cg_options cg;
+    struct tune_lua_schedules *lua; /* schedule overrides from a Lua script, or NULL */
 } kc_options;
 
 void kc_options_default(kc_options *o);

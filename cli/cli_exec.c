@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "autotune/compile.h"
+#include "autotune/lua_schedule.h"
 #include "cli_util.h"
 #include "frontend/onnx.h"
 #include "ir/ctx.h"
@@ -18,6 +19,7 @@ struct cli_exec {
     bool cpu;
     kc_plan *plan;
     krt_pool *pool;
+    tune_lua_schedules *lua;
     double prepare_ms;
 };
 
@@ -26,6 +28,7 @@ kiln_status cli_exec_prepare(kiln_ctx *ctx, kiln_model *m, const cli_exec_opts *
     bool cpu = !strcmp(o->target, "cpu");
     if (!cpu && strcmp(o->target, "ref") != 0)
         return cli_fail(ctx, "target '%s' is not available (targets: ref, cpu)", o->target);
+    if (!cpu && o->schedules) return cli_fail(ctx, "--schedules needs --target cpu");
     cli_exec *e = kiln_calloc(1, sizeof *e);
     if (!e) return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory");
     e->m = m;
@@ -37,6 +40,8 @@ kiln_status cli_exec_prepare(kiln_ctx *ctx, kiln_model *m, const cli_exec_opts *
         kc_options_default(&ko);
         e->pool = krt_pool_new(o->threads > 0 ? o->threads : 1);
         if (!e->pool) s = kiln_fail(ctx, KILN_ERR_NOMEM, "cannot start the thread pool");
+        if (!s && o->schedules) s = tune_lua_schedules_load(ctx, o->schedules, NULL, &e->lua);
+        ko.lua = e->lua;
         if (!s) s = kc_compile(ctx, kiln_model_graph(m), inputs, n_inputs, &ko, &e->plan);
     }
     e->prepare_ms = cli_now_ms() - t0;
@@ -72,5 +77,6 @@ void cli_exec_free(cli_exec *e) {
     if (!e) return;
     kc_plan_free(e->plan);
     krt_pool_free(e->pool);
+    tune_lua_schedules_free(e->lua);
     kiln_free(e);
 }

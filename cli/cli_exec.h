@@ -15,6 +15,7 @@ typedef struct cli_exec cli_exec;
 typedef struct cli_exec_opts {
     const char *target; /* "ref" or "cpu" */
     int threads;        /* cpu: worker threads (>= 1) */
+    const char *schedules; /* cpu: a Lua schedule script, or NULL */
 } cli_exec_opts;
 
 /* Prepares to run m on inputs of these shapes (cpu: compiles every kernel). */

@@ -22,7 +22,7 @@ typedef struct bench_opts {
 
 static int usage(void) {
     fprintf(stderr,
-            "usage: kiln bench MODEL.onnx [--target cpu|ref] [--threads N] [--warmup W]\n"
+            "usage: kiln bench MODEL.onnx [--target cpu|ref] [--threads N] [--schedules FILE.lua] [--warmup W]\n"
             "                  [--repeat R] [--json] [--inputs DIR] [--input NAME=FILE]...\n"
             "  with --json the last line of stdout is one JSON object.\n");
     return 2;
@@ -41,6 +41,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         if (cli_input_arg(&o->in, argc, argv, &i)) continue;
         if (!strcmp(a, "--target") && has) o->exec.target = argv[++i];
         else if (!strcmp(a, "--threads") && has) o->exec.threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--schedules") && has) o->exec.schedules = argv[++i];
         else if (!strcmp(a, "--warmup") && has) o->warmup = atoi(argv[++i]);
         else if (!strcmp(a, "--repeat") && has) o->repeat = atoi(argv[++i]);
         else if (!strcmp(a, "--json")) o->json = true;

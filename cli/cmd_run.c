@@ -24,7 +24,7 @@ typedef struct run_opts {
 
 static int usage(void) {
     fprintf(stderr,
-            "usage: kiln run MODEL.onnx [--target ref|cpu] [--threads N] [--inputs DIR]\n"
+            "usage: kiln run MODEL.onnx [--target ref|cpu] [--threads N] [--schedules FILE.lua] [--inputs DIR]\n"
             "                [--outputs DIR] [--input NAME=FILE]... [--npy] [--seed N]\n"
             "                [--labels FILE] [--top K]\n"
             "  inputs come from DIR/input_K.pb (or .npy) in graph-input order, from --input\n"
@@ -45,6 +45,7 @@ static int parse_opts(int argc, char **argv, run_opts *o) {
         if (cli_input_arg(&o->in, argc, argv, &i)) continue;
         if (!strcmp(a, "--target") && has) o->exec.target = argv[++i];
         else if (!strcmp(a, "--threads") && has) o->exec.threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--schedules") && has) o->exec.schedules = argv[++i];
         else if (!strcmp(a, "--outputs") && has) o->outputs_dir = argv[++i];
         else if (!strcmp(a, "--labels") && has) o->labels = argv[++i];
         else if (!strcmp(a, "--top") && has) o->top = atoi(argv[++i]);

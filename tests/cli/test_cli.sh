@@ -53,6 +53,15 @@ expect 0 "random input" -- "$KILN" run "$RELU/model.onnx"
 expect 1 "no input of that name" -- "$KILN" run "$RELU/model.onnx" --input nosuch="$TMP/out/output_0.npy"
 expect 1 "target 'gpu' is not available" -- "$KILN" run "$RELU/model.onnx" --target gpu
 
+# --target cpu, and Lua schedule scripts: a broken script fails with its file and line
+expect 0 "ran on target cpu" -- "$KILN" run "$RELU/model.onnx" --target cpu --inputs "$RELU/test_data_set_0"
+printf 'function schedule.elemwise(s)\n  s:split(s.axis.nosuch, 4)\nend\n' >"$TMP/bad.lua"
+expect 1 "bad.lua:2: " -- "$KILN" run "$RELU/model.onnx" --target cpu --schedules "$TMP/bad.lua"
+printf 'function schedule.elemwise(s\n' >"$TMP/syntax.lua"
+expect 1 "syntax.lua:[0-9]+: " -- "$KILN" run "$RELU/model.onnx" --target cpu --schedules "$TMP/syntax.lua"
+expect 1 "needs --target cpu" -- "$KILN" run "$RELU/model.onnx" --schedules "$TMP/bad.lua"
+expect 0 "median [0-9.]+ ms" -- "$KILN" bench "$RELU/model.onnx" --repeat 2 --warmup 0 --json
+
 # inspect and conformance
 expect 0 "Relu" -- "$KILN" inspect "$RELU/model.onnx"
 expect 0 "conformance \(target ref\): [0-9]+ cases .* [1-9][0-9]* passed" -- "$KILN" conformance "$CASES" --filter test_relu
