@@ -17,13 +17,16 @@
 #include "ir/ctx.h"
 #include "ir/gir_text.h"
 #include "ir/interp.h"
+#include "cli_exec.h"
+#include "cli_inputs.h"
 #include "ir/mem.h"
 #include "ir/tensor.h"
 #include "passes/pass.h"
 
 typedef struct inspect_opts {
-    const char *path;
-    bool full, no_graph, text;
+    const char *path, *schedules;
+    bool full, no_graph, text, kernels, llvm;
+    cli_input_opts in;
 } inspect_opts;
 
 static int usage(void) {
@@ -33,15 +36,25 @@ static int usage(void) {
             "  elided unless --full), then op counts, parameters, opsets, inputs and\n"
             "  outputs. A .kir file holds a graph in the text form.\n"
             "  --full       print all constant data\n"
-            "  --no-graph   print the summary only\n");
+            "  --no-graph   print the summary only\n"
+            "  --kernels    compile for the CPU (input shapes from --inputs DIR / --input\n"
+            "               NAME=FILE, else the declared shapes with unknown dims 1) and print\n"
+            "               each kernel's compute DAG, trace and loop IR\n"
+            "  --llvm       with --kernels, also the optimized LLVM IR\n"
+            "  --schedules FILE.lua  with --kernels, schedules from a Lua script\n");
     return 2;
 }
 
 static int parse_opts(int argc, char **argv, inspect_opts *o) {
     memset(o, 0, sizeof *o);
+    o->in.seed = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (cli_input_arg(&o->in, argc, argv, &i)) continue;
         if (!strcmp(a, "--full")) o->full = true;
+        else if (!strcmp(a, "--kernels")) o->kernels = true;
+        else if (!strcmp(a, "--llvm")) o->llvm = true;
+        else if (!strcmp(a, "--schedules") && i + 1 < argc) o->schedules = argv[++i];
         else if (!strcmp(a, "--no-graph")) o->no_graph = true;
         else if ((a[0] != '-' || !a[1]) && !o->path) o->path = a;
         else return usage();
@@ -183,10 +196,46 @@ static kiln_status print_summary(kiln_ctx *ctx, const gir_graph *g, const char *
     return print_ops(ctx, g);
 }
 
+/* ---- the kernels (--kernels) ---- */
+
+static kiln_status compile_and_print(kiln_ctx *ctx, const inspect_opts *o, kiln_model *m, kiln_tensor *in) {
+    cli_exec_opts eo = {"cpu", 1, o->schedules};
+    cli_exec *e = NULL;
+    kiln_status s = cli_load_inputs(ctx, m, &o->in, in, false);
+    if (!s) s = cli_exec_prepare(ctx, m, &eo, in, kiln_model_num_inputs(m), &e);
+    if (!s) {
+        cli_exec_summary(stdout, e);
+        s = cli_exec_print_kernels(ctx, stdout, e, o->llvm);
+    }
+    cli_exec_free(e);
+    return s;
+}
+
+static int inspect_kernels(kiln_ctx *ctx, const inspect_opts *o) {
+    if (o->text) return cli_error(ctx, cli_fail(ctx, "--kernels needs an ONNX model"));
+    kiln_model *m = NULL;
+    kiln_status s = kiln_model_load(ctx, o->path, &m);
+    if (s) return cli_error(ctx, s);
+    int ni = kiln_model_num_inputs(m);
+    kiln_tensor *in = kiln_calloc((size_t)ni + 1, sizeof(kiln_tensor));
+    s = in ? compile_and_print(ctx, o, m, in) : cli_fail(ctx, "out of memory");
+    for (int k = 0; in && k < ni; k++) kiln_tensor_release(&in[k]);
+    kiln_free(in);
+    kiln_model_free(m);
+    return s ? cli_error(ctx, s) : 0;
+}
+
 int cmd_inspect(int argc, char **argv) {
     inspect_opts o;
     int rc = parse_opts(argc, argv, &o);
     if (rc) return rc;
+    if (o.kernels) {
+        kiln_ctx *kctx;
+        if (kiln_ctx_new(&kctx)) return 1;
+        rc = inspect_kernels(kctx, &o);
+        kiln_ctx_free(kctx);
+        return rc;
+    }
     kiln_ctx *ctx;
     if (kiln_ctx_new(&ctx)) {
         fprintf(stderr, "kiln: out of memory\n");

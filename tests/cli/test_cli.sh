@@ -64,6 +64,8 @@ expect 0 "median [0-9.]+ ms" -- "$KILN" bench "$RELU/model.onnx" --repeat 2 --wa
 
 # inspect and conformance
 expect 0 "Relu" -- "$KILN" inspect "$RELU/model.onnx"
+expect 0 "-- loop IR" -- "$KILN" inspect "$RELU/model.onnx" --kernels
+expect 0 "define void @kiln_k0" -- "$KILN" inspect "$RELU/model.onnx" --kernels --llvm
 expect 0 "conformance \(target ref\): [0-9]+ cases .* [1-9][0-9]* passed" -- "$KILN" conformance "$CASES" --filter test_relu
 
 echo "$pass passed, $fail failed"
