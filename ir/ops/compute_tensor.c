@@ -64,9 +64,11 @@ CMP_FN(concat) {
     ex_expr *idx[KILN_MAX_RANK], *src[KILN_MAX_RANK];
     tir_stage *st = mover_stage(f, n, &ty, idx);
     if (!st) return cmp_done(ctx, f, n);
-    int64_t start[SHP_MAX_LIST + 1], off = 0;
-    int count = n->n_inputs < SHP_MAX_LIST ? n->n_inputs : SHP_MAX_LIST;
-    for (int i = 0; i < count; i++, off += in[i - 1]->dims[axis]) start[i] = off;
+    if (n->n_inputs > SHP_MAX_LIST)
+        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "more than %d inputs", SHP_MAX_LIST);
+    int64_t start[SHP_MAX_LIST], off = 0;
+    int count = n->n_inputs;
+    for (int i = 0; i < count; off += in[i]->dims[axis], i++) start[i] = off;
     ex_expr *body = NULL;
     for (int i = count - 1; i >= 0; i--) {
         const tir_tensor *t = in[i];

@@ -489,6 +489,15 @@ static const tc_case k_cases[] = {
     {10, "input %x : T[1,3,7,7]\ninput %w : u8[4,3,3,3]\ninput %xz : T[]\ninput %wz : u8[4]\n"
          "%y = ConvInteger(%x, %w, %xz, %wz) {pads=[1, 1, 1, 1]}\noutput %y", 0, 0},
     {10, "input %x : T[1,2,5,6]\ninput %w : i8[2,2,2,2]\n%y = ConvInteger(%x, %w) {strides=[2, 2]}\noutput %y", 0, 0},
+    /* einsum */
+    {12, "input %a : T[3,7]\ninput %b : T[7,5]\n%y = Einsum(%a, %b) {equation=\"ij,jk->ik\"}\noutput %y", 0, 0},
+    {12, "input %a : T[2,3,7]\ninput %b : T[2,7,5]\n%y = Einsum(%a, %b) {equation=\"bij, bjk -> bik\"}\noutput %y", 0, 0},
+    {12, "input %a : T[5,5]\n%y = Einsum(%a) {equation=\"ii->i\"}\noutput %y", 0, 0},
+    {12, "input %a : T[3,7]\n%y = Einsum(%a) {equation=\"ij->ji\"}\noutput %y", 0, 0},
+    {12, "input %a : T[2,1,3,7]\ninput %b : T[4,7,5]\n%y = Einsum(%a, %b) {equation=\"...ij,...jk\"}\noutput %y", 0, 0},
+    {12, "input %a : T[13]\ninput %b : T[13]\n%y = Einsum(%a, %b) {equation=\"i,i\"}\noutput %y", 0, 0},
+    {12, "input %a : T[3,4]\ninput %b : T[4,5]\ninput %c : T[5]\n%y = Einsum(%a, %b, %c) {equation=\"ij,jk,k->i\"}\n"
+         "output %y", 0, 0},
 };
 #define N_CASES (int)(sizeof k_cases / sizeof k_cases[0])
 
