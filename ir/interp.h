@@ -60,6 +60,13 @@ void gir_note_outer_uses(const gir_graph *g, const gir_node *n, int idx, int *la
 /* Binds the nodes of g and of its subgraphs that are not bound yet. */
 kiln_status gir_bind_graph(kiln_ctx *ctx, gir_graph *g);
 
+/* Looks up once the values g reads from outside (in `parent` and around
+** it), for running g many times (loop bodies): *out becomes a scope for g
+** itself whose parent is `parent`; gir_interp_run_scoped(g, out) then binds
+** them by id. Release with gir_scope_release. */
+kiln_status gir_scope_resolve(kiln_ctx *ctx, const gir_graph *g, const gir_scope *parent, gir_scope *out);
+void gir_scope_release(gir_scope *s);
+
 /* Runs a subgraph: like gir_interp_run, and each value the subgraph reads
 ** from outside (gir_value_is_outer) is taken from `scope` by name; one that
 ** no scope holds is an error naming it. */

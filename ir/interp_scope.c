@@ -114,3 +114,36 @@ kiln_status gir_bind_graph(kiln_ctx *ctx, gir_graph *g) {
     }
     return KILN_OK;
 }
+
+kiln_status gir_scope_resolve(kiln_ctx *ctx, const gir_graph *g, const gir_scope *parent, gir_scope *out) {
+    size_t nv = (size_t)g->n_values + 1;
+    kiln_tensor *vals = kiln_calloc(nv, sizeof *vals);
+    bool *have = kiln_calloc(nv, sizeof *have);
+    if (!vals || !have) {
+        kiln_free(vals);
+        kiln_free(have);
+        return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory resolving the values of graph '%s'",
+                         g->name ? g->name : "");
+    }
+    for (int i = 0; i < g->n_values; i++) {
+        const gir_value *v = g->values[i];
+        const kiln_tensor *t = gir_value_is_outer(v) ? gir_scope_lookup(parent, v->name) : NULL;
+        if (!t) continue; /* a run that needs it says so */
+        vals[v->id] = *t;
+        vals[v->id].alloc = NULL;
+        have[v->id] = true;
+    }
+    out->parent = parent;
+    out->g = g;
+    out->vals = vals;
+    out->have = have;
+    return KILN_OK;
+}
+
+void gir_scope_release(gir_scope *s) {
+    if (!s) return;
+    kiln_free((void *)s->vals);
+    kiln_free((void *)s->have);
+    s->vals = NULL;
+    s->have = NULL;
+}

@@ -53,18 +53,17 @@ static bool cf_same_shape(const kiln_tensor *a, const kiln_tensor *b) {
 static kiln_tensor cf_scalar(kiln_dtype dt, const gir_value *decl, void *storage) {
     kiln_tensor t;
     int64_t one = 1;
-    bool vec = decl && decl->type.rank == 1 && decl->type.dims[0].value <= 1;
+    bool vec = decl && decl->type.rank == 1 && (decl->type.dims[0].value == 1 || decl->type.dims[0].value < 0);
     kiln_tensor_init(&t, dt, vec ? 1 : 0, &one);
     t.data = storage;
     return t;
 }
 
-/* Runs a subgraph in the current scope; errors say which node, which
-** subgraph and (for loops) which iteration. */
+/* Runs a subgraph in `scope` (the current one, or one resolved for it);
+** errors say which node, which subgraph and (for loops) which iteration. */
 static kiln_status cf_run(kiln_ctx *ctx, const gir_node *n, const char *what, int64_t iter, gir_graph *g,
-                          const kiln_tensor *in, int n_in, kiln_tensor *out) {
-    kiln_status s = gir_bind_graph(ctx, g);
-    if (!s) s = gir_interp_run_scoped(ctx, g, gir_scope_current(), in, n_in, out, g->n_outputs);
+                          const gir_scope *scope, const kiln_tensor *in, int n_in, kiln_tensor *out) {
+    kiln_status s = gir_interp_run_scoped(ctx, g, scope, in, n_in, out, g->n_outputs);
     if (!s) return KILN_OK;
     char d[256];
     if (iter >= 0)
@@ -194,7 +193,8 @@ static kiln_status ref_if(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *c
     kiln_tensor res[CF_MAX_IO];
     if (n->n_outputs > CF_MAX_IO)
         return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "more than %d outputs", CF_MAX_IO);
-    s = cf_run(ctx, n, name, -1, g, NULL, 0, res);
+    s = gir_bind_graph(ctx, g);
+    if (!s) s = cf_run(ctx, n, name, -1, g, gir_scope_current(), NULL, 0, res);
     if (s) return s;
     for (int k = 0; k < n->n_outputs && !s; k++) {
         char what[64];
@@ -369,6 +369,7 @@ typedef struct loop_state {
     bool has_cond, cond;
     kiln_tensor cur[CF_MAX_IO]; /* loop-carried values: views of the inputs, then owned */
     cf_acc acc[CF_MAX_IO];
+    gir_scope scope; /* the body's outer values, looked up once */
 } loop_state;
 
 static kiln_status loop_setup(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in, loop_state *ls) {
@@ -392,7 +393,9 @@ static kiln_status loop_setup(kiln_ctx *ctx, const gir_node *n, const kiln_tenso
         return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED,
                             "the loop has neither a trip count nor a condition: it would never end");
     for (int k = 0; k < ls->p.n_carried; k++) ls->cur[k] = cf_view(in[2 + k]);
-    return KILN_OK;
+    kiln_status s = gir_bind_graph(ctx, ls->p.body);
+    if (!s) s = gir_scope_resolve(ctx, ls->p.body, gir_scope_current(), &ls->scope);
+    return s;
 }
 
 /* Takes one iteration's results: the condition, the new loop-carried values,
@@ -436,7 +439,7 @@ static kiln_status loop_iterate(kiln_ctx *ctx, const gir_node *n, loop_state *ls
         args[0] = cf_scalar(KILN_I64, p->body->inputs[0], &iv);
         args[1] = cf_scalar(KILN_BOOL, p->body->inputs[1], &cv);
         for (int k = 0; k < p->n_carried; k++) args[2 + k] = cf_view(&ls->cur[k]);
-        kiln_status s = cf_run(ctx, n, "body", it, p->body, args, 2 + p->n_carried, res);
+        kiln_status s = cf_run(ctx, n, "body", it, p->body, &ls->scope, args, 2 + p->n_carried, res);
         if (!s) s = loop_take(ctx, n, ls, it, res);
         if (s) return s;
     }
@@ -464,6 +467,7 @@ static kiln_status ref_loop(kiln_ctx *ctx, const gir_node *n, const kiln_tensor 
     }
     cf_release(ls->cur, p->n_carried);
     for (int k = 0; k < p->n_scan; k++) acc_free(&ls->acc[k]);
+    gir_scope_release(&ls->scope);
     kiln_free(ls);
     return s;
 }
@@ -558,6 +562,7 @@ typedef struct scan_run {
     kiln_tensor elem[CF_MAX_IO];   /* shape of each scan output's element; no data */
     int out_axis[CF_MAX_IO];       /* normalised */
     kiln_tensor outs[CF_MAX_IO];   /* scan outputs, allocated at the first step */
+    gir_scope scope;               /* the body's outer values, looked up once */
 } scan_run;
 
 /* Copies element `pos` along `axis` of x into slice (strings stay shared). */
@@ -654,7 +659,7 @@ static kiln_status scan_steps(kiln_ctx *ctx, const gir_node *n, scan_run *r) {
             scan_take_slice(&r->xs[j], r->in_axis[j], p->in_rev[j] ? r->len - 1 - t : t, &r->slice[j]);
             args[p->n_state + j] = r->slice[j];
         }
-        kiln_status s = cf_run(ctx, n, "body", t, p->body, args, p->n_state + p->n_in, res);
+        kiln_status s = cf_run(ctx, n, "body", t, p->body, &r->scope, args, p->n_state + p->n_in, res);
         if (!s) s = scan_take(ctx, n, r, t, res);
         if (s) return s;
     }
@@ -678,7 +683,9 @@ static kiln_status scan_core(kiln_ctx *ctx, const gir_node *n, const scan_plan *
     r->len = len;
     r->out_len = out_len;
     r->xs = xs;
-    kiln_status s = scan_prepare(ctx, n, r, states);
+    kiln_status s = gir_bind_graph(ctx, p->body);
+    if (!s) s = gir_scope_resolve(ctx, p->body, gir_scope_current(), &r->scope);
+    if (!s) s = scan_prepare(ctx, n, r, states);
     if (!s) s = scan_steps(ctx, n, r);
     for (int k = 0; k < p->n_state && !s; k++) {
         res[k] = r->cur[k];
@@ -694,6 +701,7 @@ static kiln_status scan_core(kiln_ctx *ctx, const gir_node *n, const scan_plan *
     for (int j = 0; j < p->n_in; j++) kiln_free(r->slice[j].data);
     cf_release(r->cur, p->n_state);
     cf_release(r->outs, p->n_out);
+    gir_scope_release(&r->scope);
     kiln_free(r);
     return s;
 }
