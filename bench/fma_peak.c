@@ -23,8 +23,10 @@ __attribute__((target("avx512f"))) static double run_avx512(long iters) {
     __m512 acc[CHAINS];
     __m512 a = _mm512_set1_ps(1.0000001f), b = _mm512_set1_ps(0.9999999f);
     for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_set1_ps((float)c);
-    for (long i = 0; i < iters; i++)
+    for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 12
         for (int c = 0; c < CHAINS; c++) acc[c] = _mm512_fmadd_ps(acc[c], a, b);
+    }
     float sink = 0;
     for (int c = 0; c < CHAINS; c++) sink += _mm512_reduce_add_ps(acc[c]);
     return (double)sink;
@@ -34,8 +36,10 @@ __attribute__((target("avx2,fma"))) static double run_avx2(long iters) {
     __m256 acc[CHAINS];
     __m256 a = _mm256_set1_ps(1.0000001f), b = _mm256_set1_ps(0.9999999f);
     for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_set1_ps((float)c);
-    for (long i = 0; i < iters; i++)
+    for (long i = 0; i < iters; i++) {
+#pragma GCC unroll 12
         for (int c = 0; c < CHAINS; c++) acc[c] = _mm256_fmadd_ps(acc[c], a, b);
+    }
     float out[8], sink = 0;
     for (int c = 0; c < CHAINS; c++) {
         _mm256_storeu_ps(out, acc[c]);
