@@ -491,6 +491,19 @@ static void scan_checks_its_inputs(void) {
     gir_graph_free(g);
 }
 
+/* The verifier and static inference accept control flow. */
+static void control_flow_graphs_verify(void) {
+    const char *texts[] = {k_if_graph, k_loop_graph};
+    for (int i = 0; i < 2; i++) {
+        gir_graph *g = parse(texts[i]);
+        if (!g) continue;
+        CHECK_MSG(gir_verify(g_ctx, g, NULL) == KILN_OK, "%s", kiln_errmsg(g_ctx));
+        CHECK_MSG(pass_infer_shapes(g_ctx, g) == KILN_OK, "%s", kiln_errmsg(g_ctx));
+        CHECK_MSG(gir_verify(g_ctx, g, "infer-shapes") == KILN_OK, "%s", kiln_errmsg(g_ctx));
+        gir_graph_free(g);
+    }
+}
+
 /* ---- constant folding ---- */
 
 /* Control flow with constant inputs stays: its subgraphs read values that
@@ -558,6 +571,6 @@ static void teardown(void) { kiln_ctx_free(g_ctx); }
 TEST_MAIN(T(setup), T(if_takes_the_branch_cond_picks), T(if_static_inference_needs_agreeing_branches),
           T(if_errors_name_the_node), T(missing_outer_values_are_named), T(loop_counts_and_stacks_scan_outputs),
           T(loop_of_no_iteration_gives_initial_values), T(loop_without_bounds_or_with_bad_bodies_fails),
-          T(nested_subgraphs_see_every_enclosing_scope), T(loop_stacks_strings), T(scan_follows_axes_and_directions),
+          T(nested_subgraphs_see_every_enclosing_scope), T(loop_stacks_strings), T(scan_follows_axes_and_directions), T(control_flow_graphs_verify),
           T(scan8_runs_each_batch_entry_to_its_length), T(scan_checks_its_inputs), T(folding_leaves_control_flow_alone),
           T(allocation_failures_leak_nothing), T(teardown))
