@@ -38,9 +38,7 @@ const kiln_tensor *gir_scope_lookup(const gir_scope *s, const char *name) {
     return NULL;
 }
 
-bool gir_value_is_outer(const gir_value *v) {
-    return v && !v->producer && !v->constant && !v->is_input;
-}
+bool gir_value_is_outer(const gir_value *v) { return v && !v->producer && !v->constant && !v->is_input; }
 
 /* Calls fn for each name that g reads from outside itself: its own outer
 ** values, and what its subgraphs read that g does not define. fn returns

@@ -67,7 +67,8 @@ static kiln_status cf_run(kiln_ctx *ctx, const gir_node *n, const char *what, in
     if (!s) return KILN_OK;
     char d[256];
     if (iter >= 0)
-        return kiln_wrap(ctx, s, "%s: %s, iteration %lld", gir_node_desc(n, d, sizeof d), what, (long long)iter);
+        return kiln_wrap(ctx, s, "%s: %s, iteration %lld", gir_node_desc(n, d, sizeof d), what,
+                         (long long)iter);
     return kiln_wrap(ctx, s, "%s: %s", gir_node_desc(n, d, sizeof d), what);
 }
 
@@ -159,8 +160,8 @@ static kiln_status if_branches(kiln_ctx *ctx, const gir_node *n, gir_graph **the
         kiln_dtype a = (*then_g)->outputs[k]->type.dtype, b = (*else_g)->outputs[k]->type.dtype;
         if (a != KILN_UNDEFINED && b != KILN_UNDEFINED && a != b)
             return kiln_op_fail(ctx, n, KILN_ERR_SHAPE,
-                                "output %d is %s in then_branch but %s in else_branch; both must give one type", k,
-                                kiln_dtype_name(a), kiln_dtype_name(b));
+                                "output %d is %s in then_branch but %s in else_branch; both must give one type",
+                                k, kiln_dtype_name(a), kiln_dtype_name(b));
     }
     return KILN_OK;
 }
@@ -172,7 +173,8 @@ static kiln_status infer_if(kiln_ctx *ctx, const gir_node *n, const kiln_tensor 
     if (cf_all_known(n, in)) return KILN_ERR_DYNAMIC;
     for (int k = 0; k < n->n_outputs; k++) {
         kiln_tensor a, b;
-        if (!cf_declared(tg, k, &a) || !cf_declared(eg, k, &b) || !cf_same_shape(&a, &b)) return KILN_ERR_DYNAMIC;
+        if (!cf_declared(tg, k, &a) || !cf_declared(eg, k, &b) || !cf_same_shape(&a, &b))
+            return KILN_ERR_DYNAMIC;
         out[k] = a;
     }
     return KILN_OK;
@@ -232,12 +234,12 @@ static kiln_status acc_grow(kiln_ctx *ctx, const gir_node *n, int k, cf_acc *a) 
     int64_t cap = a->cap > need / 2 ? a->cap * 2 : need;
     if ((uint64_t)cap > CF_MAX_BYTES / es) cap = need;
     if ((uint64_t)cap > CF_MAX_BYTES / es)
-        return kiln_op_fail(ctx, n, KILN_ERR_NOMEM, "scan output %d grows past %llu bytes after %lld iterations", k,
+        return kiln_op_fail(ctx, n, KILN_ERR_NOMEM,
+                            "scan output %d grows past %llu bytes after %lld iterations", k,
                             (unsigned long long)CF_MAX_BYTES, (long long)a->count);
     void *p = kiln_realloc(a->buf, (size_t)cap * es);
     if (!p) return kiln_op_fail(ctx, n, KILN_ERR_NOMEM, "out of memory growing scan output %d", k);
-    if (a->elem.dtype == KILN_STRING)
-        memset((char **)p + a->cap, 0, (size_t)(cap - a->cap) * sizeof(char *));
+    if (a->elem.dtype == KILN_STRING) memset((char **)p + a->cap, 0, (size_t)(cap - a->cap) * sizeof(char *));
     a->buf = p;
     a->cap = cap;
     return KILN_OK;
@@ -246,17 +248,18 @@ static kiln_status acc_grow(kiln_ctx *ctx, const gir_node *n, int k, cf_acc *a) 
 static kiln_status acc_push(kiln_ctx *ctx, const gir_node *n, int k, cf_acc *a, const kiln_tensor *t) {
     if (!a->started) {
         if (t->rank + 1 > KILN_MAX_RANK)
-            return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "scan output %d: rank %d + 1 exceeds kiln's limit of %d",
-                                k, t->rank, KILN_MAX_RANK);
+            return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED,
+                                "scan output %d: rank %d + 1 exceeds kiln's limit of %d", k, t->rank,
+                                KILN_MAX_RANK);
         a->started = true;
         kiln_tensor_init(&a->elem, t->dtype, t->rank, t->dims);
         a->elems = kiln_numel(t);
     } else if (!cf_same_shape(&a->elem, t)) {
         char x[128], y[128];
-        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE,
-                            "scan output %d is %s in iteration %lld but was %s before; it must keep its type and shape",
-                            k, kiln_shape_str(t, x, sizeof x), (long long)a->count,
-                            kiln_shape_str(&a->elem, y, sizeof y));
+        return kiln_op_fail(
+            ctx, n, KILN_ERR_SHAPE,
+            "scan output %d is %s in iteration %lld but was %s before; it must keep its type and shape", k,
+            kiln_shape_str(t, x, sizeof x), (long long)a->count, kiln_shape_str(&a->elem, y, sizeof y));
     }
     if (a->elems == 0) {
         a->count++;
@@ -274,13 +277,14 @@ static kiln_status acc_push(kiln_ctx *ctx, const gir_node *n, int k, cf_acc *a, 
 
 /* The stacked scan output [count, elem...]; with no iteration, the body's
 ** declared shape gives [0, elem...]. */
-static kiln_status acc_finish(kiln_ctx *ctx, const gir_node *n, int k, cf_acc *a, const gir_graph *body, int slot,
-                              kiln_tensor *out) {
+static kiln_status acc_finish(kiln_ctx *ctx, const gir_node *n, int k, cf_acc *a, const gir_graph *body,
+                              int slot, kiln_tensor *out) {
     kiln_tensor elem;
     if (!a->started) {
         if (!cf_declared(body, slot, &elem))
-            return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED,
-                                "the loop ran no iteration and the body does not declare the shape of scan output %d", k);
+            return kiln_op_fail(
+                ctx, n, KILN_ERR_UNSUPPORTED,
+                "the loop ran no iteration and the body does not declare the shape of scan output %d", k);
         return cf_alloc_with_axis(ctx, n, &elem, 0, 0, out);
     }
     kiln_tensor t;
@@ -323,11 +327,13 @@ static kiln_status loop_plan_get(kiln_ctx *ctx, const gir_node *n, loop_plan *p)
                             b->n_outputs, p->n_carried);
     p->n_scan = b->n_outputs - 1 - p->n_carried;
     if (n->n_outputs != p->n_carried + p->n_scan)
-        return kiln_op_fail(ctx, n, KILN_ERR_INVALID,
-                            "the node has %d outputs, but the body gives %d loop-carried values and %d scan outputs",
-                            n->n_outputs, p->n_carried, p->n_scan);
+        return kiln_op_fail(
+            ctx, n, KILN_ERR_INVALID,
+            "the node has %d outputs, but the body gives %d loop-carried values and %d scan outputs",
+            n->n_outputs, p->n_carried, p->n_scan);
     if (b->n_inputs > CF_MAX_IO || b->n_outputs > CF_MAX_IO)
-        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "a body of more than %d inputs or outputs", CF_MAX_IO);
+        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "a body of more than %d inputs or outputs",
+                            CF_MAX_IO);
     return KILN_OK;
 }
 
@@ -337,7 +343,8 @@ static const kiln_tensor *cf_in(const gir_node *n, const kiln_tensor *const *in,
 
 /* Static inference: loop-carried values whose declared type is the
 ** initial one, and scan outputs of a counted loop (no condition input). */
-static kiln_status infer_loop(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in, kiln_tensor *out) {
+static kiln_status infer_loop(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                              kiln_tensor *out) {
     loop_plan p;
     kiln_status s = loop_plan_get(ctx, n, &p);
     if (s) return s;
@@ -354,7 +361,8 @@ static kiln_status infer_loop(kiln_ctx *ctx, const gir_node *n, const kiln_tenso
     int64_t trips = ((const int64_t *)m->data)[0];
     for (int k = 0; k < p.n_scan; k++) {
         kiln_tensor d;
-        if (!cf_declared(p.body, 1 + p.n_carried + k, &d) || d.rank + 1 > KILN_MAX_RANK) return KILN_ERR_DYNAMIC;
+        if (!cf_declared(p.body, 1 + p.n_carried + k, &d) || d.rank + 1 > KILN_MAX_RANK)
+            return KILN_ERR_DYNAMIC;
         for (int i = d.rank; i > 0; i--) d.dims[i] = d.dims[i - 1];
         d.dims[0] = trips > 0 ? trips : 0;
         d.rank++;
@@ -386,7 +394,8 @@ static kiln_status loop_setup(kiln_ctx *ctx, const gir_node *n, const kiln_tenso
     ls->cond = true;
     if (c) {
         if (c->dtype != KILN_BOOL || kiln_numel(c) != 1)
-            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "cond must be one bool, it is %s", kiln_shape_str(c, a, sizeof a));
+            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "cond must be one bool, it is %s",
+                                kiln_shape_str(c, a, sizeof a));
         ls->cond = ((const uint8_t *)c->data)[0] != 0;
     }
     if (!m && !c)
@@ -406,15 +415,17 @@ static kiln_status loop_take(kiln_ctx *ctx, const gir_node *n, loop_state *ls, i
     char a[128];
     if (ls->has_cond) {
         if (res[0].dtype != KILN_BOOL || kiln_numel(&res[0]) != 1)
-            s = kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "the body's condition must be one bool, it is %s in iteration %lld",
+            s = kiln_op_fail(ctx, n, KILN_ERR_SHAPE,
+                             "the body's condition must be one bool, it is %s in iteration %lld",
                              kiln_shape_str(&res[0], a, sizeof a), (long long)it);
         else
             ls->cond = ((const uint8_t *)res[0].data)[0] != 0;
     }
     for (int k = 0; k < p->n_carried && !s; k++) {
         if (res[1 + k].dtype != ls->cur[k].dtype) {
-            s = kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "loop-carried value %d turns from %s into %s in iteration %lld", k,
-                             kiln_dtype_name(ls->cur[k].dtype), kiln_dtype_name(res[1 + k].dtype), (long long)it);
+            s = kiln_op_fail(
+                ctx, n, KILN_ERR_SHAPE, "loop-carried value %d turns from %s into %s in iteration %lld", k,
+                kiln_dtype_name(ls->cur[k].dtype), kiln_dtype_name(res[1 + k].dtype), (long long)it);
             break;
         }
         kiln_tensor_release(&ls->cur[k]);
@@ -493,7 +504,8 @@ static kiln_status scan_list(kiln_ctx *ctx, const gir_node *n, const char *name,
         return KILN_OK;
     }
     if (got != count)
-        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "attribute '%s' has %d values; it needs %d", name, got, count);
+        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "attribute '%s' has %d values; it needs %d", name, got,
+                            count);
     memcpy(vals, v, sizeof(int64_t) * (size_t)count);
     return KILN_OK;
 }
@@ -503,8 +515,8 @@ static kiln_status scan_dirs(kiln_ctx *ctx, const gir_node *n, const char *name,
     kiln_status s = scan_list(ctx, n, name, count, 0, v);
     for (int i = 0; i < count && !s; i++) {
         if (v[i] != 0 && v[i] != 1)
-            return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "attribute '%s' holds %lld; a direction is 0 or 1", name,
-                                (long long)v[i]);
+            return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "attribute '%s' holds %lld; a direction is 0 or 1",
+                                name, (long long)v[i]);
         rev[i] = v[i] == 1;
     }
     return s;
@@ -516,23 +528,28 @@ static kiln_status scan_arity(kiln_ctx *ctx, const gir_node *n, scan_plan *p) {
         return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "attribute 'num_scan_inputs' is missing");
     int total = n->n_inputs - p->first;
     if (a->i < 1 || a->i > total)
-        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "num_scan_inputs is %lld; the node has %d inputs to scan or carry",
-                            (long long)a->i, total);
+        return kiln_op_fail(ctx, n, KILN_ERR_INVALID,
+                            "num_scan_inputs is %lld; the node has %d inputs to scan or carry", (long long)a->i,
+                            total);
     p->n_in = (int)a->i;
     p->n_state = total - p->n_in;
     const gir_graph *b = p->body;
     if (b->n_inputs != p->n_state + p->n_in)
-        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "the body takes %d inputs; it must take %d states and %d scan inputs",
-                            b->n_inputs, p->n_state, p->n_in);
+        return kiln_op_fail(ctx, n, KILN_ERR_INVALID,
+                            "the body takes %d inputs; it must take %d states and %d scan inputs", b->n_inputs,
+                            p->n_state, p->n_in);
     if (b->n_outputs < p->n_state)
-        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "the body gives %d outputs; it must give the %d states first",
-                            b->n_outputs, p->n_state);
+        return kiln_op_fail(ctx, n, KILN_ERR_INVALID,
+                            "the body gives %d outputs; it must give the %d states first", b->n_outputs,
+                            p->n_state);
     p->n_out = b->n_outputs - p->n_state;
     if (n->n_outputs != b->n_outputs)
-        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "the node has %d outputs, but the body gives %d states and %d scan outputs",
+        return kiln_op_fail(ctx, n, KILN_ERR_INVALID,
+                            "the node has %d outputs, but the body gives %d states and %d scan outputs",
                             n->n_outputs, p->n_state, p->n_out);
     if (b->n_inputs > CF_MAX_IO || b->n_outputs > CF_MAX_IO)
-        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "a body of more than %d inputs or outputs", CF_MAX_IO);
+        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "a body of more than %d inputs or outputs",
+                            CF_MAX_IO);
     return KILN_OK;
 }
 
@@ -555,14 +572,14 @@ static kiln_status scan_plan_get(kiln_ctx *ctx, const gir_node *n, bool batched,
 typedef struct scan_run {
     const scan_plan *p;
     int64_t len, out_len;
-    const kiln_tensor *xs;         /* the scan inputs */
-    int in_axis[CF_MAX_IO];        /* normalised */
-    kiln_tensor slice[CF_MAX_IO];  /* this step's element of each scan input (buffers we own) */
-    kiln_tensor cur[CF_MAX_IO];    /* states: views of the initial ones, then owned */
-    kiln_tensor elem[CF_MAX_IO];   /* shape of each scan output's element; no data */
-    int out_axis[CF_MAX_IO];       /* normalised */
-    kiln_tensor outs[CF_MAX_IO];   /* scan outputs, allocated at the first step */
-    gir_scope scope;               /* the body's outer values, looked up once */
+    const kiln_tensor *xs;        /* the scan inputs */
+    int in_axis[CF_MAX_IO];       /* normalised */
+    kiln_tensor slice[CF_MAX_IO]; /* this step's element of each scan input (buffers we own) */
+    kiln_tensor cur[CF_MAX_IO];   /* states: views of the initial ones, then owned */
+    kiln_tensor elem[CF_MAX_IO];  /* shape of each scan output's element; no data */
+    int out_axis[CF_MAX_IO];      /* normalised */
+    kiln_tensor outs[CF_MAX_IO];  /* scan outputs, allocated at the first step */
+    gir_scope scope;              /* the body's outer values, looked up once */
 } scan_run;
 
 /* Copies element `pos` along `axis` of x into slice (strings stay shared). */
@@ -571,7 +588,8 @@ static void scan_take_slice(const kiln_tensor *x, int axis, int64_t pos, kiln_te
     int64_t inner = kiln_numel_dims(x->rank - axis - 1, x->dims + axis + 1);
     size_t es = kiln_dtype_size(x->dtype), row = (size_t)inner * es;
     for (int64_t o = 0; o < outer && row; o++)
-        memcpy((char *)slice->data + (size_t)o * row, (const char *)x->data + (size_t)(o * len + pos) * row, row);
+        memcpy((char *)slice->data + (size_t)o * row, (const char *)x->data + (size_t)(o * len + pos) * row,
+               row);
 }
 
 static kiln_status scan_prepare(kiln_ctx *ctx, const gir_node *n, scan_run *r, const kiln_tensor *states) {
@@ -582,15 +600,17 @@ static kiln_status scan_prepare(kiln_ctx *ctx, const gir_node *n, scan_run *r, c
                                     : kiln_op_axis(ctx, n, p->in_axis[j], x->rank, &r->in_axis[j]);
         if (s) return s;
         if (x->dims[r->in_axis[j]] < r->len)
-            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "scan input %d has %lld steps along axis %d; the scan takes %lld",
-                                j, (long long)x->dims[r->in_axis[j]], r->in_axis[j], (long long)r->len);
+            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE,
+                                "scan input %d has %lld steps along axis %d; the scan takes %lld", j,
+                                (long long)x->dims[r->in_axis[j]], r->in_axis[j], (long long)r->len);
         int64_t dims[KILN_MAX_RANK];
         for (int i = 0, k = 0; i < x->rank; i++)
             if (i != r->in_axis[j]) dims[k++] = x->dims[i];
         kiln_tensor_init(&r->slice[j], x->dtype, x->rank - 1, dims);
         size_t nb = kiln_nbytes(&r->slice[j]);
         r->slice[j].data = kiln_malloc(nb ? nb : 1);
-        if (!r->slice[j].data) return kiln_op_fail(ctx, n, KILN_ERR_NOMEM, "out of memory slicing scan input %d", j);
+        if (!r->slice[j].data)
+            return kiln_op_fail(ctx, n, KILN_ERR_NOMEM, "out of memory slicing scan input %d", j);
     }
     for (int k = 0; k < p->n_state; k++) r->cur[k] = cf_view(&states[k]);
     return KILN_OK;
@@ -598,13 +618,14 @@ static kiln_status scan_prepare(kiln_ctx *ctx, const gir_node *n, scan_run *r, c
 
 /* Allocates scan output k from its first element's shape (or the body's
 ** declaration when there is no step). */
-static kiln_status scan_out_alloc(kiln_ctx *ctx, const gir_node *n, scan_run *r, int k, const kiln_tensor *elem) {
+static kiln_status scan_out_alloc(kiln_ctx *ctx, const gir_node *n, scan_run *r, int k,
+                                  const kiln_tensor *elem) {
     kiln_tensor_init(&r->elem[k], elem->dtype, elem->rank, elem->dims);
     int64_t axis = r->p->out_axis[k];
     int rank = elem->rank + 1;
     if (axis < -rank || axis >= rank)
-        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "scan_output_axes[%d] = %lld is out of range for rank %d", k,
-                            (long long)axis, rank);
+        return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "scan_output_axes[%d] = %lld is out of range for rank %d",
+                            k, (long long)axis, rank);
     r->out_axis[k] = (int)(axis < 0 ? axis + rank : axis);
     return cf_alloc_with_axis(ctx, n, elem, r->out_axis[k], r->out_len, &r->outs[k]);
 }
@@ -614,9 +635,10 @@ static kiln_status scan_out_write(kiln_ctx *ctx, const gir_node *n, scan_run *r,
     kiln_tensor *o = &r->outs[k];
     if (!cf_same_shape(&r->elem[k], v)) {
         char a[128], b[128];
-        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE,
-                            "scan output %d is %s in iteration %lld but was %s before; it must keep its type and shape",
-                            k, kiln_shape_str(v, a, sizeof a), (long long)t, kiln_shape_str(&r->elem[k], b, sizeof b));
+        return kiln_op_fail(
+            ctx, n, KILN_ERR_SHAPE,
+            "scan output %d is %s in iteration %lld but was %s before; it must keep its type and shape", k,
+            kiln_shape_str(v, a, sizeof a), (long long)t, kiln_shape_str(&r->elem[k], b, sizeof b));
     }
     int axis = r->out_axis[k];
     int64_t pos = r->p->out_rev[k] ? r->len - 1 - t : t;
@@ -666,8 +688,9 @@ static kiln_status scan_steps(kiln_ctx *ctx, const gir_node *n, scan_run *r) {
     for (int k = 0; k < p->n_out && r->len == 0; k++) {
         kiln_tensor d;
         if (!cf_declared(p->body, p->n_state + k, &d))
-            return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED,
-                                "the scan has no step and the body does not declare the shape of scan output %d", k);
+            return kiln_op_fail(
+                ctx, n, KILN_ERR_UNSUPPORTED,
+                "the scan has no step and the body does not declare the shape of scan output %d", k);
         kiln_status s = scan_out_alloc(ctx, n, r, k, &d);
         if (s) return s;
     }
@@ -720,8 +743,8 @@ static kiln_status ref_scan9(kiln_ctx *ctx, const gir_node *n, const kiln_tensor
                            : kiln_op_axis(ctx, n, p.in_axis[j], xs[j].rank, &axis);
         if (s) return s;
         if (j > 0 && xs[j].dims[axis] != len)
-            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "scan input %d has %lld steps, scan input 0 has %lld", j,
-                                (long long)xs[j].dims[axis], (long long)len);
+            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "scan input %d has %lld steps, scan input 0 has %lld",
+                                j, (long long)xs[j].dims[axis], (long long)len);
         len = xs[j].dims[axis];
     }
     s = scan_core(ctx, n, &p, states, xs, len, len, res);
@@ -741,16 +764,17 @@ static kiln_tensor cf_batch_view(const kiln_tensor *t, int64_t b) {
     return v;
 }
 
-static kiln_status scan8_check(kiln_ctx *ctx, const gir_node *n, const scan_plan *p, const kiln_tensor *const *in,
-                               int64_t *batch, int64_t *max_len) {
+static kiln_status scan8_check(kiln_ctx *ctx, const gir_node *n, const scan_plan *p,
+                               const kiln_tensor *const *in, int64_t *batch, int64_t *max_len) {
     for (int j = 0; j < p->n_in; j++) {
         const kiln_tensor *x = in[1 + p->n_state + j];
         if (x->rank < 2)
-            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "scan input %d has rank %d; it needs a batch and a sequence axis",
-                                j, x->rank);
+            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE,
+                                "scan input %d has rank %d; it needs a batch and a sequence axis", j, x->rank);
         if (j == 0) *batch = x->dims[0], *max_len = x->dims[1];
         if (x->dims[0] != *batch || x->dims[1] != *max_len)
-            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "scan inputs disagree on the batch size or the sequence length");
+            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE,
+                                "scan inputs disagree on the batch size or the sequence length");
     }
     for (int k = 0; k < p->n_state; k++) {
         const kiln_tensor *st = in[1 + k];
@@ -785,8 +809,9 @@ static kiln_status scan8_stack(kiln_ctx *ctx, const gir_node *n, int64_t b, int6
         kiln_tensor first = cf_batch_view(&out[k], 0);
         if (!cf_same_shape(&first, &res[k])) {
             char a[128], c[128];
-            s = kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "output %d is %s for batch entry %lld but %s for entry 0", k,
-                             kiln_shape_str(&res[k], a, sizeof a), (long long)b, kiln_shape_str(&first, c, sizeof c));
+            s = kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "output %d is %s for batch entry %lld but %s for entry 0",
+                             k, kiln_shape_str(&res[k], a, sizeof a), (long long)b,
+                             kiln_shape_str(&first, c, sizeof c));
         } else if (!cf_copy_elems(res[k].dtype, out[k].data, b * kiln_numel(&res[k]), res[k].data, 0,
                                   kiln_numel(&res[k]))) {
             s = kiln_op_fail(ctx, n, KILN_ERR_NOMEM, "out of memory");
@@ -802,7 +827,8 @@ static kiln_status ref_scan8(kiln_ctx *ctx, const gir_node *n, const kiln_tensor
     if (!s) s = scan8_check(ctx, n, &p, in, &batch, &max_len);
     if (s) return s;
     if (batch == 0)
-        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "an empty batch: the shapes of the outputs are unknown");
+        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED,
+                            "an empty batch: the shapes of the outputs are unknown");
     const kiln_tensor *seq = cf_in(n, in, 0);
     kiln_tensor states[CF_MAX_IO], xs[CF_MAX_IO], res[CF_MAX_IO];
     for (int64_t b = 0; b < batch && !s; b++) {
@@ -841,8 +867,9 @@ static kiln_status infer_scan_common(kiln_ctx *ctx, const gir_node *n, const kil
         if (!cf_declared(p.body, p.n_state + k, &d) || d.rank + 2 > KILN_MAX_RANK) return KILN_ERR_DYNAMIC;
         int64_t oa = batched ? 0 : p.out_axis[k];
         if (oa < -(d.rank + 1) || oa > d.rank)
-            return kiln_op_fail(ctx, n, KILN_ERR_INVALID, "scan_output_axes[%d] = %lld is out of range for rank %d", k,
-                                (long long)oa, d.rank + 1);
+            return kiln_op_fail(ctx, n, KILN_ERR_INVALID,
+                                "scan_output_axes[%d] = %lld is out of range for rank %d", k, (long long)oa,
+                                d.rank + 1);
         if (oa < 0) oa += d.rank + 1;
         int64_t dims[KILN_MAX_RANK];
         for (int i = 0, j = 0; i <= d.rank; i++) dims[i] = i == oa ? x0->dims[axis] : d.dims[j++];
@@ -857,11 +884,13 @@ static kiln_status infer_scan_common(kiln_ctx *ctx, const gir_node *n, const kil
     return KILN_OK;
 }
 
-static kiln_status infer_scan8(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in, kiln_tensor *out) {
+static kiln_status infer_scan8(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                               kiln_tensor *out) {
     return infer_scan_common(ctx, n, in, out, true);
 }
 
-static kiln_status infer_scan9(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in, kiln_tensor *out) {
+static kiln_status infer_scan9(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in,
+                               kiln_tensor *out) {
     return infer_scan_common(ctx, n, in, out, false);
 }
 
