@@ -760,7 +760,7 @@ static kiln_status ref_scan9(kiln_ctx *ctx, const gir_node *n, const kiln_tensor
 static kiln_tensor cf_batch_view(const kiln_tensor *t, int64_t b) {
     kiln_tensor v;
     kiln_tensor_init(&v, t->dtype, t->rank - 1, t->dims + 1);
-    v.data = (char *)t->data + (size_t)(b * kiln_numel(&v)) * kiln_dtype_size(t->dtype);
+    v.data = t->data ? (char *)t->data + (size_t)(b * kiln_numel(&v)) * kiln_dtype_size(t->dtype) : NULL;
     return v;
 }
 
