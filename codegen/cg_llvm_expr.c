@@ -252,12 +252,13 @@ static bool is_fmul(const ex_expr *e, kiln_dtype t) {
     return e->kind == EX_BINARY && e->op == EX_MUL && e->dtype == t;
 }
 
-/* a*b + c and a*b - c as llvm.fmuladd when contraction is allowed */
+/* a*b + c, c + a*b, a*b - c and c - a*b as llvm.fmuladd when contraction
+** is allowed */
 static kiln_status try_fmuladd(cg_emit *cg, const ex_expr *e, cg_val *out, bool *done) {
     *done = false;
     kiln_dtype t = e->dtype;
     if (!cg->opt->fast_math || !kiln_dtype_is_float(t) || (e->op != EX_ADD && e->op != EX_SUB)) return KILN_OK;
-    int m = is_fmul(e->args[0], t) ? 0 : e->op == EX_ADD && is_fmul(e->args[1], t) ? 1 : -1;
+    int m = is_fmul(e->args[0], t) ? 0 : is_fmul(e->args[1], t) ? 1 : -1;
     if (m < 0) return KILN_OK;
     cg_val a, bv, c;
     kiln_status s = cg_expr(cg, e->args[m]->args[0], &a);
@@ -271,7 +272,7 @@ static kiln_status try_fmuladd(cg_emit *cg, const ex_expr *e, cg_val *out, bool 
         args[1] = cg_widen(cg, bv);
         args[2] = cg_widen(cg, c);
     }
-    if (e->op == EX_SUB) args[2] = LLVMBuildFNeg(cg->b, args[2], "");
+    if (e->op == EX_SUB) args[m == 0 ? 2 : 0] = LLVMBuildFNeg(cg->b, args[m == 0 ? 2 : 0], "");
     LLVMTypeRef ty = LLVMTypeOf(args[0]);
     *out = (cg_val){cg_intrin(cg, "llvm.fmuladd", &ty, 1, args, 3), vec};
     *done = true;

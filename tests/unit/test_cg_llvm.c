@@ -1347,12 +1347,15 @@ static void test_vector_math_accuracy(void) {
 /* ---- contraction into FMA, and what the target gets ---- */
 
 typedef struct fmak {
-    lir_buffer *a, *b, *c, *o;
+    lir_buffer *a, *b, *c, *o, *o2;
 } fmak;
 
 static lir_stmt *fma_elem(lir_func *f, ex_expr *i, void *ud) {
     fmak *k = ud;
-    return lir_store(f, k->o, i, add(f, mul(f, ld(f, k->a, i), ld(f, k->b, i)), ld(f, k->c, i)));
+    ex_expr *ab = mul(f, ld(f, k->a, i), ld(f, k->b, i));
+    lir_stmt *s[2] = {lir_store(f, k->o, i, add(f, ab, ld(f, k->c, i))),
+                      lir_store(f, k->o2, i, ex_sub(&f->eb, ld(f, k->c, i), ab))};
+    return lir_seq(f, s, 2);
 }
 
 static void test_fast_math_fma(void) {
@@ -1362,15 +1365,19 @@ static void test_fast_math_fma(void) {
         o.fast_math = fast;
         lir_func *f = lir_func_new("fmadd");
         fmak k = {lir_arg_new(f, "A", KILN_F32, N, true), lir_arg_new(f, "B", KILN_F32, N, true),
-                  lir_arg_new(f, "C", KILN_F32, N, true), lir_arg_new(f, "O", KILN_F32, N, false)};
+                  lir_arg_new(f, "C", KILN_F32, N, true), lir_arg_new(f, "O", KILN_F32, N, false),
+                  lir_arg_new(f, "O2", KILN_F32, N, false)};
         f->body = elementwise(f, N, NEST_VEC, 16, fma_elem, &k);
-        float a[N], b[N], c[N], out[N];
+        float a[N], b[N], c[N], out[N], out2[N];
         for (int i = 0; i < N; i++) a[i] = rndf(-1, 1), b[i] = rndf(-1, 1), c[i] = rndf(-1, 1);
-        void *args[4] = {a, b, c, out};
+        void *args[5] = {a, b, c, out, out2};
         bool has_fma = cg_target_has(&o.target, "fma");
         if (run1(f, &o, args)) {
             int bad = 0;
-            for (int i = 0; i < N; i++) bad += out[i] != (fast && has_fma ? fmaf(a[i], b[i], c[i]) : a[i] * b[i] + c[i]);
+            for (int i = 0; i < N; i++) {
+                bad += out[i] != (fast && has_fma ? fmaf(a[i], b[i], c[i]) : a[i] * b[i] + c[i]);
+                bad += out2[i] != (fast && has_fma ? fmaf(-a[i], b[i], c[i]) : c[i] - a[i] * b[i]);
+            }
             CHECK_MSG(bad == 0, "fast_math=%d: %d wrong", fast, bad);
         }
         compare_interp(f, args, 1e-6, 1e-7, "fmadd");
@@ -1406,6 +1413,12 @@ static void test_object(void) {
     char *ir = NULL;
     CHECK(cg_llvm_ir_text(g_ctx, fs, 2, &g_opt, false, &ir) == KILN_OK);
     CHECK(ir && strstr(ir, "define void @obj_add(ptr") && strstr(ir, "noalias"));
+    kiln_free(ir);
+    cg_options narrow = g_opt; /* the caller may ask for narrower vectors */
+    narrow.target.vector_bits = 256;
+    ir = NULL;
+    CHECK(cg_llvm_ir_text(g_ctx, fs, 1, &narrow, true, &ir) == KILN_OK);
+    CHECK(ir && strstr(ir, "\"prefer-vector-width\"=\"256\""));
     kiln_free(ir);
     lir_func_free(fs[0]);
     lir_func_free(fs[1]);
