@@ -121,6 +121,9 @@ ex_expr *cmp_up(tir_func *f, ex_expr *e);
 /* Converts e to dt the way the reference stores: floats round, integers
 ** from floats truncate (through i64, see above), bools are e != 0. */
 ex_expr *cmp_to(tir_func *f, ex_expr *e, kiln_dtype dt);
+/* e (f64) stored into dt the way kiln_store_f64 does: half types through
+** f32, integers truncated. */
+ex_expr *cmp_store_f64(tir_func *f, ex_expr *e, kiln_dtype dt);
 /* Float-to-integer rounding like nn_store_round: nearest even, saturated
 ** to dt's range, NaN gives 0. */
 ex_expr *cmp_round_to_int(tir_func *f, ex_expr *e, kiln_dtype dt);
@@ -179,6 +182,7 @@ CMP_FN(identity); CMP_FN(dropout);
 
 CMP_FN(view); /* Reshape, Flatten, Squeeze, Unsqueeze */
 CMP_FN(shape); CMP_FN(size); CMP_FN(constant_of_shape); CMP_FN(range); CMP_FN(eye_like);
+CMP_FN(hann_window); CMP_FN(hamming_window); CMP_FN(blackman_window);
 CMP_FN(transpose); CMP_FN(concat); CMP_FN(split); CMP_FN(slice); CMP_FN(pad); CMP_FN(tile);
 CMP_FN(expand); CMP_FN(gather); CMP_FN(gather_elements); CMP_FN(gather_nd);
 CMP_FN(depth_to_space); CMP_FN(space_to_depth); CMP_FN(trilu); CMP_FN(cumsum);

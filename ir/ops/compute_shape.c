@@ -2,9 +2,11 @@
 ** compute_shape.c — compute definitions of the ops that only reshape or read
 ** shapes (Reshape, Flatten, Squeeze, Unsqueeze, Shape, Size) and of those
 ** that make tensors from shapes and scalars (ConstantOfShape, Range,
-** EyeLike). Outputs whose values follow from shapes alone are stages of
-** constants, so a kernel that needs them computes them in place.
+** EyeLike, the window generators). Outputs whose values follow from shapes
+** alone are stages of constants, so a kernel that needs them computes them
+** in place.
 */
+#include <math.h>
 #include <string.h>
 
 #include "compute.h"
@@ -125,3 +127,32 @@ CMP_FN(eye_like) {
     out[0] = st->out;
     return cmp_done(ctx, f, n);
 }
+
+/* ---- window generators: a0 - a1 cos(x) + a2 cos(2x), x = 2 pi k / N ---- */
+
+static kiln_status cosine_window(kiln_ctx *ctx, tir_func *f, const gir_node *n, tir_tensor *const *in,
+                                 tir_tensor **out, const char *name, double a0, double a1, double a2) {
+    kiln_tensor ty;
+    kiln_status s = cmp_infer(ctx, n, in, &ty);
+    if (!s) s = cmp_plain(ctx, n, ty.dtype);
+    if (s) return s;
+    int64_t size = ty.dims[0];
+    double den = gir_attr_int(n, "periodic", 1) ? (double)size : (double)size - 1;
+    tir_stage *st = cmp_stage(f, name, ty.dtype, 1, ty.dims, TIR_TAG_INJECTIVE, NULL);
+    if (!st) return cmp_done(ctx, f, n);
+    ex_expr *k = cmp_to(f, cmp_ax(f, st, 0), KILN_F64);
+    ex_expr *x = cmp_bin(f, EX_DIV, cmp_bin(f, EX_MUL, cmp_f(f, KILN_F64, 2.0 * M_PI), k), cmp_f(f, KILN_F64, den));
+    ex_expr *v = cmp_bin(f, EX_SUB, cmp_f(f, KILN_F64, a0),
+                         cmp_bin(f, EX_MUL, cmp_f(f, KILN_F64, a1), cmp_un(f, EX_COS, x)));
+    ex_expr *x2 = cmp_bin(f, EX_MUL, cmp_f(f, KILN_F64, 2.0), x);
+    v = cmp_bin(f, EX_ADD, v, cmp_bin(f, EX_MUL, cmp_f(f, KILN_F64, a2), cmp_un(f, EX_COS, x2)));
+    st->body = cmp_store_f64(f, v, ty.dtype);
+    out[0] = st->out;
+    return cmp_done(ctx, f, n);
+}
+
+CMP_FN(hann_window) { return cosine_window(ctx, f, n, in, out, "hann_window", 0.5, 0.5, 0.0); }
+CMP_FN(hamming_window) {
+    return cosine_window(ctx, f, n, in, out, "hamming_window", 25.0 / 46.0, 21.0 / 46.0, 0.0);
+}
+CMP_FN(blackman_window) { return cosine_window(ctx, f, n, in, out, "blackman_window", 0.42, 0.5, 0.08); }

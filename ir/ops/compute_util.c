@@ -183,6 +183,11 @@ ex_expr *cmp_to(tir_func *f, ex_expr *e, kiln_dtype dt) {
     return ex_cast(b, dt, e);
 }
 
+ex_expr *cmp_store_f64(tir_func *f, ex_expr *e, kiln_dtype dt) {
+    if ((dt == KILN_F16 || dt == KILN_BF16) && e) e = cmp_to(f, e, KILN_F32);
+    return cmp_to(f, e, dt);
+}
+
 /* The range of an integer dtype as doubles. */
 static void cmp_int_range(kiln_dtype dt, double *lo, double *hi) {
     switch (dt) {

@@ -8,14 +8,16 @@
 ** OptionalGetElement on tensors.
 ** Kernels live in extra_*.c.
 */
+#include "compute.h"
 #include "extra_ops.h"
 
 #define ML "ai.onnx.ml"
 #define TRAIN "ai.onnx.preview.training"
 #define MAXV KILN_MAX_OPSET
 #define OPQ KILN_FUSE_OPAQUE
-#define ROW(name, dom, lo, hi, imin, imax, omin, omax, dt, attrs, k) \
-    {name, dom, lo, hi, imin, imax, omin, omax, dt, OPQ, attrs, xo_##k##_infer, xo_##k##_ref}
+/* A trailing argument, when given, is the row's compute definition. */
+#define ROW(name, dom, lo, hi, imin, imax, omin, omax, dt, attrs, k, ...) \
+    {name, dom, lo, hi, imin, imax, omin, omax, dt, OPQ, attrs, xo_##k##_infer, xo_##k##_ref, __VA_ARGS__}
 
 #define F32_F64 (KILN_DT(KILN_F32) | KILN_DT(KILN_F64))
 #define I32_I64 (KILN_DT(KILN_I32) | KILN_DT(KILN_I64))
@@ -129,9 +131,9 @@ const kiln_op_def kiln_ops_extra[] = {
     ROW("DFT", "", 17, 19, 1, 2, 1, 1, KILN_DT_FLOATS, k_dft17, dft),
     ROW("DFT", "", 20, MAXV, 1, 3, 1, 1, KILN_DT_FLOATS, k_dft20, dft),
     ROW("STFT", "", 17, MAXV, 2, 4, 1, 1, KILN_DT_FLOATS, k_stft, stft),
-    ROW("HannWindow", "", 17, MAXV, 1, 1, 1, 1, I32_I64, k_window, hann),
-    ROW("HammingWindow", "", 17, MAXV, 1, 1, 1, 1, I32_I64, k_window, hamming),
-    ROW("BlackmanWindow", "", 17, MAXV, 1, 1, 1, 1, I32_I64, k_window, blackman),
+    ROW("HannWindow", "", 17, MAXV, 1, 1, 1, 1, I32_I64, k_window, hann, cmp_hann_window),
+    ROW("HammingWindow", "", 17, MAXV, 1, 1, 1, 1, I32_I64, k_window, hamming, cmp_hamming_window),
+    ROW("BlackmanWindow", "", 17, MAXV, 1, 1, 1, 1, I32_I64, k_window, blackman, cmp_blackman_window),
     ROW("MelWeightMatrix", "", 17, MAXV, 5, 5, 1, 1, I32_I64, k_mel, mel),
     ROW("StringNormalizer", "", 10, MAXV, 1, 1, 1, 1, STR, k_strnorm, strnorm),
     ROW("StringSplit", "", 20, MAXV, 1, 1, 1, 2, STR, k_strsplit, strsplit),

@@ -498,6 +498,11 @@ static const tc_case k_cases[] = {
     {12, "input %a : T[13]\ninput %b : T[13]\n%y = Einsum(%a, %b) {equation=\"i,i\"}\noutput %y", 0, 0},
     {12, "input %a : T[3,4]\ninput %b : T[4,5]\ninput %c : T[5]\n%y = Einsum(%a, %b, %c) {equation=\"ij,jk,k->i\"}\n"
          "output %y", 0, 0},
+    /* window generators */
+    {17, "const %n : T[] = {13}\n%y = HannWindow(%n)\noutput %y", 0, 0},
+    {17, "const %n : T[] = {10}\n%y = HammingWindow(%n) {periodic=0, output_datatype=11}\noutput %y", 0, 0},
+    {17, "const %n : T[] = {7}\n%y = BlackmanWindow(%n) {output_datatype=10}\noutput %y", 0, 0},
+    {17, "const %n : T[] = {7}\n%y = HannWindow(%n) {output_datatype=16}\noutput %y", 0, 0},
 };
 #define N_CASES (int)(sizeof k_cases / sizeof k_cases[0])
 
