@@ -57,7 +57,8 @@
 **      other index takes the whole dimension). S's root axes then run over
 **      that region (its splits apply to the region's extent), its buffer is
 **      the region (allocated at the top of x's body; local scope inside a
-**      thread loop, global otherwise), and points outside the tensor are
+**      thread loop, shared inside a block loop, global otherwise), and
+**      points outside the tensor are
 **      guarded away. An error when a reader of S is not inside x, or T does
 **      not read S.
 **  inline S    S's body replaces every load of S (substituted at the load's
@@ -843,9 +844,9 @@ static kiln_status infer_stage(lw *L, int idx) {
     S->val = scratch(L, sizeof(ex_expr *) * n);
     S->root = scratch(L, sizeof(ex_expr *) * (size_t)(s->n_axes + s->n_raxes + 1));
     if (!S->ext || !S->lv || !S->val || !S->root || enclosing(L, S)) return L->err;
-    bool in_threads = false;
-    for (int k = 0; k < S->n_enc; k++) in_threads |= is_thread(S->enc_kind[k]);
-    S->scope = s->scope_set ? s->scope : in_threads ? LIR_SCOPE_LOCAL : LIR_SCOPE_GLOBAL;
+    bool in_threads = false, in_block = false;
+    for (int k = 0; k < S->n_enc; k++) in_threads |= is_thread(S->enc_kind[k]), in_block |= is_block(S->enc_kind[k]);
+    S->scope = s->scope_set ? s->scope : in_threads ? LIR_SCOPE_LOCAL : in_block ? LIR_SCOPE_SHARED : LIR_SCOPE_GLOBAL;
     for (int d = 0; d < s->n_axes; d++) S->rmin[d] = NULL, S->rext[d] = s->out->dims[d];
     if (s->attach == SCH_AT && infer_region(L, idx)) return L->err;
     derive_extents(S);
