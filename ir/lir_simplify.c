@@ -15,7 +15,10 @@
 ** Statements: an IF whose condition is proven goes away (to its then or
 ** else branch), loops of extent 1 become their body with the variable
 ** replaced by the loop's start, loops of extent <= 0 and empty bodies
-** disappear, nested sequences flatten.
+** disappear, nested sequences flatten, an IF nested in an IF of the same
+** condition goes away.
+**
+** On failure (out of memory) the function is left as it was.
 **
 ** The rewrites assume index arithmetic does not overflow int64 (the
 ** bounds are checked for overflow before a rule relies on them).
@@ -800,13 +803,17 @@ static lir_stmt *ss(sp *s, lir_func *f, lir_stmt *st) {
 
 kiln_status lir_simplify(kiln_ctx *ctx, lir_func *f) {
     if (!f || !f->body) return kiln_fail(ctx, KILN_ERR_INVALID, "lir_simplify: no kernel or no body");
+    if (f->eb.failed) return kiln_fail(ctx, KILN_ERR_INVALID, "lir_simplify: kernel '%s' was not built completely", f->name);
     sp s = {0};
     s.b = &f->eb;
     lir_stmt *body = ss(&s, f, f->body);
     kiln_free(s.r);
     kiln_free(s.sub);
     kiln_free(s.known);
-    if (!body || f->eb.failed) return kiln_fail(ctx, KILN_ERR_NOMEM, "lir_simplify: out of memory");
+    if (!body || f->eb.failed) {
+        f->eb.failed = false; /* the body is untouched; what was built is unreachable */
+        return kiln_fail(ctx, KILN_ERR_NOMEM, "lir_simplify: out of memory");
+    }
     f->body = body;
     return KILN_OK;
 }

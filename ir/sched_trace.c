@@ -329,6 +329,8 @@ typedef struct line_parts {
     const char *outs[SCH_MAX_NAMES];
 } line_parts;
 
+static const char k_oom[] = "out of memory";
+
 static const char *split_line(lexer *lx, kiln_arena *a, line_parts *lp) {
     memset(lp, 0, sizeof *lp);
     bool arrow = false;
@@ -355,7 +357,7 @@ static const char *split_line(lexer *lx, kiln_arena *a, line_parts *lp) {
             continue;
         }
         const char *w = kiln_arena_strdup(a, lx->word);
-        if (!w) return "out of memory";
+        if (!w) return k_oom;
         if (arrow) {
             if (lp->n_outs >= SCH_MAX_NAMES) return "too many names after ->";
             lp->outs[lp->n_outs++] = w;
@@ -423,6 +425,7 @@ static kiln_status parse_line(kiln_ctx *ctx, sch_trace *t, kiln_arena *scratch, 
         return kiln_fail(ctx, KILN_ERR_PARSE, "trace line %d: unknown primitive '%s'", line, lx.word);
     line_parts lp;
     const char *why = split_line(&lx, scratch, &lp);
+    if (why == k_oom) return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory");
     if (!why) why = assign_words(&s, &lp);
     if (why) return kiln_fail(ctx, KILN_ERR_PARSE, "trace line %d: %s: %s", line, sch_prim_name(s.prim), why);
     s.n_ints = lp.n_ints;

@@ -10,6 +10,7 @@
 #include "ir/ctx.h"
 #include "ir/dtype.h"
 #include "ir/lir.h"
+#include "ir/mem.h"
 
 static kiln_ctx *g_ctx;
 
@@ -259,9 +260,32 @@ static void missing_argument_data_is_an_error(void) {
     lir_func_free(f);
 }
 
+/* Allocation failures while running, simplifying or verifying are errors. */
+static void allocation_failures_are_errors(void) {
+    float a[32], out[32];
+    for (int i = 0; i < 32; i++) a[i] = (float)i;
+    void *args[] = {a, out};
+    for (int which = 0; which < 3; which++) {
+        lir_func *f = reverse_kernel(true);
+        long live = kiln_mem_live();
+        bool done = false;
+        for (int n = 0; n < 300 && !done; n++) {
+            kiln_mem_fail_after(n);
+            kiln_status st = which == 0 ? lir_interp_run(g_ctx, f, args) : which == 1 ? lir_verify(g_ctx, f) : lir_simplify(g_ctx, f);
+            kiln_mem_fail_after(-1);
+            CHECK_MSG(st == KILN_OK || st == KILN_ERR_NOMEM, "%d/%d: %s", which, n, kiln_errmsg(g_ctx));
+            done = st == KILN_OK;
+            if (which != 2) CHECK(kiln_mem_live() == live);
+        }
+        CHECK(done);
+        lir_func_free(f);
+    }
+}
+
 static void setup(void) { kiln_ctx_new(&g_ctx); }
 static void teardown(void) { kiln_ctx_free(g_ctx); }
 
 TEST_MAIN(T(setup), T(runs_a_hand_written_matmul), T(bounds_check_catches_an_off_by_one_guard), T(dtype_semantics),
           T(gpu_blocks_run_phase_by_phase), T(barrier_in_divergent_code_is_an_error), T(local_buffers_are_per_thread),
-          T(verifier_names_the_problem), T(missing_argument_data_is_an_error), T(teardown))
+          T(verifier_names_the_problem), T(missing_argument_data_is_an_error),
+          T(allocation_failures_are_errors), T(teardown))

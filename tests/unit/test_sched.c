@@ -945,6 +945,19 @@ static void allocation_failures_are_errors(void) {
     CHECK(ok_at > 0);
     sch_trace_free(t);
     tir_func_free(f);
+    ok_at = -1;
+    live = kiln_mem_live();
+    for (int n = 0; n < 200 && ok_at < 0; n++) {
+        sch_trace *u = NULL;
+        kiln_mem_fail_after(n);
+        kiln_status st = sch_trace_parse(g_ctx, k_all_prims, &u);
+        kiln_mem_fail_after(-1);
+        CHECK_MSG(st == KILN_OK || st == KILN_ERR_NOMEM, "n=%d: %s", n, kiln_errmsg(g_ctx));
+        if (st == KILN_OK) ok_at = n;
+        sch_trace_free(u);
+        CHECK(kiln_mem_live() == live);
+    }
+    CHECK(ok_at > 0);
 }
 
 static void setup(void) { kiln_ctx_new(&g_ctx); }
