@@ -416,6 +416,19 @@ static void gemm_micro_kernel_schedule(void) {
                 "unroll C jm\n"
                 "parallel C io\n",
                 false, "alloc C_acc: f32[128] local");
+    /* replaying a trace gives the same loop IR */
+    sch_trace *t = NULL;
+    lir_func *l1 = NULL, *l2 = NULL;
+    CHECK(sch_trace_parse(g_ctx, "split C i [8] -> io ii\nsplit C j [16] -> jo ji\ncache_write C local at jo\nparallel C io\n", &t) == KILN_OK);
+    CHECK(sch_lower(g_ctx, f, t, &l1) == KILN_OK && sch_lower(g_ctx, f, t, &l2) == KILN_OK);
+    if (l1 && l2) {
+        char *a = strdup(lir_text(l1));
+        CHECK(strcmp(a, lir_text(l2)) == 0);
+        free(a);
+    }
+    lir_func_free(l1);
+    lir_func_free(l2);
+    sch_trace_free(t);
     /* the accumulator is written back by its own vectorized nest */
     expect_same(f, "split C j [16] -> jo ji\nreorder C i jo k ji\ncache_write C local at jo\nvectorize C ji\n", false,
                 "vectorized");
@@ -596,6 +609,39 @@ static void outputs_that_are_not_stages_are_copied(void) {
 static void storage_align_pads_the_stride(void) {
     tir_func *f = make_chain();
     expect_same(f, "storage_align B i [32 3]\n", false, "alloc B: f32[1295] global"); /* row stride 35 */
+    tir_func_free(f);
+}
+
+static lir_stmt *find_if(lir_stmt *s) {
+    if (!s) return NULL;
+    if (s->kind == LIR_IF) return s;
+    if (s->kind == LIR_FOR || s->kind == LIR_ALLOC) return find_if(s->body);
+    for (int i = 0; s->kind == LIR_SEQ && i < s->n_stmts; i++) {
+        lir_stmt *r = find_if(s->stmts[i]);
+        if (r) return r;
+    }
+    return NULL;
+}
+
+/* A lowered nest with its split guard made off by one reads past A. */
+static void broken_guard_is_caught_by_the_interpreter(void) {
+    tir_func *f = make_matmul(37, 29, 13, NULL);
+    bufs in, out;
+    fill_inputs(f, &in, false);
+    lir_func *lf = NULL;
+    CHECK(run_trace(f, "split C i [8] -> io ii\n", &in, &out, &lf) == KILN_OK);
+    free_bufs(&out);
+    lir_stmt *g = lf ? find_if(lf->body) : NULL;
+    CHECK(g && g->cond->kind == EX_BINARY && g->cond->op == EX_LT && g->cond->args[1]->ival == 37);
+    if (g) {
+        g->cond->args[1]->ival = 38;
+        float o[37 * 29];
+        void *args[] = {in.data[0], in.data[1], o};
+        CHECK(lir_interp_run(g_ctx, lf, args) == KILN_ERR_INTERNAL);
+        CHECK_MSG(strstr(kiln_errmsg(g_ctx), "out of bounds"), "%s", kiln_errmsg(g_ctx));
+    }
+    lir_func_free(lf);
+    free_bufs(&in);
     tir_func_free(f);
 }
 
@@ -967,5 +1013,5 @@ TEST_MAIN(T(setup), T(trace_text_round_trips), T(trace_parse_errors_name_the_lin
           T(default_softmax_and_conv_are_correct), T(gemm_micro_kernel_schedule), T(compute_at_and_inline_schedules),
           T(rfactor_schedules), T(gpu_schedules_run_on_the_interpreter), T(pack_relayouts_a_constant_weight),
           T(storage_align_pads_the_stride), T(epilogue_and_integer_schedules),
-          T(outputs_that_are_not_stages_are_copied), T(invalid_traces_fail_clearly), T(random_traces_compute_the_default_values),
+          T(outputs_that_are_not_stages_are_copied), T(broken_guard_is_caught_by_the_interpreter), T(invalid_traces_fail_clearly), T(random_traces_compute_the_default_values),
           T(allocation_failures_are_errors), T(teardown))
