@@ -227,7 +227,7 @@ static kiln_status bind_outer(kiln_ctx *ctx, const gir_graph *g, interp_state *s
         const gir_value *v = g->values[i];
         if (!gir_value_is_outer(v) || st->last_use[v->id] < 0) continue;
         /* a scope of g itself holds its outer values resolved in advance */
-        const kiln_tensor *t = scope && scope->g == g && scope->have[v->id] ? &scope->vals[v->id]
+        const kiln_tensor *t = scope && scope->g == g && scope->have && scope->have[v->id] ? &scope->vals[v->id]
                                                                             : gir_scope_lookup(scope, v->name);
         if (!t)
             return kiln_fail(ctx, KILN_ERR_INVALID,

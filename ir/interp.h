@@ -34,7 +34,8 @@ typedef struct gir_scope {
     const struct gir_scope *parent;
     const gir_graph *g;
     const kiln_tensor *vals; /* by value id of g */
-    const bool *have;        /* by value id: vals[id] holds that value now */
+    const bool *have;        /* by value id: vals[id] holds that value now; NULL: every
+                                ** vals[id] with data (or no elements) does */
 } gir_scope;
 
 /* The value called `name` in s or the nearest enclosing scope that holds it;

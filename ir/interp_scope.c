@@ -29,7 +29,7 @@ void gir_scope_leave(const gir_scope *prev) { t_current = prev; }
 const kiln_tensor *gir_scope_lookup(const gir_scope *s, const char *name) {
     for (; s; s = s->parent) {
         const gir_value *v = gir_value_find(s->g, name);
-        if (!v || !s->have[v->id]) continue;
+        if (!v || (s->have && !s->have[v->id])) continue;
         const kiln_tensor *t = &s->vals[v->id];
         /* a value released after its last use is gone, not empty */
         if (!t->data && kiln_numel(t) != 0) return NULL;
