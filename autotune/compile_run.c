@@ -33,6 +33,7 @@ static void bind_values(const kc_plan *p, run_state *st, const kiln_tensor *inpu
         const gir_node *n = p->steps[i].node;
         for (int k = 0; k < n->n_inputs; k++)
             if (n->inputs[k]) st->last_use[n->inputs[k]->id] = i;
+        gir_note_outer_uses(g, n, i, st->last_use); /* values only its subgraphs read */
     }
     for (int k = 0; k < g->n_outputs; k++) st->last_use[g->outputs[k]->id] = p->n_steps;
 }
@@ -135,10 +136,14 @@ kiln_status kc_run(kiln_ctx *ctx, kc_plan *p, const kiln_tensor *inputs, int n_i
     run_state st = {kiln_calloc(nv, sizeof(kiln_tensor)), kiln_calloc(nv, sizeof(int))};
     if (!st.vals || !st.last_use) s = kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory running the plan");
     if (!s) bind_values(p, &st, inputs);
+    /* control-flow kernels find the values their subgraphs read here */
+    gir_scope scope = {NULL, p->g, st.vals, NULL};
+    const gir_scope *prev = gir_scope_enter(&scope);
     for (int i = 0; i < p->n_steps && !s; i++) {
         s = run_step(ctx, &p->steps[i], &st);
         if (!s) free_dead(p, &st, i);
     }
+    gir_scope_leave(prev);
     if (!s) s = take_outputs(ctx, p, &st, outputs);
     for (size_t v = 0; st.vals && v < nv; v++) kiln_tensor_release(&st.vals[v]);
     kiln_free(st.vals);

@@ -282,7 +282,7 @@ static pb nested(int depth) {
 }
 
 static void subgraphs(void) {
-    EXPECT(nested(3), KILN_ERR_UNSUPPORTED, "node 'if' (If)", NULL, NULL); /* loads; binding names the first op */
+    EXPECT(nested(3), KILN_ERR_INVALID, "node 'if' (If)", NULL, NULL); /* loads; binding names the malformed If */
     EXPECT(nested(40), KILN_ERR_PARSE, "nested deeper", NULL, NULL);
     graph_parts sg = {.name = "body"};
     sg.nodes[sg.n_nodes++] = node("Identity", "id", LIST("nowhere"), LIST("out"), 0, NULL);
