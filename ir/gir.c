@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ctx.h"
+#include "interp.h"
 
 gir_graph *gir_graph_new(void) {
     gir_graph *g = kiln_calloc(1, sizeof *g);
@@ -172,6 +173,23 @@ const char *gir_node_desc(const gir_node *n, char *buf, size_t size) {
     return buf;
 }
 
+/* Whether every value of g that a subgraph of n (at any depth) reads from
+** outside is ready: control-flow nodes depend on those values too. */
+static bool subgraph_inputs_ready(const gir_graph *g, const gir_node *n, const int *ready) {
+    for (int a = 0; a < n->n_attrs; a++) {
+        const gir_graph *sg = n->attrs[a].g;
+        if (!sg) continue;
+        for (int v = 0; v < sg->n_values; v++) {
+            if (!gir_value_is_outer(sg->values[v])) continue;
+            const gir_value *w = gir_value_find(g, sg->values[v]->name);
+            if (w && !ready[w->id]) return false;
+        }
+        for (int k = 0; k < sg->n_nodes; k++)
+            if (!subgraph_inputs_ready(g, sg->nodes[k], ready)) return false;
+    }
+    return true;
+}
+
 /* Kahn's algorithm over value producers. */
 kiln_status gir_toposort(kiln_ctx *ctx, gir_graph *g) {
     int nn = g->n_nodes;
@@ -196,7 +214,7 @@ kiln_status gir_toposort(kiln_ctx *ctx, gir_graph *g) {
             bool ok = true;
             for (int k = 0; k < n->n_inputs && ok; k++)
                 if (n->inputs[k] && !ready[n->inputs[k]->id]) ok = false;
-            if (!ok) continue;
+            if (!ok || !subgraph_inputs_ready(g, n, ready)) continue;
             placed[i] = true;
             order[done_count++] = n;
             for (int k = 0; k < n->n_outputs; k++)

@@ -76,6 +76,24 @@ static const char *k_if_graph =
     "  output %y\n"
     "}\n";
 
+/* An If listed before the node producing a value its branches read: sorting
+** must still put the producer first. */
+static void toposort_orders_values_subgraphs_read(void) {
+    gir_graph *g = parse("graph \"g\" {\n"
+                         "  opset 17\n"
+                         "  input %c : bool[]\n"
+                         "  input %x : f32[3]\n"
+                         "  %y = If(%c) {then_branch=graph \"t\" { %t = Identity(%a)\n output %t : f32[3] },\n"
+                         "               else_branch=graph \"e\" { %e = Identity(%x)\n output %e : f32[3] }}\n"
+                         "  %a = Relu(%x)\n"
+                         "  output %y\n"
+                         "}\n");
+    if (!g) return;
+    CHECK_MSG(gir_toposort(g_ctx, g) == KILN_OK, "%s", kiln_errmsg(g_ctx));
+    CHECK(!strcmp(g->nodes[0]->op_type, "Relu") && !strcmp(g->nodes[1]->op_type, "If"));
+    gir_graph_free(g);
+}
+
 static void if_takes_the_branch_cond_picks(void) {
     gir_graph *g = parse(k_if_graph);
     if (!g) return;
@@ -607,7 +625,7 @@ static void allocation_failures_leak_nothing(void) {
 static void setup(void) { kiln_ctx_new(&g_ctx); }
 static void teardown(void) { kiln_ctx_free(g_ctx); }
 
-TEST_MAIN(T(setup), T(if_takes_the_branch_cond_picks), T(if_static_inference_needs_agreeing_branches),
+TEST_MAIN(T(setup), T(toposort_orders_values_subgraphs_read), T(if_takes_the_branch_cond_picks), T(if_static_inference_needs_agreeing_branches),
           T(if_errors_name_the_node), T(missing_outer_values_are_named), T(executors_can_lend_their_values), T(loop_counts_and_stacks_scan_outputs),
           T(loop_of_no_iteration_gives_initial_values), T(loop_without_bounds_or_with_bad_bodies_fails),
           T(nested_subgraphs_see_every_enclosing_scope), T(loop_stacks_strings), T(scan_follows_axes_and_directions), T(control_flow_graphs_verify),
