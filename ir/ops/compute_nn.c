@@ -426,3 +426,57 @@ static kiln_status global_pool(kiln_ctx *ctx, tir_func *f, const gir_node *n, ti
 CMP_FN(global_avg_pool) { return global_pool(ctx, f, n, in, out, POOL_AVG); }
 CMP_FN(global_max_pool) { return global_pool(ctx, f, n, in, out, POOL_MAX); }
 CMP_FN(global_lp_pool) { return global_pool(ctx, f, n, in, out, POOL_LP); }
+
+/* ---- RotaryEmbedding: rotates pairs of the first rotary_embedding_dim
+** features of each head by the cached angle of the token's position ---- */
+
+CMP_FN(rotary) {
+    tir_tensor *x = in[0], *cs = in[1], *sn = in[2], *pos = cmp_in(n, in, 3);
+    kiln_tensor ty;
+    kiln_status s = cmp_infer(ctx, n, in, &ty);
+    if (s) return s;
+    ex_builder *eb = &f->eb;
+    bool is3d = x->rank == 3, il = gir_attr_int(n, "interleaved", 0) != 0;
+    int64_t heads = is3d ? gir_attr_int(n, "num_heads", 1) : x->dims[1];
+    int64_t d = is3d ? x->dims[2] / heads : x->dims[3], rot = gir_attr_int(n, "rotary_embedding_dim", 0);
+    if (rot == 0) rot = d;
+    int64_t half = rot / 2;
+    kiln_dtype dt = x->dtype, c = cmp_calc(dt);
+    tir_stage *st = cmp_stage(f, "rotary_embedding", dt, x->rank, x->dims, TIR_TAG_ELEMWISE, NULL);
+    ex_expr *idx[KILN_MAX_RANK], *pi[KILN_MAX_RANK];
+    cmp_axes(f, st, idx);
+    if (!st) return cmp_done(ctx, f, n);
+    int fd = x->rank - 1; /* the feature dim: head features, or hidden = head * d + j */
+    ex_expr *b = idx[0], *t = idx[is3d ? 1 : 2], *j = is3d ? ex_floormod(eb, idx[fd], I(f, d)) : idx[fd];
+    /* partner feature p and cache column i (clamped: only used below rot) */
+    ex_expr *first, *p, *i;
+    if (il) {
+        first = cmp_bin(f, EX_EQ, ex_floormod(eb, j, I(f, 2)), I(f, 0));
+        p = cmp_sel(f, first, ex_add(eb, j, I(f, 1)), ex_sub(eb, j, I(f, 1)));
+        i = ex_floordiv(eb, j, I(f, 2));
+    } else {
+        first = ex_lt(eb, j, I(f, half));
+        p = cmp_sel(f, first, ex_add(eb, j, I(f, half)), ex_sub(eb, j, I(f, half)));
+        i = cmp_sel(f, first, j, ex_sub(eb, j, I(f, half)));
+    }
+    p = cmp_clamp(f, p, 0, d - 1);
+    i = cmp_clamp(f, i, 0, half - 1);
+    memcpy(pi, idx, sizeof(ex_expr *) * (size_t)x->rank);
+    pi[fd] = is3d ? ex_add(eb, ex_sub(eb, idx[fd], j), p) : p;
+    ex_expr *ci[3];
+    if (pos) {
+        ex_expr *bt[2] = {b, t};
+        ci[0] = cmp_clamp(f, cmp_to(f, cmp_load(f, pos, bt), KILN_I64), 0, cs->dims[0] - 1);
+        ci[1] = i;
+    } else {
+        ci[0] = b, ci[1] = t, ci[2] = i;
+    }
+    ex_expr *cv = cmp_to(f, cmp_load(f, cs, ci), c), *sv = cmp_to(f, cmp_load(f, sn, ci), c);
+    ex_expr *xv = cmp_to(f, cmp_load(f, x, idx), c), *xp = cmp_to(f, cmp_load(f, x, pi), c);
+    ex_expr *r1 = cmp_bin(f, EX_SUB, cmp_bin(f, EX_MUL, cv, xv), cmp_bin(f, EX_MUL, sv, xp));
+    ex_expr *r2 = cmp_bin(f, EX_ADD, cmp_bin(f, EX_MUL, sv, xp), cmp_bin(f, EX_MUL, cv, xv));
+    ex_expr *r = cmp_sel(f, ex_lt(eb, j, I(f, rot)), cmp_sel(f, first, r1, r2), xv);
+    st->body = cmp_to(f, r, dt);
+    out[0] = st->out;
+    return cmp_done(ctx, f, n);
+}

@@ -1,7 +1,7 @@
 /*
 ** compute_quant.c — compute definitions of QuantizeLinear and
-** DequantizeLinear for the 8-, 16- and 32-bit integer types: per tensor,
-** per axis and blocked scales. The float8, fp4 and sub-byte integer forms
+** DequantizeLinear for the 8-, 16- and 32-bit integer types (per tensor,
+** per axis and blocked scales), and DynamicQuantizeLinear. The float8, fp4 and sub-byte integer forms
 ** have no definition (the loop IR has no such types).
 **
 ** The arithmetic mirrors the reference's numpy semantics: the division
@@ -96,5 +96,65 @@ CMP_FN(dequantize) {
     if (sc->dtype != KILN_F64) v = cmp_to(f, v, KILN_F32);
     st->body = cmp_to(f, v, ty.dtype);
     out[0] = st->out;
+    return cmp_done(ctx, f, n);
+}
+
+/* ---- DynamicQuantizeLinear: uint8 with a scale and zero point from x's
+** range, all in f32 as the reference computes it; the range includes 0 and
+** skips NaN ---- */
+
+/* A rank-0 reduction of every element of x (as f32, NaN read as 0) from 0. */
+static tir_stage *dq_extreme(tir_func *f, const tir_tensor *x, const char *name, ex_combiner c) {
+    tir_stage *st = cmp_stage(f, name, KILN_F32, 0, NULL, TIR_TAG_REDUCE, NULL);
+    ex_expr *xi[KILN_MAX_RANK];
+    static const char *const names[KILN_MAX_RANK] = {"r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7"};
+    if (!st) return NULL;
+    for (int d = 0; d < x->rank; d++) xi[d] = ex_varref(&f->eb, cmp_raxis(f, st, names[d], x->dims[d]));
+    ex_expr *v = cmp_to(f, cmp_load(f, x, xi), KILN_F32), *zero = cmp_f(f, KILN_F32, 0);
+    v = cmp_sel(f, cmp_un(f, EX_ISNAN, v), zero, v);
+    if (x->rank == 0) {
+        st->body = c == EX_RMAX ? cmp_sel(f, cmp_bin(f, EX_GT, v, zero), v, zero)
+                                : cmp_sel(f, cmp_bin(f, EX_LT, v, zero), v, zero);
+        st->tag = TIR_TAG_ELEMWISE;
+        return st;
+    }
+    st->body = ex_reduce(&f->eb, c, v, (const ex_var *const *)st->raxes, st->n_raxes, zero);
+    return st;
+}
+
+static ex_expr *F32(tir_func *f, double v) { return cmp_f(f, KILN_F32, v); }
+
+/* v clamped into [0, 255] with NaN as 0, then rounded half to even. */
+static ex_expr *dq_u8_range(tir_func *f, ex_expr *v) {
+    ex_expr *c = cmp_sel(f, cmp_bin(f, EX_LT, v, F32(f, 0)), F32(f, 0), v);
+    c = cmp_sel(f, cmp_bin(f, EX_GT, c, F32(f, 255)), F32(f, 255), c);
+    c = cmp_sel(f, cmp_un(f, EX_ISNAN, v), F32(f, 0), c);
+    return cmp_un(f, EX_ROUND_EVEN, c);
+}
+
+CMP_FN(dynamic_quantize) {
+    tir_tensor *x = in[0];
+    if (x->dtype != KILN_F32)
+        return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "element type %s is not supported",
+                            kiln_dtype_name(x->dtype));
+    tir_stage *mx = dq_extreme(f, x, "range_max", EX_RMAX), *mn = dq_extreme(f, x, "range_min", EX_RMIN);
+    tir_stage *sc = cmp_stage(f, "y_scale", KILN_F32, 0, NULL, TIR_TAG_ELEMWISE, NULL);
+    tir_stage *zf = cmp_stage(f, "zero_point_f32", KILN_F32, 0, NULL, TIR_TAG_ELEMWISE, NULL);
+    if (!mx || !mn || !sc || !zf) return cmp_done(ctx, f, n);
+    ex_expr *hi = cmp_load(f, mx->out, NULL), *lo = cmp_load(f, mn->out, NULL);
+    ex_expr *span = cmp_sel(f, cmp_bin(f, EX_EQ, hi, lo), F32(f, 1), cmp_bin(f, EX_SUB, hi, lo));
+    sc->body = cmp_bin(f, EX_DIV, span, F32(f, 255));
+    ex_expr *scale = cmp_load(f, sc->out, NULL);
+    zf->body = dq_u8_range(f, cmp_bin(f, EX_SUB, F32(f, 0), cmp_bin(f, EX_DIV, cmp_load(f, mn->out, NULL), scale)));
+    tir_stage *y = cmp_stage(f, "dynamic_quantize_linear", KILN_U8, x->rank, x->dims, TIR_TAG_ELEMWISE, NULL);
+    ex_expr *idx[KILN_MAX_RANK];
+    cmp_axes(f, y, idx);
+    if (!y) return cmp_done(ctx, f, n);
+    ex_expr *q = cmp_bin(f, EX_DIV, cmp_load(f, x, idx), cmp_load(f, sc->out, NULL));
+    q = cmp_bin(f, EX_ADD, cmp_un(f, EX_ROUND_EVEN, q), cmp_load(f, zf->out, NULL));
+    y->body = cmp_to(f, dq_u8_range(f, q), KILN_U8);
+    out[0] = y->out;
+    if (cmp_wants(n, 1)) out[1] = cmp_copy(f, "scale", sc->out, KILN_F32, TIR_TAG_ELEMWISE);
+    if (cmp_wants(n, 2)) out[2] = cmp_copy(f, "zero_point", zf->out, KILN_U8, TIR_TAG_ELEMWISE);
     return cmp_done(ctx, f, n);
 }

@@ -503,6 +503,16 @@ static const tc_case k_cases[] = {
     {17, "const %n : T[] = {10}\n%y = HammingWindow(%n) {periodic=0, output_datatype=11}\noutput %y", 0, 0},
     {17, "const %n : T[] = {7}\n%y = BlackmanWindow(%n) {output_datatype=10}\noutput %y", 0, 0},
     {17, "const %n : T[] = {7}\n%y = HannWindow(%n) {output_datatype=16}\noutput %y", 0, 0},
+    {11, "input %x : T[3,7]\n%y, %s, %z = DynamicQuantizeLinear(%x)\noutput %y\noutput %s\noutput %z", 0, 0},
+    {11, "input %nan_x : T[37]\n%y, %s, %z = DynamicQuantizeLinear(%nan_x)\noutput %y\noutput %s\noutput %z", 0, 0},
+    {11, "input %pos_x : T[2,5]\n%y = DynamicQuantizeLinear(%pos_x)\noutput %y", 0, 0},
+    /* rotary embedding */
+    {23, "input %x : T[2,3,5,8]\ninput %c : T[2,5,4]\ninput %s : T[2,5,4]\n%y = RotaryEmbedding(%x, %c, %s)\noutput %y",
+     0, 0},
+    {23, "input %x : T[2,5,12]\ninput %c : T[9,2]\ninput %s : T[9,2]\ninput %ux9_p : i64[2,5]\n"
+         "%y = RotaryEmbedding(%x, %c, %s, %ux9_p) {num_heads=2, rotary_embedding_dim=4, interleaved=1}\noutput %y", 0, 0},
+    {23, "input %x : T[1,2,3,7]\ninput %c : T[6,2]\ninput %s : T[6,2]\ninput %ux6_p : i64[1,3]\n"
+         "%y = RotaryEmbedding(%x, %c, %s, %ux6_p) {rotary_embedding_dim=4}\noutput %y", 0, 0},
 };
 #define N_CASES (int)(sizeof k_cases / sizeof k_cases[0])
 
