@@ -1,0 +1,165 @@
+/*
+** tmpl_util.c — what the schedule templates share: vector widths, how a
+** stage's loads move through memory, and the generic schedule of one stage
+** (the fallback for stages no template claims, and the side stages of the
+** ones they do).
+*/
+#include <string.h>
+
+#include "ir/dtype.h"
+#include "tmpl_internal.h"
+
+/* ---- vector widths ---- */
+
+int tmpl_lanes(const cg_cpu_target *t, int bytes) {
+    int bits = t && t->vector_bits >= 128 ? t->vector_bits : 128;
+    if (bytes < 1) bytes = 1;
+    int lanes = bits / (8 * bytes);
+    return lanes < 1 ? 1 : lanes > 64 ? 64 : lanes;
+}
+
+static int dt_bytes(kiln_dtype dt) {
+    int n = (int)kiln_dtype_size(dt);
+    return n < 1 ? 1 : n;
+}
+
+static int max_load_bytes(const ex_expr *e) {
+    int m = e->kind == EX_LOAD || e->kind == EX_CAST ? dt_bytes(e->dtype) : 0;
+    for (int i = 0; i < e->n_args; i++) {
+        int k = max_load_bytes(e->args[i]);
+        if (k > m) m = k;
+    }
+    return m;
+}
+
+int tmpl_elem_bytes(const tir_stage *s) {
+    int m = dt_bytes(s->out->dtype), k = s->body ? max_load_bytes(s->body) : 0;
+    return k > m ? k : m;
+}
+
+/* ---- access patterns ---- */
+
+static bool uses_var(const ex_expr *e, const ex_var *v) {
+    if (e->kind == EX_VAR) return e->var == v;
+    for (int i = 0; i < e->n_args; i++)
+        if (uses_var(e->args[i], v)) return true;
+    return false;
+}
+
+/* Whether e = coef * v + (terms without v); the coefficient in *coef. */
+static bool affine(const ex_expr *e, const ex_var *v, int64_t *coef) {
+    int64_t a, b, c;
+    if (!uses_var(e, v)) return *coef = 0, true;
+    if (e->kind == EX_VAR) return *coef = 1, true;
+    if (e->kind == EX_UNARY && e->op == EX_NEG) {
+        if (!affine(e->args[0], v, &a) || a == INT64_MIN) return false;
+        return *coef = -a, true;
+    }
+    if (e->kind != EX_BINARY || !kiln_dtype_is_int(e->dtype)) return false;
+    switch (e->op) {
+    case EX_ADD:
+    case EX_SUB:
+        if (!affine(e->args[0], v, &a) || !affine(e->args[1], v, &b)) return false;
+        return !(e->op == EX_ADD ? __builtin_add_overflow(a, b, coef) : __builtin_sub_overflow(a, b, coef));
+    case EX_MUL:
+        for (int k = 0; k < 2; k++)
+            if (ex_is_const_int(e->args[k], &c)) {
+                if (!affine(e->args[1 - k], v, &a)) return false;
+                return !__builtin_mul_overflow(a, c, coef);
+            }
+        return false;
+    default: return false;
+    }
+}
+
+static void classify(const ex_expr *e, const ex_var *v, tmpl_access *acc) {
+    for (int i = 0; i < e->n_args; i++) classify(e->args[i], v, acc);
+    if (e->kind != EX_LOAD || !e->tensor) return;
+    const tir_tensor *t = e->tensor;
+    int64_t flat = 0, stride = 1;
+    bool ok = e->n_args == t->rank;
+    for (int d = t->rank - 1; ok && d >= 0; d--) {
+        int64_t c, term;
+        ok = affine(e->args[d], v, &c) && !__builtin_mul_overflow(c, stride, &term) &&
+             !__builtin_add_overflow(flat, term, &flat);
+        if (t->dims[d] > 0 && __builtin_mul_overflow(stride, t->dims[d], &stride)) ok = false;
+    }
+    if (!ok) acc->general++;
+    else if (flat == 0) acc->uniform++;
+    else if (flat == 1) acc->contiguous++;
+    else acc->strided++;
+}
+
+tmpl_access tmpl_access_of(const tir_stage *s, const ex_var *v) {
+    tmpl_access acc = {0, 0, 0, 0};
+    if (s->body && v) classify(s->body, v, &acc);
+    return acc;
+}
+
+/* ---- structure ---- */
+
+bool tmpl_names_ok(const tir_func *f) {
+    for (int i = 0; i < f->n_stages; i++) {
+        const tir_stage *s = f->stages[i];
+        if (!s->name || !s->out || s->out->rank != s->n_axes) return false;
+        for (int j = 0; j < i; j++)
+            if (strcmp(f->stages[j]->name, s->name) == 0) return false;
+        for (int j = 0; j < f->n_inputs; j++)
+            if (strcmp(f->inputs[j]->name, s->name) == 0) return false;
+        int n = s->n_axes + s->n_raxes;
+        for (int a = 0; a < n; a++) {
+            const ex_var *x = a < s->n_axes ? s->axes[a] : s->raxes[a - s->n_axes];
+            if (!x || !x->name || !x->name[0]) return false;
+            for (int c = 0; c < a; c++) {
+                const ex_var *y = c < s->n_axes ? s->axes[c] : s->raxes[c - s->n_axes];
+                if (strcmp(x->name, y->name) == 0) return false;
+            }
+        }
+    }
+    return true;
+}
+
+bool tmpl_is_output(const tir_func *f, const tir_tensor *t) {
+    for (int i = 0; i < f->n_outputs; i++)
+        if (f->outputs[i] == t) return true;
+    return false;
+}
+
+bool tmpl_reads(const ex_expr *e, const tir_tensor *t) {
+    if (!e) return false;
+    if (e->kind == EX_LOAD && e->tensor == t) return true;
+    for (int i = 0; i < e->n_args; i++)
+        if (tmpl_reads(e->args[i], t)) return true;
+    return false;
+}
+
+int tmpl_readers(const tir_func *f, const tir_tensor *t, const tir_stage **out, int cap) {
+    int n = 0;
+    for (int i = 0; i < f->n_stages; i++)
+        if (tmpl_reads(f->stages[i]->body, t)) {
+            if (n < cap) out[n] = f->stages[i];
+            n++;
+        }
+    return n;
+}
+
+int64_t tmpl_numel(const tir_tensor *t) {
+    int64_t n = 1;
+    for (int d = 0; d < t->rank; d++)
+        if (__builtin_mul_overflow(n, t->dims[d], &n)) return INT64_MAX;
+    return n;
+}
+
+int64_t tmpl_work(const tir_stage *s) {
+    int64_t n = tmpl_numel(s->out);
+    for (int r = 0; r < s->n_raxes; r++)
+        if (__builtin_mul_overflow(n, s->raxes[r]->extent, &n)) return INT64_MAX;
+    return n;
+}
+
+int64_t tmpl_divisor(int64_t n, const int64_t *cands, int n_cands) {
+    int64_t best = 0;
+    for (int i = 0; i < n_cands; i++)
+        if (cands[i] > 0 && cands[i] <= n && n % cands[i] == 0 && cands[i] > best) best = cands[i];
+    return best;
+}
