@@ -203,7 +203,7 @@ CMP_FN(global_avg_pool); CMP_FN(global_max_pool); CMP_FN(global_lp_pool);
 CMP_FN(batch_norm); CMP_FN(layer_norm); CMP_FN(rms_norm); CMP_FN(instance_norm);
 CMP_FN(group_norm); CMP_FN(lp_norm); CMP_FN(mvn); CMP_FN(lrn);
 CMP_FN(resize); CMP_FN(upsample);
-CMP_FN(matmul); CMP_FN(gemm); CMP_FN(matmul_integer);
+CMP_FN(matmul); CMP_FN(gemm); CMP_FN(matmul_integer); CMP_FN(qlinear_matmul);
 CMP_FN(quantize); CMP_FN(dequantize); CMP_FN(dynamic_quantize); CMP_FN(einsum); CMP_FN(rotary);
 
 #endif

@@ -43,28 +43,25 @@ static ex_expr *mm_zero_point(tir_func *f, const tir_tensor *zp, const tir_tenso
     return cmp_load_bcast(f, zp, t->rank, ti);
 }
 
-/* MatMul and MatMulInteger: sum over k of (a - az) * (b - bz) in c. */
-static kiln_status mm_build(kiln_ctx *ctx, tir_func *f, const gir_node *n, tir_tensor *const *in, tir_tensor **out,
-                            const tir_tensor *az, const tir_tensor *bz, kiln_dtype c) {
-    tir_tensor *a = in[0], *b = in[1];
-    kiln_tensor ta, tb, ty;
+/* The product stage of MatMul, MatMulInteger and QLinearMatMul: sum over k
+** of (a - az) * (b - bz) in c, over the output dims od (rank r). */
+static tir_stage *mm_acc(kiln_ctx *ctx, tir_func *f, const gir_node *n, const tir_tensor *a, const tir_tensor *b,
+                         const tir_tensor *az, const tir_tensor *bz, kiln_dtype c, kiln_status *st_out) {
+    kiln_tensor ta, tb;
     nn_matmul_shape ms;
-    kiln_status s = cmp_infer(ctx, n, in, &ty);
     cmp_type_of(a, &ta);
     cmp_type_of(b, &tb);
-    if (!s) s = nn_matmul_shape_of(ctx, n, &ta, &tb, &ms);
-    if (s) return s;
-    kiln_dtype dt = ty.dtype;
+    *st_out = nn_matmul_shape_of(ctx, n, &ta, &tb, &ms);
+    if (*st_out) return NULL;
     const char *names[KILN_MAX_RANK];
     int r = 0;
     for (int d = 0; d < ms.batch_rank; d++) names[r++] = k_batch_names[d];
     if (a->rank > 1) names[r++] = "i";
     if (b->rank > 1) names[r++] = "j";
-    bool cast = c != dt;
-    tir_stage *st = cmp_stage(f, cast ? "matmul_acc" : "matmul", c, ty.rank, ty.dims, TIR_TAG_MATMUL, names);
+    tir_stage *st = cmp_stage(f, "matmul", c, ms.out_rank, ms.out, TIR_TAG_MATMUL, names);
     ex_expr *ax[KILN_MAX_RANK], *ai[KILN_MAX_RANK], *bi[KILN_MAX_RANK];
     cmp_axes(f, st, ax);
-    if (!st) return cmp_done(ctx, f, n);
+    if (!st) return NULL;
     ex_expr *k = ex_varref(&f->eb, cmp_raxis(f, st, "k", ms.k));
     ex_expr *i = a->rank > 1 ? ax[ms.batch_rank] : NULL, *j = b->rank > 1 ? ax[r - 1] : NULL;
     if (a->rank == 1) ai[0] = k;
@@ -75,7 +72,17 @@ static kiln_status mm_build(kiln_ctx *ctx, tir_func *f, const gir_node *n, tir_t
     if (az) av = cmp_bin(f, EX_SUB, av, cmp_to(f, mm_zero_point(f, az, a, ai, true), c));
     if (bz) bv = cmp_bin(f, EX_SUB, bv, cmp_to(f, mm_zero_point(f, bz, b, bi, false), c));
     st->body = cmp_reduction(f, st, EX_SUM, cmp_bin(f, EX_MUL, av, bv));
-    out[0] = cast ? cmp_copy(f, "matmul", st->out, dt, TIR_TAG_ELEMWISE) : st->out;
+    return st;
+}
+
+static kiln_status mm_build(kiln_ctx *ctx, tir_func *f, const gir_node *n, tir_tensor *const *in, tir_tensor **out,
+                            const tir_tensor *az, const tir_tensor *bz, kiln_dtype c) {
+    kiln_tensor ty;
+    kiln_status s = cmp_infer(ctx, n, in, &ty);
+    if (s) return s;
+    tir_stage *st = mm_acc(ctx, f, n, in[0], in[1], az, bz, c, &s);
+    if (s) return s;
+    if (st) out[0] = c != ty.dtype ? cmp_copy(f, "matmul_out", st->out, ty.dtype, TIR_TAG_ELEMWISE) : st->out;
     return cmp_done(ctx, f, n);
 }
 
@@ -86,6 +93,37 @@ CMP_FN(matmul) {
 
 /* 8-bit operands minus their zero points, exact in i32. */
 CMP_FN(matmul_integer) { return mm_build(ctx, f, n, in, out, cmp_in(n, in, 2), cmp_in(n, in, 3), KILN_I32); }
+
+/* QLinearMatMul (a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp): the
+** exact integer product rescaled by a factor computed in the scales' type,
+** rounded half to even and saturated, as the reference does. */
+CMP_FN(qlinear_matmul) {
+    tir_tensor *a = in[0], *as = in[1], *b = in[3], *bs = in[4], *ys = in[6], *yz = in[7];
+    kiln_tensor ty;
+    kiln_status s = cmp_infer(ctx, n, in, &ty);
+    if (s) return s;
+    tir_stage *acc = mm_acc(ctx, f, n, a, b, in[2], in[5], KILN_I32, &s);
+    if (s) return s;
+    tir_stage *st = cmp_stage(f, "qlinear_matmul", ty.dtype, ty.rank, ty.dims, TIR_TAG_ELEMWISE, NULL);
+    ex_expr *ax[KILN_MAX_RANK];
+    cmp_axes(f, st, ax);
+    if (!st || !acc) return cmp_done(ctx, f, n);
+    kiln_dtype sd = cmp_calc(as->dtype);
+    /* a_scale per row (axis i), b_scale per column (axis j), when not scalars */
+    int r = ty.rank;
+    ex_expr *i = a->rank > 1 ? ax[b->rank > 1 ? r - 2 : r - 1] : NULL, *j = b->rank > 1 ? ax[r - 1] : NULL;
+    bool arow = kiln_numel_dims(as->rank, as->dims) > 1 && i, bcol = kiln_numel_dims(bs->rank, bs->dims) > 1 && j;
+    ex_expr *av = arow ? cmp_load(f, as, &i) : cmp_load_first(f, as);
+    ex_expr *bv = bcol ? cmp_load(f, bs, &j) : cmp_load_first(f, bs);
+    ex_expr *prod = cmp_to(f, cmp_bin(f, EX_MUL, cmp_to(f, av, sd), cmp_to(f, bv, sd)), as->dtype);
+    ex_expr *fac = cmp_bin(f, EX_DIV, cmp_to(f, prod, sd), cmp_to(f, cmp_load_first(f, ys), sd));
+    fac = cmp_to(f, cmp_to(f, fac, as->dtype), KILN_F64);
+    ex_expr *v = cmp_bin(f, EX_MUL, cmp_to(f, cmp_load(f, acc->out, ax), KILN_F64), fac);
+    v = cmp_bin(f, EX_ADD, v, cmp_to(f, cmp_load_first(f, yz), KILN_F64));
+    st->body = cmp_round_to_int(f, v, ty.dtype);
+    out[0] = st->out;
+    return cmp_done(ctx, f, n);
+}
 
 /* ---- Gemm: Y = alpha * op(A) op(B) + beta * C ---- */
 

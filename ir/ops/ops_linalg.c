@@ -24,7 +24,7 @@ const kiln_op_def kiln_ops_linalg[] = {
     ROW("Gemm", 1, 10, 3, 3, KILN_DT_FLOATS | MM_INTS, KILN_FUSE_ANCHOR, k_gemm_attrs, gemm, cmp_gemm),
     ROW("Gemm", 11, KILN_MAX_OPSET, 2, 3, KILN_DT_FLOATS | MM_INTS, KILN_FUSE_ANCHOR, k_gemm_attrs, gemm, cmp_gemm),
     ROW("MatMulInteger", 10, KILN_MAX_OPSET, 2, 4, Q8, KILN_FUSE_ANCHOR, k_no_attrs, matmul_integer, cmp_matmul_integer),
-    ROW("QLinearMatMul", 10, KILN_MAX_OPSET, 8, 8, Q8, KILN_FUSE_ANCHOR, k_no_attrs, qlinear_matmul),
+    ROW("QLinearMatMul", 10, KILN_MAX_OPSET, 8, 8, Q8, KILN_FUSE_ANCHOR, k_no_attrs, qlinear_matmul, cmp_qlinear_matmul),
     ROW("Einsum", 12, KILN_MAX_OPSET, 1, 16, KILN_DT_NUMERIC, KILN_FUSE_OPAQUE, k_einsum_attrs, einsum, cmp_einsum),
     ROW("Det", 11, KILN_MAX_OPSET, 1, 1, KILN_DT_FLOATS, KILN_FUSE_OPAQUE, k_no_attrs, det),
     {0},

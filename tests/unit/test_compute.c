@@ -513,6 +513,12 @@ static const tc_case k_cases[] = {
          "%y = RotaryEmbedding(%x, %c, %s, %ux9_p) {num_heads=2, rotary_embedding_dim=4, interleaved=1}\noutput %y", 0, 0},
     {23, "input %x : T[1,2,3,7]\ninput %c : T[6,2]\ninput %s : T[6,2]\ninput %ux6_p : i64[1,3]\n"
          "%y = RotaryEmbedding(%x, %c, %s, %ux6_p) {rotary_embedding_dim=4}\noutput %y", 0, 0},
+    {10, "input %a : T[5,7]\nconst %as : f32[] = {0.02}\ninput %az : T[]\ninput %b : T[7,3]\nconst %bs : f32[] = {0.03}\n"
+         "input %bz : T[]\nconst %ys : f32[] = {0.5}\ninput %yz : u8[]\n"
+         "%y = QLinearMatMul(%a, %as, %az, %b, %bs, %bz, %ys, %yz)\noutput %y", 0, 0},
+    {10, "input %a : T[2,5,7]\ninput %pos_as : f32[5]\ninput %az : T[5]\ninput %b : T[7,3]\ninput %pos_bs : f32[3]\n"
+         "input %bz : T[3]\nconst %ys : f32[] = {7.5}\ninput %yz : i8[]\n"
+         "%y = QLinearMatMul(%a, %pos_as, %az, %b, %pos_bs, %bz, %ys, %yz)\noutput %y", 0, 0},
 };
 #define N_CASES (int)(sizeof k_cases / sizeof k_cases[0])
 
