@@ -126,7 +126,7 @@ lir_stmt *lir_seq(lir_func *f, lir_stmt *const *stmts, int n) {
     if (!s) return NULL;
     s->stmts = kiln_arena_alloc(f->arena, sizeof(lir_stmt *) * (size_t)(n ? n : 1));
     if (!s->stmts) return failed(f);
-    memcpy(s->stmts, stmts, sizeof(lir_stmt *) * (size_t)n);
+    if (n) memcpy(s->stmts, stmts, sizeof(lir_stmt *) * (size_t)n);
     s->n_stmts = n;
     return s;
 }
