@@ -4,10 +4,11 @@
 **
 ** The function's inputs are one placeholder per present input of the node,
 ** in slot order (an omitted optional input gets none); its outputs are the
-** node's present outputs, in slot order. An input is bound to constant data
-** when its in_types entry carries data, or else when the graph value is a
-** constant (an initializer); the placeholder points at that tensor, which
-** must outlive the function. The outputs are checked against the op's own
+** node's present outputs, in slot order. An input's type is its in_types
+** entry, or (in_types or the entry NULL) the graph value's static type. It
+** is bound to constant data when its in_types entry carries data, or else
+** when the graph value is a constant (an initializer); the placeholder
+** points at that tensor, which must outlive the function. The outputs are checked against the op's own
 ** shape inference, and the function is verified, so a broken definition is
 ** an internal error here rather than wrong code later.
 */
@@ -43,7 +44,7 @@ static kiln_status tf_input_type(kiln_ctx *ctx, const gir_node *n, int i, const 
 static kiln_status tf_placeholders(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *const *in_types,
                                    tir_func *f, tir_tensor **ph) {
     for (int i = 0; i < n->n_inputs; i++) {
-        if (!n->inputs[i] || (in_types && !in_types[i])) continue;
+        if (!n->inputs[i]) continue;
         kiln_tensor ty;
         const kiln_tensor *c = NULL;
         kiln_status s = tf_input_type(ctx, n, i, in_types, &ty, &c);

@@ -197,7 +197,7 @@ CMP_FN(softmax); CMP_FN(log_softmax); CMP_FN(hardmax);
 /* ---- nn and linalg (compute_nn.c, compute_norm.c, compute_resize.c, compute_linalg.c,
 ** compute_quant.c) ---- */
 
-CMP_FN(conv); CMP_FN(conv_transpose); CMP_FN(conv_integer);
+CMP_FN(conv); CMP_FN(conv_transpose); CMP_FN(conv_integer); CMP_FN(qlinear_conv);
 CMP_FN(avg_pool); CMP_FN(max_pool); CMP_FN(lp_pool);
 CMP_FN(global_avg_pool); CMP_FN(global_max_pool); CMP_FN(global_lp_pool);
 CMP_FN(batch_norm); CMP_FN(layer_norm); CMP_FN(rms_norm); CMP_FN(instance_norm);

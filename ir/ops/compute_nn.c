@@ -86,27 +86,30 @@ static kiln_status conv_window(kiln_ctx *ctx, const gir_node *n, const tir_tenso
     return s ? s : nn_window_init(ctx, n, &tx, kernel, pool, w);
 }
 
-/* Conv and ConvInteger: y = sum over (ic, k) of (x - xz) * (w - wz) [+ b],
-** accumulated in c (the calc type, or i32 for the integer form). */
-static kiln_status conv_build(kiln_ctx *ctx, tir_func *f, const gir_node *n, tir_tensor *const *in, tir_tensor **out,
-                              const tir_tensor *b, const tir_tensor *xz, const tir_tensor *wz, kiln_dtype c) {
-    tir_tensor *x = in[0], *wt = in[1];
-    kiln_tensor ty;
+/* The operands of a convolution: x, w, bias, zero points (NULL when absent). */
+typedef struct conv_ops {
+    const tir_tensor *x, *w, *b, *xz, *wz;
+} conv_ops;
+
+/* y = sum over (ic, k) of (x - xz) * (w - wz) [+ b], accumulated in c and
+** converted to dt (the output type ty's) — Conv, ConvInteger and the
+** accumulation of QLinearConv. */
+static tir_tensor *conv_build(kiln_ctx *ctx, tir_func *f, const gir_node *n, const conv_ops *o,
+                              const kiln_tensor *ty, kiln_dtype c, kiln_dtype dt, kiln_status *st_out) {
+    const tir_tensor *x = o->x, *wt = o->w;
     nn_window w;
-    kiln_status s = cmp_infer(ctx, n, in, &ty);
-    if (!s) s = conv_window(ctx, n, x, wt->dims + 2, false, &w);
-    if (s) return s;
+    *st_out = conv_window(ctx, n, x, wt->dims + 2, false, &w);
+    if (*st_out) return NULL;
     int nsp = w.nsp;
     int64_t group = gir_attr_int(n, "group", 1), icg = wt->dims[1], ocg = wt->dims[0] / group;
-    kiln_dtype dt = ty.dtype;
     const char *names[KILN_MAX_RANK] = {"n", "oc"};
     for (int d = 0; d < nsp; d++) names[2 + d] = sp_name(nsp, d, false);
-    const tir_tensor *xp = conv_padded(f, x, xz, &w, c);
-    bool direct = !b && c == dt;
-    tir_stage *st = cmp_stage(f, direct ? "conv" : "conv_acc", c, ty.rank, ty.dims, TIR_TAG_CONV, names);
+    const tir_tensor *xp = conv_padded(f, x, o->xz, &w, c);
+    bool direct = !o->b && c == dt;
+    tir_stage *st = cmp_stage(f, direct ? "conv" : "conv_acc", c, ty->rank, ty->dims, TIR_TAG_CONV, names);
     ex_expr *ax[KILN_MAX_RANK], *xi[KILN_MAX_RANK], *wi[KILN_MAX_RANK];
     cmp_axes(f, st, ax);
-    if (!st || !xp) return cmp_done(ctx, f, n);
+    if (!st || !xp) return NULL;
     ex_expr *ic = ex_varref(&f->eb, cmp_raxis(f, st, "ic", icg));
     xi[0] = ax[0];
     xi[1] = group == 1 ? ic : ex_add(&f->eb, ex_mul(&f->eb, ex_floordiv(&f->eb, ax[1], I(f, ocg)), I(f, icg)), ic);
@@ -114,28 +117,65 @@ static kiln_status conv_build(kiln_ctx *ctx, tir_func *f, const gir_node *n, tir
     wi[1] = ic;
     for (int d = 0; d < nsp; d++) {
         ex_expr *k = ex_varref(&f->eb, cmp_raxis(f, st, sp_name(nsp, d, true), w.kernel[d]));
-        ex_expr *o = w.stride[d] == 1 ? ax[2 + d] : ex_mul(&f->eb, ax[2 + d], I(f, w.stride[d]));
-        xi[2 + d] = ex_add(&f->eb, o, w.dilation[d] == 1 ? k : ex_mul(&f->eb, k, I(f, w.dilation[d])));
+        ex_expr *p = w.stride[d] == 1 ? ax[2 + d] : ex_mul(&f->eb, ax[2 + d], I(f, w.stride[d]));
+        xi[2 + d] = ex_add(&f->eb, p, w.dilation[d] == 1 ? k : ex_mul(&f->eb, k, I(f, w.dilation[d])));
         wi[2 + d] = k;
     }
     ex_expr *wv = cmp_to(f, cmp_load(f, wt, wi), c);
-    if (wz) {
-        bool per_ch = kiln_numel_dims(wz->rank, wz->dims) > 1;
-        wv = cmp_bin(f, EX_SUB, wv, cmp_to(f, per_ch ? cmp_load(f, wz, &ax[1]) : cmp_load_first(f, wz), c));
+    if (o->wz) {
+        bool per_ch = kiln_numel_dims(o->wz->rank, o->wz->dims) > 1;
+        wv = cmp_bin(f, EX_SUB, wv, cmp_to(f, per_ch ? cmp_load(f, o->wz, &ax[1]) : cmp_load_first(f, o->wz), c));
     }
     ex_expr *prod = cmp_bin(f, EX_MUL, cmp_to(f, cmp_load(f, xp, xi), c), wv);
     st->body = cmp_reduction(f, st, EX_SUM, prod);
-    out[0] = bias_epilogue(f, "conv", st->out, b, dt);
-    return cmp_done(ctx, f, n);
+    return bias_epilogue(f, "conv", st->out, o->b, dt);
 }
 
 CMP_FN(conv) {
-    return conv_build(ctx, f, n, in, out, cmp_in(n, in, 2), NULL, NULL, cmp_calc(in[0]->dtype));
+    kiln_tensor ty;
+    kiln_status s = cmp_infer(ctx, n, in, &ty);
+    if (s) return s;
+    conv_ops o = {in[0], in[1], cmp_in(n, in, 2), NULL, NULL};
+    out[0] = conv_build(ctx, f, n, &o, &ty, cmp_calc(ty.dtype), ty.dtype, &s);
+    return s ? s : cmp_done(ctx, f, n);
 }
 
 /* The integer form: 8-bit operands minus their zero points, exact in i32. */
 CMP_FN(conv_integer) {
-    return conv_build(ctx, f, n, in, out, NULL, cmp_in(n, in, 2), cmp_in(n, in, 3), KILN_I32);
+    kiln_tensor ty;
+    kiln_status s = cmp_infer(ctx, n, in, &ty);
+    if (s) return s;
+    conv_ops o = {in[0], in[1], NULL, cmp_in(n, in, 2), cmp_in(n, in, 3)};
+    out[0] = conv_build(ctx, f, n, &o, &ty, KILN_I32, KILN_I32, &s);
+    return s ? s : cmp_done(ctx, f, n);
+}
+
+/* QLinearConv (x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B): the
+** exact integer convolution plus bias, rescaled by a per-channel factor
+** computed in the scales' type, rounded half to even and saturated. */
+CMP_FN(qlinear_conv) {
+    tir_tensor *xs = in[1], *ws = in[4], *ys = in[6], *yz = in[7];
+    kiln_tensor ty;
+    kiln_status s = cmp_infer(ctx, n, in, &ty);
+    if (s) return s;
+    conv_ops o = {in[0], in[3], cmp_in(n, in, 8), in[2], in[5]};
+    tir_tensor *acc = conv_build(ctx, f, n, &o, &ty, KILN_I32, KILN_I32, &s);
+    if (s) return s;
+    tir_stage *st = cmp_stage(f, "qlinear_conv", ty.dtype, ty.rank, ty.dims, TIR_TAG_ELEMWISE, NULL);
+    ex_expr *ax[KILN_MAX_RANK];
+    cmp_axes(f, st, ax);
+    if (!st || !acc) return cmp_done(ctx, f, n);
+    kiln_dtype sd = cmp_calc(xs->dtype);
+    bool per_ch = kiln_numel_dims(ws->rank, ws->dims) > 1;
+    ex_expr *wv = per_ch ? cmp_load(f, ws, &ax[1]) : cmp_load_first(f, ws);
+    ex_expr *prod = cmp_to(f, cmp_bin(f, EX_MUL, cmp_to(f, cmp_load_first(f, xs), sd), cmp_to(f, wv, sd)), xs->dtype);
+    ex_expr *fac = cmp_bin(f, EX_DIV, cmp_to(f, prod, sd), cmp_to(f, cmp_load_first(f, ys), sd));
+    fac = cmp_to(f, cmp_to(f, fac, xs->dtype), KILN_F64);
+    ex_expr *v = cmp_bin(f, EX_MUL, cmp_to(f, cmp_load(f, acc, ax), KILN_F64), fac);
+    if (yz) v = cmp_bin(f, EX_ADD, v, cmp_to(f, cmp_load_first(f, yz), KILN_F64));
+    st->body = cmp_round_to_int(f, v, ty.dtype);
+    out[0] = st->out;
+    return cmp_done(ctx, f, n);
 }
 
 /* ---- ConvTranspose: y[o] gathers x[i] * w[k] over o = i*stride + k*dilation - pad ---- */

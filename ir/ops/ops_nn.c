@@ -90,7 +90,7 @@ const kiln_op_def kiln_ops_nn[] = {
     ROW("Conv", 1, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_ANCHOR, k_conv_attrs, conv, cmp_conv),
     ROW("ConvTranspose", 1, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_ANCHOR, k_convt_attrs, conv_transpose, cmp_conv_transpose),
     ROW("ConvInteger", 10, KILN_MAX_OPSET, 2, 4, 1, 1, Q8, KILN_FUSE_ANCHOR, k_conv_attrs, conv_integer, cmp_conv_integer),
-    ROW("QLinearConv", 10, KILN_MAX_OPSET, 8, 9, 1, 1, Q8, KILN_FUSE_ANCHOR, k_conv_attrs, qlinear_conv),
+    ROW("QLinearConv", 10, KILN_MAX_OPSET, 8, 9, 1, 1, Q8, KILN_FUSE_ANCHOR, k_conv_attrs, qlinear_conv, cmp_qlinear_conv),
     ROW("AveragePool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_ANCHOR, k_avgpool_attrs, avg_pool, cmp_avg_pool),
     ROW("MaxPool", 1, KILN_MAX_OPSET, 1, 1, 1, 2, F | Q8, KILN_FUSE_ANCHOR, k_maxpool_attrs, max_pool, cmp_max_pool),
     ROW("LpPool", 1, KILN_MAX_OPSET, 1, 1, 1, 1, F, KILN_FUSE_ANCHOR, k_lppool_attrs, lp_pool, cmp_lp_pool),

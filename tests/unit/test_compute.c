@@ -519,6 +519,12 @@ static const tc_case k_cases[] = {
     {10, "input %a : T[2,5,7]\ninput %pos_as : f32[5]\ninput %az : T[5]\ninput %b : T[7,3]\ninput %pos_bs : f32[3]\n"
          "input %bz : T[3]\nconst %ys : f32[] = {7.5}\ninput %yz : i8[]\n"
          "%y = QLinearMatMul(%a, %pos_as, %az, %b, %pos_bs, %bz, %ys, %yz)\noutput %y", 0, 0},
+    {10, "input %x : T[1,3,7,7]\nconst %xs : f32[] = {0.02}\ninput %xz : T[]\ninput %w : u8[4,3,3,3]\n"
+         "input %pos_ws : f32[4]\ninput %wz : u8[4]\nconst %ys : f32[] = {3.5}\ninput %yz : i8[]\ninput %b : i32[4]\n"
+         "%y = QLinearConv(%x, %xs, %xz, %w, %pos_ws, %wz, %ys, %yz, %b) {pads=[1, 1, 1, 1]}\noutput %y", 0, 0},
+    {10, "input %x : T[1,2,5,6]\nconst %xs : f32[] = {0.1}\ninput %xz : T[]\ninput %w : i8[2,2,2,2]\n"
+         "const %ws : f32[] = {0.05}\ninput %wz : i8[]\nconst %ys : f32[] = {0.25}\ninput %yz : u8[]\n"
+         "%y = QLinearConv(%x, %xs, %xz, %w, %ws, %wz, %ys, %yz) {strides=[2, 2]}\noutput %y", 0, 0},
 };
 #define N_CASES (int)(sizeof k_cases / sizeof k_cases[0])
 
