@@ -97,6 +97,7 @@ bool tmpl_is_output(const tir_func *f, const tir_tensor *t);
 /* Stages of f that read tensor t (up to cap); the count. */
 int tmpl_readers(const tir_func *f, const tir_tensor *t, const tir_stage **out, int cap);
 bool tmpl_reads(const ex_expr *e, const tir_tensor *t);
+bool tmpl_uses_var(const ex_expr *e, const ex_var *v);
 int64_t tmpl_numel(const tir_tensor *t);
 /* Multiply-adds (or elements times reduction size) of a stage. */
 int64_t tmpl_work(const tir_stage *s);

@@ -39,17 +39,17 @@ int tmpl_elem_bytes(const tir_stage *s) {
 
 /* ---- access patterns ---- */
 
-static bool uses_var(const ex_expr *e, const ex_var *v) {
+bool tmpl_uses_var(const ex_expr *e, const ex_var *v) {
     if (e->kind == EX_VAR) return e->var == v;
     for (int i = 0; i < e->n_args; i++)
-        if (uses_var(e->args[i], v)) return true;
+        if (tmpl_uses_var(e->args[i], v)) return true;
     return false;
 }
 
 /* Whether e = coef * v + (terms without v); the coefficient in *coef. */
 static bool affine(const ex_expr *e, const ex_var *v, int64_t *coef) {
     int64_t a, b, c;
-    if (!uses_var(e, v)) return *coef = 0, true;
+    if (!tmpl_uses_var(e, v)) return *coef = 0, true;
     if (e->kind == EX_VAR) return *coef = 1, true;
     if (e->kind == EX_UNARY && e->op == EX_NEG) {
         if (!affine(e->args[0], v, &a) || a == INT64_MIN) return false;

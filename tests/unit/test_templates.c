@@ -309,4 +309,26 @@ static void t_summary(void) {
     kiln_ctx_free(g_ctx);
 }
 
-TEST_MAIN(T(t_elemwise), T(t_reduce), T(t_summary))
+static void t_matmul(void) {
+    static const tcase cs[] = {
+        {13, "matmul", false, "input %a : f32[37,13]\ninput %b : f32[13,29]\n%y = MatMul(%a, %b)\noutput %y"},
+        {13, "matmul", false, "input %a : f32[20,24]\ninput %c_b : f32[24,40]\n%y = MatMul(%a, %c_b)\noutput %y"},
+        {13, "matmul", false, "input %a : f32[2,3,5,7]\ninput %b : f32[3,7,18]\n%y = MatMul(%a, %b)\noutput %y"},
+        {13, "matmul", false, "input %a : f32[7]\ninput %c_b : f32[2,7,21]\n%y = MatMul(%a, %c_b)\noutput %y"},
+        {13, "matmul", false, "input %c_a : f32[19,11]\ninput %b : f32[11]\n%y = MatMul(%c_a, %b)\noutput %y"},
+        {13, "reduce", false, "input %a : f32[19,11]\ninput %b : f32[11]\n%y = MatMul(%a, %b)\noutput %y"},
+        {13, "matmul", false, "input %a : i32[9,10]\ninput %b : i32[10,17]\n%y = MatMul(%a, %b)\noutput %y"},
+        {13, "matmul", false, "input %a : f32[16,32]\ninput %c_b : f32[48,32]\ninput %c : f32[48]\n"
+                              "%y = Gemm(%a, %c_b, %c) {transB=1, alpha=0.5, beta=2.0}\noutput %y"},
+        {13, "matmul", false, "input %a : f32[32,9]\ninput %b : f32[32,40]\ninput %c : f32[9,1]\n"
+                              "%y = Gemm(%a, %b, %c) {transA=1}\noutput %y"},
+        {13, "matmul", true, "input %a : f32[1,512]\ninput %c_b : f32[512,1000]\n%y = MatMul(%a, %c_b)\noutput %y"},
+        {13, "matmul", true, "input %a : f32[12,128,64]\ninput %b : f32[12,64,128]\n%y = MatMul(%a, %b)\noutput %y"},
+        {13, "matmul", true, "input %a : f32[1,2048]\ninput %c_b : f32[1000,2048]\ninput %c_c : f32[1000]\n"
+                             "%y = Gemm(%a, %c_b, %c_c) {transB=1}\noutput %y"},
+        {13, "matmul", true, "input %a : f32[128,96]\ninput %c_b : f32[96,200]\n%y = MatMul(%a, %c_b)\noutput %y"},
+    };
+    run_cases(cs, N_OF(cs), 10);
+}
+
+TEST_MAIN(T(t_elemwise), T(t_reduce), T(t_matmul), T(t_summary))
