@@ -55,7 +55,8 @@ static kiln_status le_find(kiln_ctx *ctx, const gir_node *n, const char *prefix,
         }
         kiln_status s = kind_of(ctx, n, a->t->dtype, &l->kind);
         if (s) return s;
-        if (a->t->rank != 1) return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "%s must be 1-D", name);
+        if (a->t->rank != 1 || a->t->dims[0] > INT32_MAX)
+            return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "%s must be 1-D and below 2^31 entries", name);
         l->t = a->t;
         l->n = (int)a->t->dims[0];
         l->dtype = a->t->dtype;

@@ -105,10 +105,12 @@ static int64_t find_gram(const tfidf *t, const kiln_tensor *x, int64_t row0, int
 }
 
 static void count_row(const tfidf *t, const kiln_tensor *x, int64_t row0, int64_t c, float *y) {
-    for (int64_t dist = 1; dist <= t->max_skip + 1; dist++) {
+    /* no pool n-gram is longer than the levels listed; no 2-gram spans c */
+    int64_t top = t->max_n < t->n_counts ? t->max_n : t->n_counts;
+    for (int64_t dist = 1; dist <= t->max_skip + 1 && (dist == 1 || dist < c); dist++) {
         int64_t lo = dist == 1 ? t->min_n : (t->min_n > 2 ? t->min_n : 2);
         for (int64_t start = 0; start < c; start++)
-            for (int64_t len = lo; len <= t->max_n && start + (len - 1) * dist < c; len++) {
+            for (int64_t len = lo; len <= top && start + (len - 1) * dist < c; len++) {
                 int64_t col = find_gram(t, x, row0, start, dist, len);
                 if (col >= 0) y[col] += 1.0f;
             }
