@@ -405,6 +405,36 @@ static void regex_syntax_and_semantics(void) {
     }
 }
 
+/* Random patterns over the metacharacters: each compiles or is rejected
+** with a message, and matching never fails (run under ASan/UBSan). */
+static void regex_random_patterns_are_safe(void) {
+    static const char alphabet[] = "ab.|*+?(){}[]^$\\-,:0123dwsbBAzQEPx=<>i";
+    static const char *const texts[] = {"", "a", "ab1", "b-a{2}", "\xc3\xa9z", "aaaaaaaaaaaaaaaaaaab"};
+    uint32_t seed = 12345;
+    int compiled = 0;
+    for (int k = 0; k < 3000; k++) {
+        char p[24];
+        int len = (int)(seed % 20);
+        for (int i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            p[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+        }
+        seed = seed * 1103515245u + 12345u;
+        xo_regex *re = NULL;
+        char err[128] = "";
+        kiln_status s = xo_regex_compile(p, (size_t)len, &re, err, sizeof err);
+        CHECK(s == KILN_OK || (s == KILN_ERR_INVALID && err[0]));
+        if (s) continue;
+        compiled++;
+        for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
+            bool m;
+            CHECK(xo_regex_full_match(re, texts[t], strlen(texts[t]), &m) == KILN_OK);
+        }
+        xo_regex_free(re);
+    }
+    CHECK(compiled > 300);
+}
+
 static void regex_op_on_tensor(void) {
     const char *x[3] = {"user@gmail.com", "user@hotmail.com", "gmail.com"};
     kiln_tensor tx = tensor(KILN_STRING, 1, (int64_t[]){3}, x);
@@ -755,6 +785,6 @@ static void allocation_sweeps(void) {
 TEST_MAIN(T(nms_selects_and_suppresses), T(nms_center_format_and_errors), T(dft_forward_inverse_onesided),
           T(dft_length_and_errors), T(stft_frames_with_window), T(windows_periodic_symmetric),
           T(mel_triangles_peak_at_one), T(strnorm_caseless_utf8), T(strsplit_delimiters_and_maxsplit),
-          T(regex_syntax_and_semantics), T(regex_op_on_tensor), T(tfidf_weights_and_strings), T(labelenc_forms),
+          T(regex_syntax_and_semantics), T(regex_random_patterns_are_safe), T(regex_op_on_tensor), T(tfidf_weights_and_strings), T(labelenc_forms),
           T(afe_picks_last_axis), T(tree_ensemble_aggregates), T(tree_legacy_forms), T(optimizers_two_groups), T(optional_ops),
           T(allocation_sweeps))
