@@ -7,65 +7,10 @@
 #include <string.h>
 
 #include "harness.h"
+#include "op_node.h"
 #include "ir/ctx.h"
 #include "ir/interp.h"
 #include "ir/mem.h"
-
-/* One node under test, in a graph of its own. */
-typedef struct tnode {
-    gir_graph *g;
-    gir_node *n;
-    kiln_ctx *ctx;
-    kiln_tensor out[4];
-    int n_attrs;
-} tnode;
-
-static void tn_init(tnode *t, const char *op, int opset, int n_in, int n_out) {
-    memset(t, 0, sizeof *t);
-    t->g = gir_graph_new();
-    kiln_ctx_new(&t->ctx);
-    t->n = gir_node_new(t->g, op, "node_under_test", n_in, n_out, 8);
-    t->n->opset = opset;
-    t->n->n_attrs = 0;
-    for (int i = 0; i < n_in; i++) t->n->inputs[i] = gir_value_new(t->g, NULL);
-    for (int i = 0; i < n_out; i++) t->n->outputs[i] = gir_value_new(t->g, NULL);
-}
-
-static gir_attr *tn_attr(tnode *t, const char *name, gir_attr_kind kind) {
-    gir_attr *a = &t->n->attrs[t->n->n_attrs++];
-    a->name = name;
-    a->kind = kind;
-    return a;
-}
-
-static void tn_int(tnode *t, const char *name, int64_t v) { tn_attr(t, name, GIR_ATTR_INT)->i = v; }
-static void tn_float(tnode *t, const char *name, double v) { tn_attr(t, name, GIR_ATTR_FLOAT)->f = v; }
-static void tn_string(tnode *t, const char *name, const char *v) {
-    gir_attr *a = tn_attr(t, name, GIR_ATTR_STRING);
-    a->s = v;
-    a->s_len = strlen(v);
-}
-
-/* Binds and runs the node; returns the status. */
-static kiln_status tn_run(tnode *t, const kiln_tensor *const *in) {
-    kiln_status s = gir_bind_op(t->ctx, t->n);
-    if (s) return s;
-    return gir_run_node(t->ctx, t->n, in, t->out);
-}
-
-static void tn_free(tnode *t) {
-    if (t->n)
-        for (int i = 0; i < t->n->n_outputs; i++) kiln_tensor_release(&t->out[i]);
-    gir_graph_free(t->g);
-    kiln_ctx_free(t->ctx);
-}
-
-static kiln_tensor tensor(kiln_dtype dt, int rank, const int64_t *dims, const void *data) {
-    kiln_tensor t;
-    kiln_tensor_init(&t, dt, rank, dims);
-    t.data = (void *)data;
-    return t;
-}
 
 static bool near(double a, double b) { return fabs(a - b) <= 1e-6 + 1e-5 * fabs(b); }
 
@@ -75,7 +20,7 @@ static void add_broadcasts(void) {
     tnode t;
     tn_init(&t, "Add", 14, 2, 1);
     float a[6] = {1, 2, 3, 4, 5, 6}, b[3] = {10, 20, 30};
-    kiln_tensor ta = tensor(KILN_F32, 2, (int64_t[]){2, 3}, a), tb = tensor(KILN_F32, 1, (int64_t[]){3}, b);
+    kiln_tensor ta = tn_view(KILN_F32, 2, (int64_t[]){2, 3}, a), tb = tn_view(KILN_F32, 1, (int64_t[]){3}, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     CHECK(tn_run(&t, in) == KILN_OK);
     CHECK(t.out[0].rank == 2 && t.out[0].dims[0] == 2 && t.out[0].dims[1] == 3);
@@ -88,7 +33,7 @@ static void add_shape_mismatch_names_node(void) {
     tnode t;
     tn_init(&t, "Add", 14, 2, 1);
     float a[6] = {0}, b[2] = {0};
-    kiln_tensor ta = tensor(KILN_F32, 2, (int64_t[]){2, 3}, a), tb = tensor(KILN_F32, 1, (int64_t[]){2}, b);
+    kiln_tensor ta = tn_view(KILN_F32, 2, (int64_t[]){2, 3}, a), tb = tn_view(KILN_F32, 1, (int64_t[]){2}, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     CHECK(tn_run(&t, in) == KILN_ERR_SHAPE);
     CHECK(strstr(kiln_errmsg(t.ctx), "node_under_test") != NULL);
@@ -100,7 +45,7 @@ static void add_dtype_mismatch(void) {
     tn_init(&t, "Mul", 14, 2, 1);
     float a[1] = {1};
     int32_t b[1] = {2};
-    kiln_tensor ta = tensor(KILN_F32, 1, (int64_t[]){1}, a), tb = tensor(KILN_I32, 1, (int64_t[]){1}, b);
+    kiln_tensor ta = tn_view(KILN_F32, 1, (int64_t[]){1}, a), tb = tn_view(KILN_I32, 1, (int64_t[]){1}, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     CHECK(tn_run(&t, in) == KILN_ERR_SHAPE);
     CHECK(strstr(kiln_errmsg(t.ctx), "Mul") != NULL);
@@ -111,7 +56,7 @@ static void integers_wrap(void) {
     tnode t;
     tn_init(&t, "Add", 14, 2, 1);
     int8_t a[2] = {127, -128}, b[2] = {1, -1};
-    kiln_tensor ta = tensor(KILN_I8, 1, (int64_t[]){2}, a), tb = tensor(KILN_I8, 1, (int64_t[]){2}, b);
+    kiln_tensor ta = tn_view(KILN_I8, 1, (int64_t[]){2}, a), tb = tn_view(KILN_I8, 1, (int64_t[]){2}, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     CHECK(tn_run(&t, in) == KILN_OK);
     int8_t *y = t.out[0].data;
@@ -120,7 +65,7 @@ static void integers_wrap(void) {
 
     tn_init(&t, "Mul", 14, 2, 1);
     int64_t c[1] = {INT64_MAX}, d[1] = {2};
-    kiln_tensor tc = tensor(KILN_I64, 1, (int64_t[]){1}, c), td = tensor(KILN_I64, 1, (int64_t[]){1}, d);
+    kiln_tensor tc = tn_view(KILN_I64, 1, (int64_t[]){1}, c), td = tn_view(KILN_I64, 1, (int64_t[]){1}, d);
     const kiln_tensor *in2[2] = {&tc, &td};
     CHECK(tn_run(&t, in2) == KILN_OK);
     CHECK(((int64_t *)t.out[0].data)[0] == -2);
@@ -128,7 +73,7 @@ static void integers_wrap(void) {
 
     tn_init(&t, "Sub", 14, 2, 1);
     uint64_t e[1] = {0}, f[1] = {1};
-    kiln_tensor te = tensor(KILN_U64, 1, (int64_t[]){1}, e), tf = tensor(KILN_U64, 1, (int64_t[]){1}, f);
+    kiln_tensor te = tn_view(KILN_U64, 1, (int64_t[]){1}, e), tf = tn_view(KILN_U64, 1, (int64_t[]){1}, f);
     const kiln_tensor *in3[2] = {&te, &tf};
     CHECK(tn_run(&t, in3) == KILN_OK);
     CHECK(((uint64_t *)t.out[0].data)[0] == UINT64_MAX);
@@ -139,7 +84,7 @@ static void int64_stays_exact(void) {
     tnode t;
     tn_init(&t, "Add", 14, 2, 1);
     int64_t a[1] = {(1LL << 60) + 1}, b[1] = {2};
-    kiln_tensor ta = tensor(KILN_I64, 0, NULL, a), tb = tensor(KILN_I64, 0, NULL, b);
+    kiln_tensor ta = tn_view(KILN_I64, 0, NULL, a), tb = tn_view(KILN_I64, 0, NULL, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     CHECK(tn_run(&t, in) == KILN_OK);
     CHECK(((int64_t *)t.out[0].data)[0] == (1LL << 60) + 3);
@@ -150,7 +95,7 @@ static void div_truncates_and_rejects_zero(void) {
     tnode t;
     tn_init(&t, "Div", 14, 2, 1);
     int32_t a[5] = {-3, 3, -3, 3, INT32_MIN}, b[5] = {2, 2, -2, -2, -1};
-    kiln_tensor ta = tensor(KILN_I32, 1, (int64_t[]){5}, a), tb = tensor(KILN_I32, 1, (int64_t[]){5}, b);
+    kiln_tensor ta = tn_view(KILN_I32, 1, (int64_t[]){5}, a), tb = tn_view(KILN_I32, 1, (int64_t[]){5}, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     CHECK(tn_run(&t, in) == KILN_OK);
     int32_t *y = t.out[0].data;
@@ -159,7 +104,7 @@ static void div_truncates_and_rejects_zero(void) {
 
     tn_init(&t, "Div", 14, 2, 1);
     int64_t c[2] = {INT64_MIN, 1}, d[2] = {-1, 0};
-    kiln_tensor tc = tensor(KILN_I64, 1, (int64_t[]){2}, c), td = tensor(KILN_I64, 1, (int64_t[]){2}, d);
+    kiln_tensor tc = tn_view(KILN_I64, 1, (int64_t[]){2}, c), td = tn_view(KILN_I64, 1, (int64_t[]){2}, d);
     const kiln_tensor *in2[2] = {&tc, &td};
     CHECK(tn_run(&t, in2) == KILN_ERR_INVALID);
     CHECK(strstr(kiln_errmsg(t.ctx), "division by zero") != NULL);
@@ -169,7 +114,7 @@ static void div_truncates_and_rejects_zero(void) {
 
 static void mod_both_conventions(void) {
     int32_t a[6] = {-4, 7, 5, 4, -7, 8}, b[6] = {2, -3, 8, -2, 3, 5};
-    kiln_tensor ta = tensor(KILN_I32, 1, (int64_t[]){6}, a), tb = tensor(KILN_I32, 1, (int64_t[]){6}, b);
+    kiln_tensor ta = tn_view(KILN_I32, 1, (int64_t[]){6}, a), tb = tn_view(KILN_I32, 1, (int64_t[]){6}, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     int32_t numpy[6] = {0, -2, 5, 0, 2, 3}, cstyle[6] = {0, 1, 5, 0, -1, 3};
     for (int fmod_attr = 0; fmod_attr <= 1; fmod_attr++) {
@@ -184,7 +129,7 @@ static void mod_both_conventions(void) {
     tnode t;
     tn_init(&t, "Mod", 13, 2, 1);
     float f[1] = {1.5f};
-    kiln_tensor tf = tensor(KILN_F32, 1, (int64_t[]){1}, f);
+    kiln_tensor tf = tn_view(KILN_F32, 1, (int64_t[]){1}, f);
     const kiln_tensor *in2[2] = {&tf, &tf};
     CHECK(tn_run(&t, in2) == KILN_ERR_INVALID); /* floats need fmod=1 */
     tn_free(&t);
@@ -195,7 +140,7 @@ static void pow_mixed_types(void) {
     tn_init(&t, "Pow", 15, 2, 1);
     int32_t a[4] = {2, 3, -1, 2};
     int64_t e[4] = {10, 3, 3, -1};
-    kiln_tensor ta = tensor(KILN_I32, 1, (int64_t[]){4}, a), te = tensor(KILN_I64, 1, (int64_t[]){4}, e);
+    kiln_tensor ta = tn_view(KILN_I32, 1, (int64_t[]){4}, a), te = tn_view(KILN_I64, 1, (int64_t[]){4}, e);
     const kiln_tensor *in[2] = {&ta, &te};
     CHECK(tn_run(&t, in) == KILN_OK);
     CHECK(t.out[0].dtype == KILN_I32);
@@ -205,7 +150,7 @@ static void pow_mixed_types(void) {
 
     tn_init(&t, "Pow", 15, 2, 1);
     float b[2] = {2.0f, 9.0f}, f[1] = {0.5f};
-    kiln_tensor tb = tensor(KILN_F32, 1, (int64_t[]){2}, b), tf = tensor(KILN_F32, 0, NULL, f);
+    kiln_tensor tb = tn_view(KILN_F32, 1, (int64_t[]){2}, b), tf = tn_view(KILN_F32, 0, NULL, f);
     const kiln_tensor *in2[2] = {&tb, &tf};
     CHECK(tn_run(&t, in2) == KILN_OK);
     CHECK(near(((float *)t.out[0].data)[1], 3.0));
@@ -223,7 +168,7 @@ static void legacy_broadcast_attr(void) {
     tn_int(&t, "broadcast", 1);
     tn_int(&t, "axis", 0);
     float a[6] = {1, 2, 3, 4, 5, 6}, b[2] = {100, 200};
-    kiln_tensor ta = tensor(KILN_F32, 2, (int64_t[]){2, 3}, a), tb = tensor(KILN_F32, 1, (int64_t[]){2}, b);
+    kiln_tensor ta = tn_view(KILN_F32, 2, (int64_t[]){2, 3}, a), tb = tn_view(KILN_F32, 1, (int64_t[]){2}, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     CHECK(tn_run(&t, in) == KILN_OK);
     float *y = t.out[0].data;
@@ -239,7 +184,7 @@ static void legacy_broadcast_attr(void) {
 
 static void comparisons(void) {
     float a[3] = {1, NAN, 3}, b[3] = {1, NAN, 2};
-    kiln_tensor ta = tensor(KILN_F32, 1, (int64_t[]){3}, a), tb = tensor(KILN_F32, 1, (int64_t[]){3}, b);
+    kiln_tensor ta = tn_view(KILN_F32, 1, (int64_t[]){3}, a), tb = tn_view(KILN_F32, 1, (int64_t[]){3}, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     static const char *const ops[] = {"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"};
     static const uint8_t want[5][3] = {{1, 0, 0}, {0, 0, 0}, {0, 0, 1}, {1, 0, 0}, {1, 0, 1}};
@@ -255,7 +200,7 @@ static void comparisons(void) {
     tnode t;
     tn_init(&t, "Less", 13, 2, 1);
     uint64_t c[1] = {UINT64_MAX - 1}, d[1] = {UINT64_MAX};
-    kiln_tensor tc = tensor(KILN_U64, 1, (int64_t[]){1}, c), td = tensor(KILN_U64, 1, (int64_t[]){1}, d);
+    kiln_tensor tc = tn_view(KILN_U64, 1, (int64_t[]){1}, c), td = tn_view(KILN_U64, 1, (int64_t[]){1}, d);
     const kiln_tensor *in2[2] = {&tc, &td};
     CHECK(tn_run(&t, in2) == KILN_OK);
     CHECK(((uint8_t *)t.out[0].data)[0] == 1);
@@ -266,7 +211,7 @@ static void equal_strings(void) {
     tnode t;
     tn_init(&t, "Equal", 19, 2, 1);
     const char *a[2] = {"kiln", "oven"}, *b[1] = {"kiln"};
-    kiln_tensor ta = tensor(KILN_STRING, 1, (int64_t[]){2}, a), tb = tensor(KILN_STRING, 1, (int64_t[]){1}, b);
+    kiln_tensor ta = tn_view(KILN_STRING, 1, (int64_t[]){2}, a), tb = tn_view(KILN_STRING, 1, (int64_t[]){1}, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     CHECK(tn_run(&t, in) == KILN_OK);
     uint8_t *y = t.out[0].data;
@@ -276,7 +221,7 @@ static void equal_strings(void) {
 
 static void logic_and_bits(void) {
     uint8_t a[4] = {0, 0, 1, 1}, b[4] = {0, 1, 0, 1};
-    kiln_tensor ta = tensor(KILN_BOOL, 1, (int64_t[]){4}, a), tb = tensor(KILN_BOOL, 1, (int64_t[]){4}, b);
+    kiln_tensor ta = tn_view(KILN_BOOL, 1, (int64_t[]){4}, a), tb = tn_view(KILN_BOOL, 1, (int64_t[]){4}, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     static const char *const ops[] = {"And", "Or", "Xor"};
     static const uint8_t want[3][4] = {{0, 0, 0, 1}, {0, 1, 1, 1}, {0, 1, 1, 0}};
@@ -291,7 +236,7 @@ static void logic_and_bits(void) {
     tn_init(&t, "BitShift", 11, 2, 1);
     tn_string(&t, "direction", "LEFT");
     uint8_t x[3] = {1, 0x81, 1}, s[3] = {3, 1, 9};
-    kiln_tensor tx = tensor(KILN_U8, 1, (int64_t[]){3}, x), ts = tensor(KILN_U8, 1, (int64_t[]){3}, s);
+    kiln_tensor tx = tn_view(KILN_U8, 1, (int64_t[]){3}, x), ts = tn_view(KILN_U8, 1, (int64_t[]){3}, s);
     const kiln_tensor *in2[2] = {&tx, &ts};
     CHECK(tn_run(&t, in2) == KILN_OK);
     uint8_t *y = t.out[0].data;
@@ -304,7 +249,7 @@ static void logic_and_bits(void) {
 
     tn_init(&t, "BitwiseXor", 18, 2, 1);
     int16_t p[2] = {-1, 0x0f0f}, q[1] = {0x00ff};
-    kiln_tensor tp = tensor(KILN_I16, 1, (int64_t[]){2}, p), tq = tensor(KILN_I16, 1, (int64_t[]){1}, q);
+    kiln_tensor tp = tn_view(KILN_I16, 1, (int64_t[]){2}, p), tq = tn_view(KILN_I16, 1, (int64_t[]){1}, q);
     const kiln_tensor *in3[2] = {&tp, &tq};
     CHECK(tn_run(&t, in3) == KILN_OK);
     int16_t *z = t.out[0].data;
@@ -316,8 +261,8 @@ static void logic_and_bits(void) {
 
 static void max_min_mean_sum(void) {
     float a[2] = {1, NAN}, b[1] = {5}, c[2] = {3, 0};
-    kiln_tensor ta = tensor(KILN_F32, 1, (int64_t[]){2}, a), tb = tensor(KILN_F32, 0, NULL, b),
-                tc = tensor(KILN_F32, 1, (int64_t[]){2}, c);
+    kiln_tensor ta = tn_view(KILN_F32, 1, (int64_t[]){2}, a), tb = tn_view(KILN_F32, 0, NULL, b),
+                tc = tn_view(KILN_F32, 1, (int64_t[]){2}, c);
     const kiln_tensor *in[3] = {&ta, &tb, &tc};
     tnode t;
     tn_init(&t, "Max", 13, 3, 1);
@@ -327,7 +272,7 @@ static void max_min_mean_sum(void) {
     tn_free(&t);
 
     float d[2] = {1, 2}, e[2] = {4, 8};
-    kiln_tensor td = tensor(KILN_F32, 1, (int64_t[]){2}, d), te = tensor(KILN_F32, 1, (int64_t[]){2}, e);
+    kiln_tensor td = tn_view(KILN_F32, 1, (int64_t[]){2}, d), te = tn_view(KILN_F32, 1, (int64_t[]){2}, e);
     const kiln_tensor *in2[2] = {&td, &te};
     tn_init(&t, "Mean", 13, 2, 1);
     CHECK(tn_run(&t, in2) == KILN_OK);
@@ -341,7 +286,7 @@ static void max_min_mean_sum(void) {
     tn_free(&t);
 
     uint32_t u[2] = {7, 4000000000u}, v[2] = {9, 1};
-    kiln_tensor tu = tensor(KILN_U32, 1, (int64_t[]){2}, u), tv = tensor(KILN_U32, 1, (int64_t[]){2}, v);
+    kiln_tensor tu = tn_view(KILN_U32, 1, (int64_t[]){2}, u), tv = tn_view(KILN_U32, 1, (int64_t[]){2}, v);
     const kiln_tensor *in3[2] = {&tu, &tv};
     tn_init(&t, "Min", 13, 2, 1);
     CHECK(tn_run(&t, in3) == KILN_OK);
@@ -359,7 +304,7 @@ static void prelu_per_channel(void) {
     tnode t;
     tn_init(&t, "PRelu", 16, 2, 1);
     float x[4] = {-1, 2, -3, -4}, s[2] = {0.5f, 2};
-    kiln_tensor tx = tensor(KILN_F32, 2, (int64_t[]){2, 2}, x), ts = tensor(KILN_F32, 1, (int64_t[]){2}, s);
+    kiln_tensor tx = tn_view(KILN_F32, 2, (int64_t[]){2, 2}, x), ts = tn_view(KILN_F32, 1, (int64_t[]){2}, s);
     const kiln_tensor *in[2] = {&tx, &ts};
     CHECK(tn_run(&t, in) == KILN_OK);
     float *y = t.out[0].data;
@@ -378,7 +323,7 @@ static float run_unary_f32(const char *op, int opset, float x, const char *attr,
     tnode t;
     tn_init(&t, op, opset, 1, 1);
     if (attr) tn_float(&t, attr, v);
-    kiln_tensor tx = tensor(KILN_F32, 0, NULL, &x);
+    kiln_tensor tx = tn_view(KILN_F32, 0, NULL, &x);
     const kiln_tensor *in[1] = {&tx};
     float y = NAN;
     if (tn_run(&t, in) == KILN_OK) y = ((float *)t.out[0].data)[0];
@@ -413,7 +358,7 @@ static void gelu_tanh_and_bad_mode(void) {
     tn_init(&t, "Gelu", 20, 1, 1);
     tn_string(&t, "approximate", "tanh");
     float x = 1;
-    kiln_tensor tx = tensor(KILN_F32, 0, NULL, &x);
+    kiln_tensor tx = tn_view(KILN_F32, 0, NULL, &x);
     const kiln_tensor *in[1] = {&tx};
     CHECK(tn_run(&t, in) == KILN_OK);
     CHECK(near(((float *)t.out[0].data)[0], 0.8411919906));
@@ -428,7 +373,7 @@ static void gelu_tanh_and_bad_mode(void) {
 
 static void unary_integers(void) {
     int64_t x[4] = {INT64_MIN, -5, 0, 7};
-    kiln_tensor tx = tensor(KILN_I64, 1, (int64_t[]){4}, x);
+    kiln_tensor tx = tn_view(KILN_I64, 1, (int64_t[]){4}, x);
     const kiln_tensor *in[1] = {&tx};
     static const char *const ops[] = {"Abs", "Neg", "Relu", "Sign"};
     static const int64_t want[4][4] = {
@@ -448,7 +393,7 @@ static void unary_integers(void) {
 
     tn_init(&t, "BitwiseNot", 18, 1, 1);
     uint16_t u[1] = {0x00ff};
-    kiln_tensor tu = tensor(KILN_U16, 1, (int64_t[]){1}, u);
+    kiln_tensor tu = tn_view(KILN_U16, 1, (int64_t[]){1}, u);
     const kiln_tensor *in2[1] = {&tu};
     CHECK(tn_run(&t, in2) == KILN_OK);
     CHECK(((uint16_t *)t.out[0].data)[0] == 0xff00);
@@ -457,7 +402,7 @@ static void unary_integers(void) {
 
 static void isinf_isnan(void) {
     float x[4] = {INFINITY, -INFINITY, NAN, 1};
-    kiln_tensor tx = tensor(KILN_F32, 1, (int64_t[]){4}, x);
+    kiln_tensor tx = tn_view(KILN_F32, 1, (int64_t[]){4}, x);
     const kiln_tensor *in[1] = {&tx};
     tnode t;
     tn_init(&t, "IsInf", 20, 1, 1);
@@ -477,7 +422,7 @@ static void half_precision(void) {
     tnode t;
     tn_init(&t, "Add", 14, 2, 1);
     uint16_t a[1] = {kiln_f32_to_f16(1.0f)}, b[1] = {kiln_f32_to_f16(0.0009765625f)};
-    kiln_tensor ta = tensor(KILN_F16, 1, (int64_t[]){1}, a), tb = tensor(KILN_F16, 1, (int64_t[]){1}, b);
+    kiln_tensor ta = tn_view(KILN_F16, 1, (int64_t[]){1}, a), tb = tn_view(KILN_F16, 1, (int64_t[]){1}, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     CHECK(tn_run(&t, in) == KILN_OK);
     CHECK(kiln_f16_to_f32(((uint16_t *)t.out[0].data)[0]) == 1.0009765625f);
@@ -488,7 +433,7 @@ static void half_precision(void) {
 
 static void clip_forms(void) {
     float x[4] = {-2, 0.5f, 3, NAN};
-    kiln_tensor tx = tensor(KILN_F32, 1, (int64_t[]){4}, x);
+    kiln_tensor tx = tn_view(KILN_F32, 1, (int64_t[]){4}, x);
     const kiln_tensor *in[1] = {&tx};
     tnode t;
     tn_init(&t, "Clip", 6, 1, 1);
@@ -500,8 +445,8 @@ static void clip_forms(void) {
     tn_free(&t);
 
     int8_t v[3] = {-100, 5, 100}, lo[1] = {10}, hi[1] = {0};
-    kiln_tensor tv = tensor(KILN_I8, 1, (int64_t[]){3}, v), tl = tensor(KILN_I8, 0, NULL, lo),
-                th = tensor(KILN_I8, 0, NULL, hi);
+    kiln_tensor tv = tn_view(KILN_I8, 1, (int64_t[]){3}, v), tl = tn_view(KILN_I8, 0, NULL, lo),
+                th = tn_view(KILN_I8, 0, NULL, hi);
     const kiln_tensor *in2[3] = {&tv, NULL, &th};
     tn_init(&t, "Clip", 13, 3, 1);
     t.n->inputs[1] = NULL;
@@ -517,7 +462,7 @@ static void clip_forms(void) {
     CHECK(z[0] == 0 && z[1] == 0 && z[2] == 0);
     tn_free(&t);
 
-    kiln_tensor bad = tensor(KILN_I8, 1, (int64_t[]){3}, v);
+    kiln_tensor bad = tn_view(KILN_I8, 1, (int64_t[]){3}, v);
     const kiln_tensor *in4[2] = {&tv, &bad};
     tn_init(&t, "Clip", 13, 2, 1);
     CHECK(tn_run(&t, in4) == KILN_ERR_SHAPE);
@@ -530,8 +475,8 @@ static void where_broadcasts_strings(void) {
     tn_init(&t, "Where", 16, 3, 1);
     uint8_t c[2] = {1, 0};
     const char *x[1] = {"yes"}, *y[2] = {"no", "nope"};
-    kiln_tensor tc = tensor(KILN_BOOL, 1, (int64_t[]){2}, c), tx = tensor(KILN_STRING, 0, NULL, x),
-                ty = tensor(KILN_STRING, 2, (int64_t[]){2, 1}, y);
+    kiln_tensor tc = tn_view(KILN_BOOL, 1, (int64_t[]){2}, c), tx = tn_view(KILN_STRING, 0, NULL, x),
+                ty = tn_view(KILN_STRING, 2, (int64_t[]){2, 1}, y);
     const kiln_tensor *in[3] = {&tc, &tx, &ty};
     CHECK(tn_run(&t, in) == KILN_OK);
     CHECK(t.out[0].rank == 2 && t.out[0].dims[0] == 2 && t.out[0].dims[1] == 2);
@@ -545,7 +490,7 @@ static void cast_conversions(void) {
     tn_init(&t, "Cast", 13, 1, 1);
     tn_int(&t, "to", KILN_I32);
     float f[4] = {-2.7f, 2.7f, 1e9f, 0};
-    kiln_tensor tf = tensor(KILN_F32, 1, (int64_t[]){4}, f);
+    kiln_tensor tf = tn_view(KILN_F32, 1, (int64_t[]){4}, f);
     const kiln_tensor *in[1] = {&tf};
     CHECK(tn_run(&t, in) == KILN_OK);
     int32_t *y = t.out[0].data;
@@ -557,7 +502,7 @@ static void cast_conversions(void) {
     tn_init(&t, "Cast", 13, 1, 1);
     tn_int(&t, "to", KILN_F16);
     double d[1] = {1.0 + ldexp(1, -11) + ldexp(1, -40)};
-    kiln_tensor td = tensor(KILN_F64, 1, (int64_t[]){1}, d);
+    kiln_tensor td = tn_view(KILN_F64, 1, (int64_t[]){1}, d);
     const kiln_tensor *in2[1] = {&td};
     CHECK(tn_run(&t, in2) == KILN_OK);
     CHECK(kiln_f16_to_f32(((uint16_t *)t.out[0].data)[0]) == 1.0009765625f);
@@ -573,7 +518,7 @@ static void cast_conversions(void) {
     tn_init(&t, "Cast", 13, 1, 1);
     tn_int(&t, "to", KILN_F64);
     uint64_t u[1] = {UINT64_MAX};
-    kiln_tensor tu = tensor(KILN_U64, 1, (int64_t[]){1}, u);
+    kiln_tensor tu = tn_view(KILN_U64, 1, (int64_t[]){1}, u);
     const kiln_tensor *in3[1] = {&tu};
     CHECK(tn_run(&t, in3) == KILN_OK);
     CHECK(((double *)t.out[0].data)[0] == 18446744073709551616.0);
@@ -591,7 +536,7 @@ static void cast_strings(void) {
     tn_init(&t, "Cast", 13, 1, 1);
     tn_int(&t, "to", KILN_F32);
     const char *s[4] = {"3.5", " -inf", "NaN", "1E-5"};
-    kiln_tensor ts = tensor(KILN_STRING, 1, (int64_t[]){4}, s);
+    kiln_tensor ts = tn_view(KILN_STRING, 1, (int64_t[]){4}, s);
     const kiln_tensor *in[1] = {&ts};
     CHECK(tn_run(&t, in) == KILN_OK);
     float *f = t.out[0].data;
@@ -601,7 +546,7 @@ static void cast_strings(void) {
     tn_init(&t, "Cast", 13, 1, 1);
     tn_int(&t, "to", KILN_I64);
     const char *big[2] = {"9007199254740993", "100.7"};
-    kiln_tensor tb = tensor(KILN_STRING, 1, (int64_t[]){2}, big);
+    kiln_tensor tb = tn_view(KILN_STRING, 1, (int64_t[]){2}, big);
     const kiln_tensor *in2[1] = {&tb};
     CHECK(tn_run(&t, in2) == KILN_OK);
     int64_t *v = t.out[0].data;
@@ -611,7 +556,7 @@ static void cast_strings(void) {
     tn_init(&t, "Cast", 13, 1, 1);
     tn_int(&t, "to", KILN_F64);
     const char *bad[1] = {"kiln"};
-    kiln_tensor tbad = tensor(KILN_STRING, 1, (int64_t[]){1}, bad);
+    kiln_tensor tbad = tn_view(KILN_STRING, 1, (int64_t[]){1}, bad);
     const kiln_tensor *in3[1] = {&tbad};
     CHECK(tn_run(&t, in3) == KILN_ERR_INVALID);
     CHECK(strstr(kiln_errmsg(t.ctx), "\"kiln\"") != NULL);
@@ -620,7 +565,7 @@ static void cast_strings(void) {
     tn_init(&t, "Cast", 13, 1, 1);
     tn_int(&t, "to", KILN_STRING);
     float x[4] = {0.1f, 1e20f, -INFINITY, -3};
-    kiln_tensor tx = tensor(KILN_F32, 1, (int64_t[]){4}, x);
+    kiln_tensor tx = tn_view(KILN_F32, 1, (int64_t[]){4}, x);
     const kiln_tensor *in4[1] = {&tx};
     CHECK(tn_run(&t, in4) == KILN_OK);
     char **o = t.out[0].data;
@@ -630,7 +575,7 @@ static void cast_strings(void) {
     tn_init(&t, "Cast", 13, 1, 1);
     tn_int(&t, "to", KILN_STRING);
     uint8_t b[1] = {1};
-    kiln_tensor tbool = tensor(KILN_BOOL, 1, (int64_t[]){1}, b);
+    kiln_tensor tbool = tn_view(KILN_BOOL, 1, (int64_t[]){1}, b);
     const kiln_tensor *in5[1] = {&tbool};
     CHECK(tn_run(&t, in5) == KILN_ERR_UNSUPPORTED);
     tn_free(&t);
@@ -641,7 +586,7 @@ static void castlike_takes_second_type(void) {
     tn_init(&t, "CastLike", 15, 2, 1);
     int64_t x[2] = {3, -1};
     double like[1] = {0};
-    kiln_tensor tx = tensor(KILN_I64, 1, (int64_t[]){2}, x), tl = tensor(KILN_F64, 1, (int64_t[]){1}, like);
+    kiln_tensor tx = tn_view(KILN_I64, 1, (int64_t[]){2}, x), tl = tn_view(KILN_F64, 1, (int64_t[]){1}, like);
     const kiln_tensor *in[2] = {&tx, &tl};
     CHECK(tn_run(&t, in) == KILN_OK);
     CHECK(t.out[0].dtype == KILN_F64 && t.out[0].dims[0] == 2);
@@ -652,8 +597,8 @@ static void castlike_takes_second_type(void) {
 static void dropout_inference_only(void) {
     float x[3] = {1, 2, 3}, r[1] = {0.3f};
     uint8_t on[1] = {1};
-    kiln_tensor tx = tensor(KILN_F32, 1, (int64_t[]){3}, x), tr = tensor(KILN_F32, 0, NULL, r),
-                tt = tensor(KILN_BOOL, 0, NULL, on);
+    kiln_tensor tx = tn_view(KILN_F32, 1, (int64_t[]){3}, x), tr = tn_view(KILN_F32, 0, NULL, r),
+                tt = tn_view(KILN_BOOL, 0, NULL, on);
     const kiln_tensor *in[3] = {&tx, &tr, NULL};
     tnode t;
     tn_init(&t, "Dropout", 13, 2, 2);
@@ -678,7 +623,7 @@ static void identity_copies(void) {
     tnode t;
     tn_init(&t, "Identity", 16, 1, 1);
     const char *s[2] = {"a", "bc"};
-    kiln_tensor ts = tensor(KILN_STRING, 1, (int64_t[]){2}, s);
+    kiln_tensor ts = tn_view(KILN_STRING, 1, (int64_t[]){2}, s);
     const kiln_tensor *in[1] = {&ts};
     CHECK(tn_run(&t, in) == KILN_OK);
     char **o = t.out[0].data;
@@ -690,7 +635,7 @@ static void string_concat_broadcasts(void) {
     tnode t;
     tn_init(&t, "StringConcat", 20, 2, 1);
     const char *a[2] = {"cat", "dog"}, *b[1] = {"s"};
-    kiln_tensor ta = tensor(KILN_STRING, 1, (int64_t[]){2}, a), tb = tensor(KILN_STRING, 0, NULL, b);
+    kiln_tensor ta = tn_view(KILN_STRING, 1, (int64_t[]){2}, a), tb = tn_view(KILN_STRING, 0, NULL, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     CHECK(tn_run(&t, in) == KILN_OK);
     char **o = t.out[0].data;
@@ -700,8 +645,8 @@ static void string_concat_broadcasts(void) {
 
 static void swiglu_needs_one_shape(void) {
     float a[2] = {1, -2}, b[2] = {0.5f, 1};
-    kiln_tensor ta = tensor(KILN_F32, 1, (int64_t[]){2}, a), tb = tensor(KILN_F32, 1, (int64_t[]){2}, b),
-                tc = tensor(KILN_F32, 0, NULL, b);
+    kiln_tensor ta = tn_view(KILN_F32, 1, (int64_t[]){2}, a), tb = tn_view(KILN_F32, 1, (int64_t[]){2}, b),
+                tc = tn_view(KILN_F32, 0, NULL, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     tnode t;
     tn_init(&t, "SwiGLU", 28, 2, 1);
@@ -720,7 +665,7 @@ static void bitcast_keeps_bits(void) {
     tn_init(&t, "BitCast", 26, 1, 1);
     tn_int(&t, "to", KILN_I32);
     float f[1] = {1.0f};
-    kiln_tensor tf = tensor(KILN_F32, 1, (int64_t[]){1}, f);
+    kiln_tensor tf = tn_view(KILN_F32, 1, (int64_t[]){1}, f);
     const kiln_tensor *in[1] = {&tf};
     CHECK(tn_run(&t, in) == KILN_OK);
     CHECK(((int32_t *)t.out[0].data)[0] == 0x3f800000);
@@ -738,7 +683,7 @@ static void binarizer_ml_domain(void) {
     t.n->domain = "ai.onnx.ml";
     tn_float(&t, "threshold", 1.0);
     double x[3] = {0.5, 1.0, 1.5};
-    kiln_tensor tx = tensor(KILN_F64, 1, (int64_t[]){3}, x);
+    kiln_tensor tx = tn_view(KILN_F64, 1, (int64_t[]){3}, x);
     const kiln_tensor *in[1] = {&tx};
     CHECK(tn_run(&t, in) == KILN_OK);
     double *y = t.out[0].data;
@@ -748,8 +693,8 @@ static void binarizer_ml_domain(void) {
 
 /* Static shape inference: values of non-constant inputs are unknown. */
 static void infer_without_values(void) {
-    kiln_tensor x = tensor(KILN_F32, 2, (int64_t[]){4, 1}, NULL), lo = tensor(KILN_F32, 0, NULL, NULL),
-                y = tensor(KILN_F32, 1, (int64_t[]){3}, NULL), tm = tensor(KILN_BOOL, 0, NULL, NULL);
+    kiln_tensor x = tn_view(KILN_F32, 2, (int64_t[]){4, 1}, NULL), lo = tn_view(KILN_F32, 0, NULL, NULL),
+                y = tn_view(KILN_F32, 1, (int64_t[]){3}, NULL), tm = tn_view(KILN_BOOL, 0, NULL, NULL);
     const kiln_tensor *in[3] = {&x, &lo, &lo};
     kiln_tensor out[2];
     tnode t;
@@ -776,7 +721,7 @@ static void infer_without_values(void) {
 
 static void old_opset_forms(void) {
     float x[2] = {1, 2};
-    kiln_tensor tx = tensor(KILN_F32, 1, (int64_t[]){2}, x);
+    kiln_tensor tx = tn_view(KILN_F32, 1, (int64_t[]){2}, x);
     const kiln_tensor *in[1] = {&tx};
     tnode t;
     tn_init(&t, "Dropout", 6, 1, 1); /* before opset 7, is_test=0 means training */
@@ -788,7 +733,7 @@ static void old_opset_forms(void) {
     tn_free(&t);
 
     int32_t v[2] = {1, 2};
-    kiln_tensor tv = tensor(KILN_I32, 1, (int64_t[]){2}, v);
+    kiln_tensor tv = tn_view(KILN_I32, 1, (int64_t[]){2}, v);
     const kiln_tensor *in2[1] = {&tv};
     tn_init(&t, "Clip", 11, 1, 1); /* integer Clip came with opset 12 */
     CHECK(tn_run(&t, in2) == KILN_ERR_UNSUPPORTED);
@@ -803,8 +748,8 @@ static void old_opset_forms(void) {
 static void allocation_failures_are_clean(void) {
     uint8_t c[2] = {1, 0};
     const char *x[1] = {"yes"}, *y[1] = {"no"};
-    kiln_tensor tc = tensor(KILN_BOOL, 1, (int64_t[]){2}, c), tx = tensor(KILN_STRING, 0, NULL, x),
-                ty = tensor(KILN_STRING, 0, NULL, y);
+    kiln_tensor tc = tn_view(KILN_BOOL, 1, (int64_t[]){2}, c), tx = tn_view(KILN_STRING, 0, NULL, x),
+                ty = tn_view(KILN_STRING, 0, NULL, y);
     const kiln_tensor *in[3] = {&tc, &tx, &ty};
     for (long k = 0; k < 8; k++) {
         tnode t;

@@ -10,85 +10,11 @@
 #include <string.h>
 
 #include "harness.h"
+#include "op_node.h"
 #include "ir/ctx.h"
 #include "ir/interp.h"
 #include "ir/mem.h"
 #include "ir/ops/extra_ops.h"
-
-/* One node under test, in a graph of its own. */
-typedef struct tnode {
-    gir_graph *g;
-    gir_node *n;
-    kiln_ctx *ctx;
-    kiln_tensor out[8];
-} tnode;
-
-static void tn_init_dom(tnode *t, const char *dom, const char *op, int opset, int n_in, int n_out) {
-    memset(t, 0, sizeof *t);
-    t->g = gir_graph_new();
-    kiln_ctx_new(&t->ctx);
-    t->n = gir_node_new(t->g, op, "node_under_test", n_in, n_out, 20);
-    t->n->domain = dom;
-    t->n->opset = opset;
-    t->n->n_attrs = 0;
-    for (int i = 0; i < n_in; i++) t->n->inputs[i] = gir_value_new(t->g, NULL);
-    for (int i = 0; i < n_out; i++) t->n->outputs[i] = gir_value_new(t->g, NULL);
-}
-
-static void tn_init(tnode *t, const char *op, int opset, int n_in, int n_out) {
-    tn_init_dom(t, "", op, opset, n_in, n_out);
-}
-
-static gir_attr *tn_attr(tnode *t, const char *name, gir_attr_kind kind) {
-    gir_attr *a = &t->n->attrs[t->n->n_attrs++];
-    memset(a, 0, sizeof *a);
-    a->name = name;
-    a->kind = kind;
-    return a;
-}
-
-static void tn_int(tnode *t, const char *name, int64_t v) { tn_attr(t, name, GIR_ATTR_INT)->i = v; }
-static void tn_float(tnode *t, const char *name, double v) { tn_attr(t, name, GIR_ATTR_FLOAT)->f = v; }
-static void tn_string(tnode *t, const char *name, const char *v) {
-    gir_attr *a = tn_attr(t, name, GIR_ATTR_STRING);
-    a->s = v;
-    a->s_len = strlen(v);
-}
-static void tn_ints(tnode *t, const char *name, int count, int64_t *v) {
-    gir_attr *a = tn_attr(t, name, GIR_ATTR_INTS);
-    a->n = count;
-    a->ints = v;
-}
-static void tn_floats(tnode *t, const char *name, int count, double *v) {
-    gir_attr *a = tn_attr(t, name, GIR_ATTR_FLOATS);
-    a->n = count;
-    a->floats = v;
-}
-static void tn_strings(tnode *t, const char *name, int count, const char **v) {
-    gir_attr *a = tn_attr(t, name, GIR_ATTR_STRINGS);
-    a->n = count;
-    a->strings = v;
-}
-static void tn_tensor(tnode *t, const char *name, kiln_tensor *v) { tn_attr(t, name, GIR_ATTR_TENSOR)->t = v; }
-
-static kiln_status tn_run(tnode *t, const kiln_tensor *const *in) {
-    kiln_status s = gir_bind_op(t->ctx, t->n);
-    if (s) return s;
-    return gir_run_node(t->ctx, t->n, in, t->out);
-}
-
-static void tn_free(tnode *t) {
-    for (int i = 0; i < t->n->n_outputs && i < 8; i++) kiln_tensor_release(&t->out[i]);
-    gir_graph_free(t->g);
-    kiln_ctx_free(t->ctx);
-}
-
-static kiln_tensor tensor(kiln_dtype dt, int rank, const int64_t *dims, const void *data) {
-    kiln_tensor t;
-    kiln_tensor_init(&t, dt, rank, dims);
-    t.data = (void *)data;
-    return t;
-}
 
 static bool near(double a, double b) { return fabs(a - b) <= 1e-5 + 1e-5 * fabs(b); }
 
@@ -104,13 +30,6 @@ static bool all_near(const kiln_tensor *t, const double *want, int count) {
     return true;
 }
 
-static bool dims_are(const kiln_tensor *t, int rank, const int64_t *dims) {
-    if (t->rank != rank) return false;
-    for (int i = 0; i < rank; i++)
-        if (t->dims[i] != dims[i]) return false;
-    return true;
-}
-
 static bool strs_are(const kiln_tensor *t, int count, const char *const *want) {
     if (t->dtype != KILN_STRING || kiln_numel(t) != count) return false;
     for (int i = 0; i < count; i++)
@@ -121,8 +40,6 @@ static bool strs_are(const kiln_tensor *t, int count, const char *const *want) {
     return true;
 }
 
-static bool msg_names_node(tnode *t) { return strstr(kiln_errmsg(t->ctx), "node_under_test") != NULL; }
-
 /* ---- NonMaxSuppression ---- */
 
 static void nms_selects_and_suppresses(void) {
@@ -130,23 +47,23 @@ static void nms_selects_and_suppresses(void) {
     float scores[8] = {0.9f, 0.8f, 0.7f, 0.95f, /* class 1 */ 0.1f, 0.2f, 0.3f, 0.4f};
     int64_t max_out = 5;
     float iou = 0.5f, thr = 0.25f;
-    kiln_tensor tb = tensor(KILN_F32, 3, (int64_t[]){1, 4, 4}, boxes);
-    kiln_tensor ts = tensor(KILN_F32, 3, (int64_t[]){1, 2, 4}, scores);
-    kiln_tensor tm = tensor(KILN_I64, 1, (int64_t[]){1}, &max_out), ti = tensor(KILN_F32, 0, NULL, &iou);
-    kiln_tensor tt = tensor(KILN_F32, 0, NULL, &thr);
+    kiln_tensor tb = tn_view(KILN_F32, 3, (int64_t[]){1, 4, 4}, boxes);
+    kiln_tensor ts = tn_view(KILN_F32, 3, (int64_t[]){1, 2, 4}, scores);
+    kiln_tensor tm = tn_view(KILN_I64, 1, (int64_t[]){1}, &max_out), ti = tn_view(KILN_F32, 0, NULL, &iou);
+    kiln_tensor tt = tn_view(KILN_F32, 0, NULL, &thr);
     tnode t;
     tn_init(&t, "NonMaxSuppression", 11, 5, 1);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&tb, &ts, &tm, &ti, &tt}) == KILN_OK);
     /* class 0: box 3 (0.95) suppresses 0 and 1 (identical / overlapping), box 2 is apart;
     ** class 1: only box 2 (0.3) and box 3 (0.4) pass the threshold and do not overlap */
     int64_t want[12] = {0, 0, 3, 0, 0, 2, 0, 1, 3, 0, 1, 2};
-    CHECK(dims_are(&t.out[0], 2, (int64_t[]){4, 3}));
+    CHECK(tn_dims_are(&t.out[0], 2, (int64_t[]){4, 3}));
     CHECK(kiln_numel(&t.out[0]) == 12 && !memcmp(t.out[0].data, want, sizeof want));
     tn_free(&t);
     /* no max_output_boxes_per_class: nothing is selected */
     tn_init(&t, "NonMaxSuppression", 11, 2, 1);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&tb, &ts}) == KILN_OK);
-    CHECK(dims_are(&t.out[0], 2, (int64_t[]){0, 3}));
+    CHECK(tn_dims_are(&t.out[0], 2, (int64_t[]){0, 3}));
     tn_free(&t);
 }
 
@@ -154,19 +71,19 @@ static void nms_center_format_and_errors(void) {
     float boxes[8] = {0.5f, 0.5f, 1, 1, 0.5f, 0.6f, 1, 1};
     float scores[2] = {0.5f, 0.9f};
     int64_t max_out = 10;
-    kiln_tensor tb = tensor(KILN_F32, 3, (int64_t[]){1, 2, 4}, boxes);
-    kiln_tensor ts = tensor(KILN_F32, 3, (int64_t[]){1, 1, 2}, scores);
-    kiln_tensor tm = tensor(KILN_I64, 0, NULL, &max_out);
+    kiln_tensor tb = tn_view(KILN_F32, 3, (int64_t[]){1, 2, 4}, boxes);
+    kiln_tensor ts = tn_view(KILN_F32, 3, (int64_t[]){1, 1, 2}, scores);
+    kiln_tensor tm = tn_view(KILN_I64, 0, NULL, &max_out);
     tnode t;
     tn_init(&t, "NonMaxSuppression", 11, 3, 1);
     tn_int(&t, "center_point_box", 1);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&tb, &ts, &tm}) == KILN_OK);
     /* iou threshold 0: any overlap suppresses */
-    CHECK(dims_are(&t.out[0], 2, (int64_t[]){1, 3}) && ((int64_t *)t.out[0].data)[2] == 1);
+    CHECK(tn_dims_are(&t.out[0], 2, (int64_t[]){1, 3}) && ((int64_t *)t.out[0].data)[2] == 1);
     tn_free(&t);
-    kiln_tensor bad = tensor(KILN_F32, 3, (int64_t[]){1, 2, 3}, boxes);
+    kiln_tensor bad = tn_view(KILN_F32, 3, (int64_t[]){1, 2, 3}, boxes);
     tn_init(&t, "NonMaxSuppression", 11, 3, 1);
-    CHECK(tn_run(&t, (const kiln_tensor *[]){&bad, &ts, &tm}) == KILN_ERR_SHAPE && msg_names_node(&t));
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&bad, &ts, &tm}) == KILN_ERR_SHAPE && tn_names_node(&t));
     tn_free(&t);
 }
 
@@ -174,11 +91,11 @@ static void nms_center_format_and_errors(void) {
 
 static void dft_forward_inverse_onesided(void) {
     float x[4] = {1, 2, 3, 4};
-    kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 4, 1}, x);
+    kiln_tensor tx = tn_view(KILN_F32, 3, (int64_t[]){1, 4, 1}, x);
     tnode t;
     tn_init(&t, "DFT", 17, 1, 1);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_OK);
-    CHECK(dims_are(&t.out[0], 3, (int64_t[]){1, 4, 2}));
+    CHECK(tn_dims_are(&t.out[0], 3, (int64_t[]){1, 4, 2}));
     CHECK(all_near(&t.out[0], (double[]){10, 0, -2, 2, -2, 0, -2, -2}, 8));
     kiln_tensor spec = t.out[0];
     t.out[0] = (kiln_tensor){0};
@@ -192,12 +109,12 @@ static void dft_forward_inverse_onesided(void) {
     kiln_tensor_release(&spec);
     /* rfft keeps n/2+1 bins; irfft (opset 20, axis input) rebuilds the real signal */
     int64_t axis = 1;
-    kiln_tensor ta = tensor(KILN_I64, 0, NULL, &axis);
+    kiln_tensor ta = tn_view(KILN_I64, 0, NULL, &axis);
     tn_init(&t, "DFT", 20, 3, 1);
     t.n->inputs[1] = NULL;
     tn_int(&t, "onesided", 1);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&tx, NULL, &ta}) == KILN_OK);
-    CHECK(dims_are(&t.out[0], 3, (int64_t[]){1, 3, 2}));
+    CHECK(tn_dims_are(&t.out[0], 3, (int64_t[]){1, 3, 2}));
     spec = t.out[0];
     t.out[0] = (kiln_tensor){0};
     tn_free(&t);
@@ -206,7 +123,7 @@ static void dft_forward_inverse_onesided(void) {
     tn_int(&t, "onesided", 1);
     tn_int(&t, "inverse", 1);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&spec, NULL, &ta}) == KILN_OK);
-    CHECK(dims_are(&t.out[0], 3, (int64_t[]){1, 4, 1}));
+    CHECK(tn_dims_are(&t.out[0], 3, (int64_t[]){1, 4, 1}));
     CHECK(all_near(&t.out[0], (double[]){1, 2, 3, 4}, 4));
     tn_free(&t);
     kiln_tensor_release(&spec);
@@ -215,39 +132,39 @@ static void dft_forward_inverse_onesided(void) {
 static void dft_length_and_errors(void) {
     double x[6] = {1, 0, 1, 0, 1, 0}; /* complex [1, 1, 1] along axis 0 */
     int64_t len = 4, bad_axis = -1;
-    kiln_tensor tx = tensor(KILN_F64, 2, (int64_t[]){3, 2}, x), tl = tensor(KILN_I64, 0, NULL, &len);
-    kiln_tensor tbad = tensor(KILN_I64, 0, NULL, &bad_axis);
+    kiln_tensor tx = tn_view(KILN_F64, 2, (int64_t[]){3, 2}, x), tl = tn_view(KILN_I64, 0, NULL, &len);
+    kiln_tensor tbad = tn_view(KILN_I64, 0, NULL, &bad_axis);
     tnode t;
     tn_init(&t, "DFT", 20, 2, 1); /* axis -2 = 0: zero-padded to 4 */
     CHECK(tn_run(&t, (const kiln_tensor *[]){&tx, &tl}) == KILN_OK);
-    CHECK(t.out[0].dtype == KILN_F64 && dims_are(&t.out[0], 2, (int64_t[]){4, 2}));
+    CHECK(t.out[0].dtype == KILN_F64 && tn_dims_are(&t.out[0], 2, (int64_t[]){4, 2}));
     CHECK(all_near(&t.out[0], (double[]){3, 0, 0, -1, 1, 0, 0, 1}, 8));
     tn_free(&t);
     tn_init(&t, "DFT", 20, 3, 1);
-    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx, &tl, &tbad}) == KILN_ERR_INVALID && msg_names_node(&t));
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx, &tl, &tbad}) == KILN_ERR_INVALID && tn_names_node(&t));
     tn_free(&t);
-    kiln_tensor odd = tensor(KILN_F64, 2, (int64_t[]){2, 3}, x);
+    kiln_tensor odd = tn_view(KILN_F64, 2, (int64_t[]){2, 3}, x);
     tn_init(&t, "DFT", 17, 1, 1);
-    CHECK(tn_run(&t, (const kiln_tensor *[]){&odd}) == KILN_ERR_SHAPE && msg_names_node(&t));
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&odd}) == KILN_ERR_SHAPE && tn_names_node(&t));
     tn_free(&t);
 }
 
 static void stft_frames_with_window(void) {
     float x[6] = {1, 2, 3, 4, 5, 6}, w[2] = {1, 0.5f};
     int64_t step = 2;
-    kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 6, 1}, x), ts = tensor(KILN_I64, 0, NULL, &step);
-    kiln_tensor tw = tensor(KILN_F32, 1, (int64_t[]){2}, w);
+    kiln_tensor tx = tn_view(KILN_F32, 3, (int64_t[]){1, 6, 1}, x), ts = tn_view(KILN_I64, 0, NULL, &step);
+    kiln_tensor tw = tn_view(KILN_F32, 1, (int64_t[]){2}, w);
     tnode t;
     tn_init(&t, "STFT", 17, 3, 1);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&tx, &ts, &tw}) == KILN_OK);
     /* frames [1,2] [3,4] [5,6] weighted: sums and differences of (a, b/2) */
-    CHECK(dims_are(&t.out[0], 4, (int64_t[]){1, 3, 2, 2}));
+    CHECK(tn_dims_are(&t.out[0], 4, (int64_t[]){1, 3, 2, 2}));
     CHECK(all_near(&t.out[0], (double[]){2, 0, 0, 0, 5, 0, 1, 0, 8, 0, 2, 0}, 12));
     tn_free(&t);
     int64_t fl = 3;
-    kiln_tensor tf = tensor(KILN_I64, 0, NULL, &fl);
+    kiln_tensor tf = tn_view(KILN_I64, 0, NULL, &fl);
     tn_init(&t, "STFT", 17, 4, 1);
-    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx, &ts, &tw, &tf}) == KILN_ERR_SHAPE && msg_names_node(&t));
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx, &ts, &tw, &tf}) == KILN_ERR_SHAPE && tn_names_node(&t));
     tn_free(&t);
 }
 
@@ -255,7 +172,7 @@ static void stft_frames_with_window(void) {
 
 static void windows_periodic_symmetric(void) {
     int32_t four = 4, three = 3;
-    kiln_tensor t4 = tensor(KILN_I32, 0, NULL, &four), t3 = tensor(KILN_I32, 0, NULL, &three);
+    kiln_tensor t4 = tn_view(KILN_I32, 0, NULL, &four), t3 = tn_view(KILN_I32, 0, NULL, &three);
     tnode t;
     tn_init(&t, "HannWindow", 17, 1, 1);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&t4}) == KILN_OK);
@@ -273,22 +190,22 @@ static void windows_periodic_symmetric(void) {
     CHECK(all_near(&t.out[0], (double[]){0, 1, 0}, 3));
     tn_free(&t);
     int32_t neg = -2;
-    kiln_tensor tn = tensor(KILN_I32, 0, NULL, &neg);
+    kiln_tensor tn = tn_view(KILN_I32, 0, NULL, &neg);
     tn_init(&t, "HannWindow", 17, 1, 1);
-    CHECK(tn_run(&t, (const kiln_tensor *[]){&tn}) == KILN_ERR_INVALID && msg_names_node(&t));
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&tn}) == KILN_ERR_INVALID && tn_names_node(&t));
     tn_free(&t);
 }
 
 static void mel_triangles_peak_at_one(void) {
     int32_t mels = 8, dft = 16, rate = 8192;
     float lo = 0, hi = 4096, beyond = 8000;
-    kiln_tensor a = tensor(KILN_I32, 0, NULL, &mels), b = tensor(KILN_I32, 0, NULL, &dft);
-    kiln_tensor c = tensor(KILN_I32, 0, NULL, &rate), d = tensor(KILN_F32, 0, NULL, &lo);
-    kiln_tensor e = tensor(KILN_F32, 0, NULL, &hi), f = tensor(KILN_F32, 0, NULL, &beyond);
+    kiln_tensor a = tn_view(KILN_I32, 0, NULL, &mels), b = tn_view(KILN_I32, 0, NULL, &dft);
+    kiln_tensor c = tn_view(KILN_I32, 0, NULL, &rate), d = tn_view(KILN_F32, 0, NULL, &lo);
+    kiln_tensor e = tn_view(KILN_F32, 0, NULL, &hi), f = tn_view(KILN_F32, 0, NULL, &beyond);
     tnode t;
     tn_init(&t, "MelWeightMatrix", 17, 5, 1);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&a, &b, &c, &d, &e}) == KILN_OK);
-    CHECK(dims_are(&t.out[0], 2, (int64_t[]){9, 8}));
+    CHECK(tn_dims_are(&t.out[0], 2, (int64_t[]){9, 8}));
     for (int m = 0; m < 8; m++) {
         double peak = 0;
         for (int k = 0; k < 9; k++) peak = fmax(peak, ((float *)t.out[0].data)[k * 8 + m]);
@@ -296,7 +213,7 @@ static void mel_triangles_peak_at_one(void) {
     }
     tn_free(&t);
     tn_init(&t, "MelWeightMatrix", 17, 5, 1);
-    CHECK(tn_run(&t, (const kiln_tensor *[]){&a, &b, &c, &d, &f}) == KILN_ERR_INVALID && msg_names_node(&t));
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&a, &b, &c, &d, &f}) == KILN_ERR_INVALID && tn_names_node(&t));
     tn_free(&t);
 }
 
@@ -305,7 +222,7 @@ static void mel_triangles_peak_at_one(void) {
 static void strnorm_caseless_utf8(void) {
     const char *x[4] = {"Ärger", "straße", "MONDAY", "été"};
     const char *stops[2] = {"ärger", "monday"};
-    kiln_tensor tx = tensor(KILN_STRING, 1, (int64_t[]){4}, x);
+    kiln_tensor tx = tn_view(KILN_STRING, 1, (int64_t[]){4}, x);
     tnode t;
     tn_init(&t, "StringNormalizer", 10, 1, 1);
     tn_strings(&t, "stopwords", 2, stops);
@@ -314,36 +231,36 @@ static void strnorm_caseless_utf8(void) {
     CHECK(strs_are(&t.out[0], 2, (const char *[]){"STRAßE", "ÉTÉ"}));
     tn_free(&t);
     /* case-sensitive: nothing matches; [1, C] stays 2-D */
-    kiln_tensor t2 = tensor(KILN_STRING, 2, (int64_t[]){1, 4}, x);
+    kiln_tensor t2 = tn_view(KILN_STRING, 2, (int64_t[]){1, 4}, x);
     tn_init(&t, "StringNormalizer", 10, 1, 1);
     tn_strings(&t, "stopwords", 2, stops);
     tn_int(&t, "is_case_sensitive", 1);
     tn_string(&t, "case_change_action", "LOWER");
     CHECK(tn_run(&t, (const kiln_tensor *[]){&t2}) == KILN_OK);
-    CHECK(dims_are(&t.out[0], 2, (int64_t[]){1, 4}));
+    CHECK(tn_dims_are(&t.out[0], 2, (int64_t[]){1, 4}));
     CHECK(strs_are(&t.out[0], 4, (const char *[]){"ärger", "straße", "monday", "été"}));
     tn_free(&t);
     /* everything removed: one empty string, shape [1, 1] */
-    kiln_tensor t1 = tensor(KILN_STRING, 2, (int64_t[]){1, 1}, x + 2);
+    kiln_tensor t1 = tn_view(KILN_STRING, 2, (int64_t[]){1, 1}, x + 2);
     tn_init(&t, "StringNormalizer", 10, 1, 1);
     tn_strings(&t, "stopwords", 2, stops);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&t1}) == KILN_OK);
-    CHECK(dims_are(&t.out[0], 2, (int64_t[]){1, 1}) && strs_are(&t.out[0], 1, (const char *[]){""}));
+    CHECK(tn_dims_are(&t.out[0], 2, (int64_t[]){1, 1}) && strs_are(&t.out[0], 1, (const char *[]){""}));
     tn_free(&t);
     tn_init(&t, "StringNormalizer", 10, 1, 1);
     tn_string(&t, "case_change_action", "TITLE");
-    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_ERR_INVALID && msg_names_node(&t));
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_ERR_INVALID && tn_names_node(&t));
     tn_free(&t);
 }
 
 static void strsplit_delimiters_and_maxsplit(void) {
     const char *x[3] = {"aXYbXYXYc", "  p  q r ", ""};
-    kiln_tensor tx = tensor(KILN_STRING, 1, (int64_t[]){3}, x);
+    kiln_tensor tx = tn_view(KILN_STRING, 1, (int64_t[]){3}, x);
     tnode t;
     tn_init(&t, "StringSplit", 20, 1, 2);
     tn_string(&t, "delimiter", "XY");
     CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_OK);
-    CHECK(dims_are(&t.out[0], 2, (int64_t[]){3, 4}));
+    CHECK(tn_dims_are(&t.out[0], 2, (int64_t[]){3, 4}));
     CHECK(strs_are(&t.out[0], 12, (const char *[]){"a", "b", "", "c", "  p  q r ", "", "", "", "", "", "", ""}));
     CHECK(!memcmp(t.out[1].data, (int64_t[]){4, 1, 1}, 3 * sizeof(int64_t)));
     tn_free(&t);
@@ -437,7 +354,7 @@ static void regex_random_patterns_are_safe(void) {
 
 static void regex_op_on_tensor(void) {
     const char *x[3] = {"user@gmail.com", "user@hotmail.com", "gmail.com"};
-    kiln_tensor tx = tensor(KILN_STRING, 1, (int64_t[]){3}, x);
+    kiln_tensor tx = tn_view(KILN_STRING, 1, (int64_t[]){3}, x);
     tnode t;
     tn_init(&t, "RegexFullMatch", 20, 1, 1);
     tn_string(&t, "pattern", "[\\w.]+@(gmail|yahoo)\\.com");
@@ -446,7 +363,7 @@ static void regex_op_on_tensor(void) {
     tn_free(&t);
     tn_init(&t, "RegexFullMatch", 20, 1, 1);
     tn_string(&t, "pattern", "(unclosed");
-    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_ERR_INVALID && msg_names_node(&t));
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_ERR_INVALID && tn_names_node(&t));
     tn_free(&t);
 }
 
@@ -457,7 +374,7 @@ static void tfidf_weights_and_strings(void) {
     const char *pool[4] = {"a", "c", "a", "b"}; /* 1-grams a, c; the 2-gram (a b) */
     int64_t counts[2] = {0, 2}, idx[3] = {3, 0, 1};
     double w[4] = {0.5, 2, 3, 4};
-    kiln_tensor tx = tensor(KILN_STRING, 1, (int64_t[]){6}, x);
+    kiln_tensor tx = tn_view(KILN_STRING, 1, (int64_t[]){6}, x);
     tnode t;
     tn_init(&t, "TfIdfVectorizer", 9, 1, 1);
     tn_int(&t, "min_gram_length", 1);
@@ -470,11 +387,11 @@ static void tfidf_weights_and_strings(void) {
     tn_floats(&t, "weights", 4, w);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_OK);
     /* counts: a 3 -> col 3, c 1 -> col 0, (a b) 2 -> col 1 */
-    CHECK(dims_are(&t.out[0], 1, (int64_t[]){4}) && all_near(&t.out[0], (double[]){0.5, 4, 0, 12}, 4));
+    CHECK(tn_dims_are(&t.out[0], 1, (int64_t[]){4}) && all_near(&t.out[0], (double[]){0.5, 4, 0, 12}, 4));
     tn_free(&t);
     int32_t xi[4] = {7, 7, 8, 7};
     int64_t ipool[1] = {7}, c1[1] = {0}, i1[1] = {0};
-    kiln_tensor txi = tensor(KILN_I32, 2, (int64_t[]){2, 2}, xi);
+    kiln_tensor txi = tn_view(KILN_I32, 2, (int64_t[]){2, 2}, xi);
     tn_init(&t, "TfIdfVectorizer", 9, 1, 1);
     tn_int(&t, "min_gram_length", 1);
     tn_int(&t, "max_gram_length", 1);
@@ -484,14 +401,14 @@ static void tfidf_weights_and_strings(void) {
     tn_ints(&t, "ngram_indexes", 1, i1);
     tn_ints(&t, "pool_int64s", 1, ipool);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&txi}) == KILN_OK);
-    CHECK(dims_are(&t.out[0], 2, (int64_t[]){2, 1}) && all_near(&t.out[0], (double[]){1, 1}, 2));
+    CHECK(tn_dims_are(&t.out[0], 2, (int64_t[]){2, 1}) && all_near(&t.out[0], (double[]){1, 1}, 2));
     tn_free(&t);
     tn_init(&t, "TfIdfVectorizer", 9, 1, 1);
     tn_string(&t, "mode", "TF");
     tn_ints(&t, "ngram_counts", 1, c1);
     tn_ints(&t, "ngram_indexes", 1, i1);
     tn_ints(&t, "pool_int64s", 1, ipool);
-    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_ERR_SHAPE && msg_names_node(&t));
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_ERR_SHAPE && tn_names_node(&t));
     tn_free(&t);
 }
 
@@ -501,7 +418,7 @@ static void labelenc_forms(void) {
     float xf[4] = {1.5f, NAN, 2, 1.5f};
     double kf[3] = {1.5, NAN, 1.5};
     const char *vs[3] = {"first", "nan", "last"};
-    kiln_tensor tx = tensor(KILN_F32, 1, (int64_t[]){4}, xf);
+    kiln_tensor tx = tn_view(KILN_F32, 1, (int64_t[]){4}, xf);
     tnode t;
     tn_init_dom(&t, "ai.onnx.ml", "LabelEncoder", 2, 1, 1);
     tn_floats(&t, "keys_floats", 3, kf);
@@ -513,7 +430,7 @@ static void labelenc_forms(void) {
     /* v1 both ways */
     const char *classes[2] = {"x", "y"}, *xs[3] = {"y", "z", "x"};
     int64_t xi[3] = {1, 5, 0};
-    kiln_tensor ts = tensor(KILN_STRING, 1, (int64_t[]){3}, xs), ti = tensor(KILN_I64, 1, (int64_t[]){3}, xi);
+    kiln_tensor ts = tn_view(KILN_STRING, 1, (int64_t[]){3}, xs), ti = tn_view(KILN_I64, 1, (int64_t[]){3}, xi);
     tn_init_dom(&t, "ai.onnx.ml", "LabelEncoder", 1, 1, 1);
     tn_strings(&t, "classes_strings", 2, classes);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&ts}) == KILN_OK);
@@ -527,8 +444,8 @@ static void labelenc_forms(void) {
     /* v4 tensors: int32 keys to double values with a default tensor */
     int32_t keys[2] = {10, 20}, x32[3] = {20, 30, 10};
     double vals[2] = {0.25, 0.5}, dflt = 9;
-    kiln_tensor tk = tensor(KILN_I32, 1, (int64_t[]){2}, keys), tv = tensor(KILN_F64, 1, (int64_t[]){2}, vals);
-    kiln_tensor td = tensor(KILN_F64, 1, (int64_t[]){1}, &dflt), t32 = tensor(KILN_I32, 1, (int64_t[]){3}, x32);
+    kiln_tensor tk = tn_view(KILN_I32, 1, (int64_t[]){2}, keys), tv = tn_view(KILN_F64, 1, (int64_t[]){2}, vals);
+    kiln_tensor td = tn_view(KILN_F64, 1, (int64_t[]){1}, &dflt), t32 = tn_view(KILN_I32, 1, (int64_t[]){3}, x32);
     tn_init_dom(&t, "ai.onnx.ml", "LabelEncoder", 4, 1, 1);
     tn_tensor(&t, "keys_tensor", &tk);
     tn_tensor(&t, "values_tensor", &tv);
@@ -539,22 +456,22 @@ static void labelenc_forms(void) {
     tn_init_dom(&t, "ai.onnx.ml", "LabelEncoder", 4, 1, 1);
     tn_tensor(&t, "keys_tensor", &tk);
     tn_tensor(&t, "values_tensor", &tv);
-    CHECK(tn_run(&t, (const kiln_tensor *[]){&ts}) == KILN_ERR_SHAPE && msg_names_node(&t));
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&ts}) == KILN_ERR_SHAPE && tn_names_node(&t));
     tn_free(&t);
 }
 
 static void afe_picks_last_axis(void) {
     const char *x[3] = {"p", "q", "r"};
     int64_t idx[2] = {2, 0}, bad[1] = {3};
-    kiln_tensor tx = tensor(KILN_STRING, 1, (int64_t[]){3}, x), ti = tensor(KILN_I64, 1, (int64_t[]){2}, idx);
-    kiln_tensor tb = tensor(KILN_I64, 1, (int64_t[]){1}, bad);
+    kiln_tensor tx = tn_view(KILN_STRING, 1, (int64_t[]){3}, x), ti = tn_view(KILN_I64, 1, (int64_t[]){2}, idx);
+    kiln_tensor tb = tn_view(KILN_I64, 1, (int64_t[]){1}, bad);
     tnode t;
     tn_init_dom(&t, "ai.onnx.ml", "ArrayFeatureExtractor", 1, 2, 1);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&tx, &ti}) == KILN_OK);
-    CHECK(dims_are(&t.out[0], 2, (int64_t[]){1, 2}) && strs_are(&t.out[0], 2, (const char *[]){"r", "p"}));
+    CHECK(tn_dims_are(&t.out[0], 2, (int64_t[]){1, 2}) && strs_are(&t.out[0], 2, (const char *[]){"r", "p"}));
     tn_free(&t);
     tn_init_dom(&t, "ai.onnx.ml", "ArrayFeatureExtractor", 1, 2, 1);
-    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx, &tb}) == KILN_ERR_INVALID && msg_names_node(&t));
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx, &tb}) == KILN_ERR_INVALID && tn_names_node(&t));
     tn_free(&t);
 }
 
@@ -585,13 +502,13 @@ static void tree_ensemble_aggregates(void) {
     float splits[2] = {0.5f, 2}, w[4] = {1, 2, 3, 4};
     uint8_t modes[2] = {0, 3}; /* x0 <= 0.5 ; x1 > 2 */
     float x[6] = {0, 3, 1, 1, NAN, 5};
-    kiln_tensor ts = tensor(KILN_F32, 1, (int64_t[]){2}, splits), tm = tensor(KILN_U8, 1, (int64_t[]){2}, modes);
-    kiln_tensor tw = tensor(KILN_F32, 1, (int64_t[]){4}, w), tx = tensor(KILN_F32, 2, (int64_t[]){3, 2}, x);
+    kiln_tensor ts = tn_view(KILN_F32, 1, (int64_t[]){2}, splits), tm = tn_view(KILN_U8, 1, (int64_t[]){2}, modes);
+    kiln_tensor tw = tn_view(KILN_F32, 1, (int64_t[]){4}, w), tx = tn_view(KILN_F32, 2, (int64_t[]){3, 2}, x);
     tnode t;
     tree_setup(&t, &ts, &tm, &tw, 1, 0);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_OK);
     /* row 0: leaf 0 (1), leaf 2 (3); row 1: leaf 1 (2), leaf 3 (4); row 2: NaN tracks true -> 1, leaf 2 -> 3 */
-    CHECK(dims_are(&t.out[0], 2, (int64_t[]){3, 3}) && all_near(&t.out[0], (double[]){1, 3, 0, 2, 4, 0, 1, 3, 0}, 9));
+    CHECK(tn_dims_are(&t.out[0], 2, (int64_t[]){3, 3}) && all_near(&t.out[0], (double[]){1, 3, 0, 2, 4, 0, 1, 3, 0}, 9));
     tn_free(&t);
     tree_setup(&t, &ts, &tm, &tw, 3, 2); /* MAX, then LOGISTIC; target 2 stays at -FLT_MAX -> 0 */
     CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_OK);
@@ -609,7 +526,7 @@ static void tree_ensemble_aggregates(void) {
     a->ints = (int64_t[]){0, 0};
     a = (gir_attr *)gir_attr_find(t.n, "nodes_falsenodeids");
     a->ints = cyc_t;
-    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_ERR_INVALID && msg_names_node(&t));
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_ERR_INVALID && tn_names_node(&t));
     CHECK(strstr(kiln_errmsg(t.ctx), "cycle") != NULL);
     tn_free(&t);
 }
@@ -643,13 +560,13 @@ static void legacy_setup(tnode *t, const char *op, const char *prefix) {
 
 static void tree_legacy_forms(void) {
     float x[3] = {0, 5, NAN};
-    kiln_tensor tx = tensor(KILN_F32, 2, (int64_t[]){3, 1}, x);
+    kiln_tensor tx = tn_view(KILN_F32, 2, (int64_t[]){3, 1}, x);
     double base[2] = {1, -1};
     tnode t;
     legacy_setup(&t, "TreeEnsembleRegressor", "target");
     tn_floats(&t, "base_values", 2, base);
     CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_OK);
-    CHECK(t.out[0].dtype == KILN_F32 && dims_are(&t.out[0], 2, (int64_t[]){3, 2}));
+    CHECK(t.out[0].dtype == KILN_F32 && tn_dims_are(&t.out[0], 2, (int64_t[]){3, 2}));
     CHECK(all_near(&t.out[0], (double[]){1.5, -1, 1.25, 1, 1.5, -1}, 6));
     tn_free(&t);
     const char *labels[2] = {"no", "yes"};
@@ -664,7 +581,7 @@ static void tree_legacy_forms(void) {
     legacy_setup(&t, "TreeEnsembleRegressor", "target");
     gir_attr *m = (gir_attr *)gir_attr_find(t.n, "nodes_falsenodeids");
     m->ints = (int64_t[]){7, 0, 0};
-    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_ERR_INVALID && msg_names_node(&t));
+    CHECK(tn_run(&t, (const kiln_tensor *[]){&tx}) == KILN_ERR_INVALID && tn_names_node(&t));
     tn_free(&t);
 }
 
@@ -673,10 +590,10 @@ static void tree_legacy_forms(void) {
 static void optimizers_two_groups(void) {
     float r = 0.1f, x1 = 1, x2[2] = {1, 2}, g1 = -1, g2[2] = {-1, -3}, v1 = 2, v2[2] = {4, 1};
     int64_t step = 3;
-    kiln_tensor tr = tensor(KILN_F32, 0, NULL, &r), tt = tensor(KILN_I64, 0, NULL, &step);
-    kiln_tensor tx1 = tensor(KILN_F32, 1, (int64_t[]){1}, &x1), tx2 = tensor(KILN_F32, 1, (int64_t[]){2}, x2);
-    kiln_tensor tg1 = tensor(KILN_F32, 1, (int64_t[]){1}, &g1), tg2 = tensor(KILN_F32, 1, (int64_t[]){2}, g2);
-    kiln_tensor tv1 = tensor(KILN_F32, 1, (int64_t[]){1}, &v1), tv2 = tensor(KILN_F32, 1, (int64_t[]){2}, v2);
+    kiln_tensor tr = tn_view(KILN_F32, 0, NULL, &r), tt = tn_view(KILN_I64, 0, NULL, &step);
+    kiln_tensor tx1 = tn_view(KILN_F32, 1, (int64_t[]){1}, &x1), tx2 = tn_view(KILN_F32, 1, (int64_t[]){2}, x2);
+    kiln_tensor tg1 = tn_view(KILN_F32, 1, (int64_t[]){1}, &g1), tg2 = tn_view(KILN_F32, 1, (int64_t[]){2}, g2);
+    kiln_tensor tv1 = tn_view(KILN_F32, 1, (int64_t[]){1}, &v1), tv2 = tn_view(KILN_F32, 1, (int64_t[]){2}, v2);
     const kiln_tensor *in[8] = {&tr, &tt, &tx1, &tx2, &tg1, &tg2, &tv1, &tv2};
     tnode t;
     tn_init_dom(&t, "ai.onnx.preview.training", "Momentum", 1, 8, 4);
@@ -698,13 +615,13 @@ static void optimizers_two_groups(void) {
     CHECK(all_near(&t.out[1], (double[]){1 + 0.025 / sqrt(5), 2 + 0.025 * 3 / sqrt(10)}, 2));
     tn_free(&t);
     tn_init_dom(&t, "ai.onnx.preview.training", "Adam", 1, 8, 4);
-    CHECK(tn_run(&t, in) == KILN_ERR_INVALID && msg_names_node(&t));
+    CHECK(tn_run(&t, in) == KILN_ERR_INVALID && tn_names_node(&t));
     tn_free(&t);
 }
 
 static void optional_ops(void) {
     float x[2] = {1, 2};
-    kiln_tensor tx = tensor(KILN_F32, 1, (int64_t[]){2}, x);
+    kiln_tensor tx = tn_view(KILN_F32, 1, (int64_t[]){2}, x);
     tnode t;
     tn_init(&t, "OptionalHasElement", 18, 1, 1);
     t.n->inputs[0] = NULL;
@@ -743,10 +660,10 @@ static void allocation_sweeps(void) {
     int64_t max_out = 2, step = 2;
     const char *strs[2] = {"a b", "c"}, *keys[2] = {"a b", "c"};
     int64_t vals[2] = {1, 2};
-    kiln_tensor tb = tensor(KILN_F32, 3, (int64_t[]){1, 2, 4}, boxes);
-    kiln_tensor ts = tensor(KILN_F32, 3, (int64_t[]){1, 1, 2}, scores), tm = tensor(KILN_I64, 0, NULL, &max_out);
-    kiln_tensor tsig = tensor(KILN_F32, 3, (int64_t[]){1, 8, 1}, sig), tstep = tensor(KILN_I64, 0, NULL, &step);
-    kiln_tensor tstr = tensor(KILN_STRING, 1, (int64_t[]){2}, strs);
+    kiln_tensor tb = tn_view(KILN_F32, 3, (int64_t[]){1, 2, 4}, boxes);
+    kiln_tensor ts = tn_view(KILN_F32, 3, (int64_t[]){1, 1, 2}, scores), tm = tn_view(KILN_I64, 0, NULL, &max_out);
+    kiln_tensor tsig = tn_view(KILN_F32, 3, (int64_t[]){1, 8, 1}, sig), tstep = tn_view(KILN_I64, 0, NULL, &step);
+    kiln_tensor tstr = tn_view(KILN_STRING, 1, (int64_t[]){2}, strs);
     tnode t;
     tn_init(&t, "NonMaxSuppression", 11, 3, 1);
     sweep(&t, (const kiln_tensor *[]){&tb, &ts, &tm});
@@ -775,8 +692,8 @@ static void allocation_sweeps(void) {
     tn_free(&t);
     float splits[2] = {0.5f, 2}, w[4] = {1, 2, 3, 4}, x[2] = {0, 3};
     uint8_t modes[2] = {0, 3};
-    kiln_tensor tsp = tensor(KILN_F32, 1, (int64_t[]){2}, splits), tmo = tensor(KILN_U8, 1, (int64_t[]){2}, modes);
-    kiln_tensor tw = tensor(KILN_F32, 1, (int64_t[]){4}, w), tx = tensor(KILN_F32, 2, (int64_t[]){1, 2}, x);
+    kiln_tensor tsp = tn_view(KILN_F32, 1, (int64_t[]){2}, splits), tmo = tn_view(KILN_U8, 1, (int64_t[]){2}, modes);
+    kiln_tensor tw = tn_view(KILN_F32, 1, (int64_t[]){4}, w), tx = tn_view(KILN_F32, 2, (int64_t[]){1, 2}, x);
     tree_setup(&t, &tsp, &tmo, &tw, 0, 1);
     sweep(&t, (const kiln_tensor *[]){&tx});
     tn_free(&t);

@@ -7,68 +7,10 @@
 #include <string.h>
 
 #include "harness.h"
+#include "op_node.h"
 #include "ir/ctx.h"
 #include "ir/interp.h"
 #include "ir/mem.h"
-
-/* One node under test, in a graph of its own. */
-typedef struct tnode {
-    gir_graph *g;
-    gir_node *n;
-    kiln_ctx *ctx;
-    kiln_tensor out[4];
-} tnode;
-
-static void tn_init(tnode *t, const char *op, int opset, int n_in, int n_out) {
-    memset(t, 0, sizeof *t);
-    t->g = gir_graph_new();
-    kiln_ctx_new(&t->ctx);
-    t->n = gir_node_new(t->g, op, "node_under_test", n_in, n_out, 12);
-    t->n->opset = opset;
-    t->n->n_attrs = 0;
-    for (int i = 0; i < n_in; i++) t->n->inputs[i] = gir_value_new(t->g, NULL);
-    for (int i = 0; i < n_out; i++) t->n->outputs[i] = gir_value_new(t->g, NULL);
-}
-
-static gir_attr *tn_attr(tnode *t, const char *name, gir_attr_kind kind) {
-    gir_attr *a = &t->n->attrs[t->n->n_attrs++];
-    memset(a, 0, sizeof *a);
-    a->name = name;
-    a->kind = kind;
-    return a;
-}
-
-static void tn_int(tnode *t, const char *name, int64_t v) { tn_attr(t, name, GIR_ATTR_INT)->i = v; }
-static void tn_float(tnode *t, const char *name, double v) { tn_attr(t, name, GIR_ATTR_FLOAT)->f = v; }
-static void tn_string(tnode *t, const char *name, const char *v) {
-    gir_attr *a = tn_attr(t, name, GIR_ATTR_STRING);
-    a->s = v;
-    a->s_len = strlen(v);
-}
-static void tn_ints(tnode *t, const char *name, int count, int64_t *v) {
-    gir_attr *a = tn_attr(t, name, GIR_ATTR_INTS);
-    a->n = count;
-    a->ints = v;
-}
-
-static kiln_status tn_run(tnode *t, const kiln_tensor *const *in) {
-    kiln_status s = gir_bind_op(t->ctx, t->n);
-    if (s) return s;
-    return gir_run_node(t->ctx, t->n, in, t->out);
-}
-
-static void tn_free(tnode *t) {
-    for (int i = 0; i < t->n->n_outputs && i < 4; i++) kiln_tensor_release(&t->out[i]);
-    gir_graph_free(t->g);
-    kiln_ctx_free(t->ctx);
-}
-
-static kiln_tensor tensor(kiln_dtype dt, int rank, const int64_t *dims, const void *data) {
-    kiln_tensor t;
-    kiln_tensor_init(&t, dt, rank, dims);
-    t.data = (void *)data;
-    return t;
-}
 
 static bool near(double a, double b) { return fabs(a - b) <= 1e-6 + 1e-5 * fabs(b); }
 
@@ -82,15 +24,6 @@ static bool all_near_f32(const kiln_tensor *t, const float *want, int count) {
     return true;
 }
 
-static bool dims_are(const kiln_tensor *t, int rank, const int64_t *dims) {
-    if (t->rank != rank) return false;
-    for (int i = 0; i < rank; i++)
-        if (t->dims[i] != dims[i]) return false;
-    return true;
-}
-
-static bool msg_names_node(tnode *t) { return strstr(kiln_errmsg(t->ctx), "node_under_test") != NULL; }
-
 /* ---- Conv ---- */
 
 static void conv_padded_sums(void) {
@@ -98,8 +31,8 @@ static void conv_padded_sums(void) {
     tn_init(&t, "Conv", 11, 2, 1);
     tn_ints(&t, "pads", 4, (int64_t[]){1, 1, 1, 1});
     float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, w[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
-    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 3, 3}, x);
-    kiln_tensor tw = tensor(KILN_F32, 4, (int64_t[]){1, 1, 3, 3}, w);
+    kiln_tensor tx = tn_view(KILN_F32, 4, (int64_t[]){1, 1, 3, 3}, x);
+    kiln_tensor tw = tn_view(KILN_F32, 4, (int64_t[]){1, 1, 3, 3}, w);
     const kiln_tensor *in[2] = {&tx, &tw};
     CHECK(tn_run(&t, in) == KILN_OK);
     float want[9] = {12, 21, 16, 27, 45, 33, 24, 39, 28};
@@ -114,12 +47,12 @@ static void conv_groups_bias_strides(void) {
     tn_int(&t, "group", 2);
     tn_ints(&t, "strides", 1, (int64_t[]){2});
     float x[10] = {1, 2, 3, 4, 5, 10, 20, 30, 40, 50}, w[4] = {1, -1, 2, 0}, b[2] = {0.5f, -1};
-    kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 2, 5}, x);
-    kiln_tensor tw = tensor(KILN_F32, 3, (int64_t[]){2, 1, 2}, w);
-    kiln_tensor tb = tensor(KILN_F32, 1, (int64_t[]){2}, b);
+    kiln_tensor tx = tn_view(KILN_F32, 3, (int64_t[]){1, 2, 5}, x);
+    kiln_tensor tw = tn_view(KILN_F32, 3, (int64_t[]){2, 1, 2}, w);
+    kiln_tensor tb = tn_view(KILN_F32, 1, (int64_t[]){2}, b);
     const kiln_tensor *in[3] = {&tx, &tw, &tb};
     CHECK(tn_run(&t, in) == KILN_OK);
-    CHECK(dims_are(&t.out[0], 3, (int64_t[]){1, 2, 2}));
+    CHECK(tn_dims_are(&t.out[0], 3, (int64_t[]){1, 2, 2}));
     float want[4] = {-0.5f, -0.5f, 19, 59};
     CHECK(all_near_f32(&t.out[0], want, 4));
     tn_free(&t);
@@ -134,8 +67,8 @@ static void conv_auto_pad_same_lower_vs_upper(void) {
         tn_init(&t, "Conv", 11, 2, 1);
         tn_string(&t, "auto_pad", modes[m]);
         float x[4] = {1, 2, 3, 4}, w[2] = {1, 1};
-        kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 1, 4}, x);
-        kiln_tensor tw = tensor(KILN_F32, 3, (int64_t[]){1, 1, 2}, w);
+        kiln_tensor tx = tn_view(KILN_F32, 3, (int64_t[]){1, 1, 4}, x);
+        kiln_tensor tw = tn_view(KILN_F32, 3, (int64_t[]){1, 1, 2}, w);
         const kiln_tensor *in[2] = {&tx, &tw};
         CHECK(tn_run(&t, in) == KILN_OK);
         CHECK(all_near_f32(&t.out[0], want[m], 4));
@@ -149,8 +82,8 @@ static void conv_f16_rounds_once(void) {
     uint16_t x[3], w[1];
     for (int i = 0; i < 3; i++) x[i] = kiln_f32_to_f16(1.0f + (float)i / 3);
     w[0] = kiln_f32_to_f16(3.0f);
-    kiln_tensor tx = tensor(KILN_F16, 3, (int64_t[]){1, 1, 3}, x);
-    kiln_tensor tw = tensor(KILN_F16, 3, (int64_t[]){1, 1, 1}, w);
+    kiln_tensor tx = tn_view(KILN_F16, 3, (int64_t[]){1, 1, 3}, x);
+    kiln_tensor tw = tn_view(KILN_F16, 3, (int64_t[]){1, 1, 1}, w);
     const kiln_tensor *in[2] = {&tx, &tw};
     CHECK(tn_run(&t, in) == KILN_OK);
     CHECK(t.out[0].dtype == KILN_F16);
@@ -165,20 +98,20 @@ static void conv_errors_name_the_node(void) {
     tnode t;
     tn_init(&t, "Conv", 11, 2, 1);
     float x[8] = {0}, w[4] = {0};
-    kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 2, 4}, x);
-    kiln_tensor tw = tensor(KILN_F32, 3, (int64_t[]){1, 3, 1}, w); /* 3 input channels, X has 2 */
+    kiln_tensor tx = tn_view(KILN_F32, 3, (int64_t[]){1, 2, 4}, x);
+    kiln_tensor tw = tn_view(KILN_F32, 3, (int64_t[]){1, 3, 1}, w); /* 3 input channels, X has 2 */
     const kiln_tensor *in[2] = {&tx, &tw};
     CHECK(tn_run(&t, in) == KILN_ERR_SHAPE);
-    CHECK(msg_names_node(&t));
+    CHECK(tn_names_node(&t));
     tn_free(&t);
 
     tn_init(&t, "Conv", 11, 2, 1);
     tn_ints(&t, "pads", 2, (int64_t[]){0, 0}); /* needs 2 per spatial dim: fine */
     tn_ints(&t, "strides", 1, (int64_t[]){0});
-    kiln_tensor tw2 = tensor(KILN_F32, 3, (int64_t[]){1, 2, 1}, w);
+    kiln_tensor tw2 = tn_view(KILN_F32, 3, (int64_t[]){1, 2, 1}, w);
     const kiln_tensor *in2[2] = {&tx, &tw2};
     CHECK(tn_run(&t, in2) == KILN_ERR_INVALID);
-    CHECK(msg_names_node(&t));
+    CHECK(tn_names_node(&t));
     tn_free(&t);
 }
 
@@ -190,8 +123,8 @@ static void conv_transpose_output_shape(void) {
         tn_init(&t, "ConvTranspose", 11, 2, 1);
         if (with_shape) tn_ints(&t, "output_shape", 1, shape5);
         float x[3] = {1, 2, 3}, w[2] = {1, 1};
-        kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 1, 3}, x);
-        kiln_tensor tw = tensor(KILN_F32, 3, (int64_t[]){1, 1, 2}, w);
+        kiln_tensor tx = tn_view(KILN_F32, 3, (int64_t[]){1, 1, 3}, x);
+        kiln_tensor tw = tn_view(KILN_F32, 3, (int64_t[]){1, 1, 2}, w);
         const kiln_tensor *in[2] = {&tx, &tw};
         kiln_status st = tn_run(&t, in);
         CHECK_MSG(st == KILN_OK, "%s", kiln_errmsg(t.ctx));
@@ -210,10 +143,10 @@ static void maxpool_indices_and_ceil(void) {
     tn_ints(&t, "strides", 2, (int64_t[]){2, 2});
     tn_int(&t, "ceil_mode", 1);
     float x[9] = {1, 9, 2, 3, 4, 8, 7, 5, 6};
-    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 3, 3}, x);
+    kiln_tensor tx = tn_view(KILN_F32, 4, (int64_t[]){1, 1, 3, 3}, x);
     const kiln_tensor *in[1] = {&tx};
     CHECK(tn_run(&t, in) == KILN_OK);
-    CHECK(dims_are(&t.out[0], 4, (int64_t[]){1, 1, 2, 2}));
+    CHECK(tn_dims_are(&t.out[0], 4, (int64_t[]){1, 1, 2, 2}));
     float want[4] = {9, 8, 7, 6};
     CHECK(all_near_f32(&t.out[0], want, 4));
     int64_t idx[4] = {1, 5, 6, 8};
@@ -229,7 +162,7 @@ static void avgpool_count_include_pad(void) {
         tn_ints(&t, "pads", 2, (int64_t[]){1, 1});
         tn_int(&t, "count_include_pad", inc);
         float x[3] = {3, 6, 9};
-        kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 1, 3}, x);
+        kiln_tensor tx = tn_view(KILN_F32, 3, (int64_t[]){1, 1, 3}, x);
         const kiln_tensor *in[1] = {&tx};
         CHECK(tn_run(&t, in) == KILN_OK);
         float want[2][3] = {{4.5f, 6, 7.5f}, {3, 6, 5}};
@@ -242,10 +175,10 @@ static void global_average_pool(void) {
     tnode t;
     tn_init(&t, "GlobalAveragePool", 11, 1, 1);
     float x[8] = {1, 2, 3, 4, 10, 20, 30, 40};
-    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 2, 2, 2}, x);
+    kiln_tensor tx = tn_view(KILN_F32, 4, (int64_t[]){1, 2, 2, 2}, x);
     const kiln_tensor *in[1] = {&tx};
     CHECK(tn_run(&t, in) == KILN_OK);
-    CHECK(dims_are(&t.out[0], 4, (int64_t[]){1, 2, 1, 1}));
+    CHECK(tn_dims_are(&t.out[0], 4, (int64_t[]){1, 2, 1, 1}));
     float want[2] = {2.5f, 25};
     CHECK(all_near_f32(&t.out[0], want, 2));
     tn_free(&t);
@@ -256,10 +189,10 @@ static void pool_kernel_larger_than_input_fails(void) {
     tn_init(&t, "MaxPool", 12, 1, 1);
     tn_ints(&t, "kernel_shape", 1, (int64_t[]){5});
     float x[3] = {0};
-    kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 1, 3}, x);
+    kiln_tensor tx = tn_view(KILN_F32, 3, (int64_t[]){1, 1, 3}, x);
     const kiln_tensor *in[1] = {&tx};
     CHECK(tn_run(&t, in) == KILN_ERR_SHAPE);
-    CHECK(msg_names_node(&t));
+    CHECK(tn_names_node(&t));
     tn_free(&t);
 }
 
@@ -267,9 +200,9 @@ static void pool_kernel_larger_than_input_fails(void) {
 
 static void batchnorm_inference_and_training(void) {
     float x[4] = {1, 3, 10, 30}, sc[2] = {1, 2}, b[2] = {0, 1}, mean[2] = {2, 20}, var[2] = {4, 100};
-    kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 2, 2}, x);
-    kiln_tensor ts = tensor(KILN_F32, 1, (int64_t[]){2}, sc), tb = tensor(KILN_F32, 1, (int64_t[]){2}, b);
-    kiln_tensor tm = tensor(KILN_F32, 1, (int64_t[]){2}, mean), tv = tensor(KILN_F32, 1, (int64_t[]){2}, var);
+    kiln_tensor tx = tn_view(KILN_F32, 3, (int64_t[]){1, 2, 2}, x);
+    kiln_tensor ts = tn_view(KILN_F32, 1, (int64_t[]){2}, sc), tb = tn_view(KILN_F32, 1, (int64_t[]){2}, b);
+    kiln_tensor tm = tn_view(KILN_F32, 1, (int64_t[]){2}, mean), tv = tn_view(KILN_F32, 1, (int64_t[]){2}, var);
     const kiln_tensor *in[5] = {&tx, &ts, &tb, &tm, &tv};
     tnode t;
     tn_init(&t, "BatchNormalization", 15, 5, 1);
@@ -293,13 +226,13 @@ static void batchnorm_inference_and_training(void) {
 
     tn_init(&t, "BatchNormalization", 9, 5, 3); /* old training outputs: explicit error */
     CHECK(tn_run(&t, in) == KILN_ERR_UNSUPPORTED);
-    CHECK(msg_names_node(&t));
+    CHECK(tn_names_node(&t));
     tn_free(&t);
 }
 
 static void layernorm_outputs_and_bad_axis(void) {
     float x[4] = {1, 3, 2, 6}, s[2] = {1, 1};
-    kiln_tensor tx = tensor(KILN_F32, 2, (int64_t[]){2, 2}, x), ts = tensor(KILN_F32, 1, (int64_t[]){2}, s);
+    kiln_tensor tx = tn_view(KILN_F32, 2, (int64_t[]){2, 2}, x), ts = tn_view(KILN_F32, 1, (int64_t[]){2}, s);
     const kiln_tensor *in[2] = {&tx, &ts};
     tnode t;
     tn_init(&t, "LayerNormalization", 17, 2, 3);
@@ -307,7 +240,7 @@ static void layernorm_outputs_and_bad_axis(void) {
     CHECK(tn_run(&t, in) == KILN_OK);
     float want[4] = {-1, 1, -1, 1}, mean[2] = {2, 4}, inv[2] = {1, 0.5f};
     CHECK(all_near_f32(&t.out[0], want, 4));
-    CHECK(dims_are(&t.out[1], 2, (int64_t[]){2, 1}));
+    CHECK(tn_dims_are(&t.out[1], 2, (int64_t[]){2, 1}));
     CHECK(all_near_f32(&t.out[1], mean, 2));
     CHECK(all_near_f32(&t.out[2], inv, 2));
     tn_free(&t);
@@ -315,14 +248,14 @@ static void layernorm_outputs_and_bad_axis(void) {
     tn_init(&t, "LayerNormalization", 17, 2, 1);
     tn_int(&t, "axis", 2);
     CHECK(tn_run(&t, in) == KILN_ERR_INVALID);
-    CHECK(msg_names_node(&t));
+    CHECK(tn_names_node(&t));
     tn_free(&t);
 }
 
 static void softmax_opset_semantics(void) {
     /* opset 11 normalizes whole rows of the 2-D coercion at axis 1; opset 13 only along axis 1 */
     float x[4] = {0, 0, 0, 0};
-    kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){1, 2, 2}, x);
+    kiln_tensor tx = tn_view(KILN_F32, 3, (int64_t[]){1, 2, 2}, x);
     const kiln_tensor *in[1] = {&tx};
     tnode t;
     tn_init(&t, "Softmax", 11, 1, 1);
@@ -338,7 +271,7 @@ static void softmax_opset_semantics(void) {
     tn_free(&t);
 
     float y[3] = {1, 3, 3};
-    kiln_tensor ty = tensor(KILN_F32, 1, (int64_t[]){3}, y);
+    kiln_tensor ty = tn_view(KILN_F32, 1, (int64_t[]){3}, y);
     const kiln_tensor *in2[1] = {&ty};
     tn_init(&t, "Hardmax", 13, 1, 1);
     CHECK(tn_run(&t, in2) == KILN_OK);
@@ -361,8 +294,8 @@ static void gemm_transposes_and_bias(void) {
     tn_float(&t, "alpha", 2);
     tn_float(&t, "beta", 0.5);
     float a[4] = {1, 2, 3, 4}, b[4] = {1, 0, 0, 1}, c[2] = {10, 20}; /* A^T = [[1,3],[2,4]] */
-    kiln_tensor ta = tensor(KILN_F32, 2, (int64_t[]){2, 2}, a), tb = tensor(KILN_F32, 2, (int64_t[]){2, 2}, b);
-    kiln_tensor tc = tensor(KILN_F32, 1, (int64_t[]){2}, c);
+    kiln_tensor ta = tn_view(KILN_F32, 2, (int64_t[]){2, 2}, a), tb = tn_view(KILN_F32, 2, (int64_t[]){2, 2}, b);
+    kiln_tensor tc = tn_view(KILN_F32, 1, (int64_t[]){2}, c);
     const kiln_tensor *in[3] = {&ta, &tb, &tc};
     CHECK(tn_run(&t, in) == KILN_OK);
     float want[4] = {7, 16, 9, 18};
@@ -370,10 +303,10 @@ static void gemm_transposes_and_bias(void) {
     tn_free(&t);
 
     tn_init(&t, "Gemm", 13, 3, 1);
-    kiln_tensor bad_c = tensor(KILN_F32, 1, (int64_t[]){3}, c);
+    kiln_tensor bad_c = tn_view(KILN_F32, 1, (int64_t[]){3}, c);
     const kiln_tensor *in2[3] = {&ta, &tb, &bad_c};
     CHECK(tn_run(&t, in2) == KILN_ERR_SHAPE);
-    CHECK(msg_names_node(&t));
+    CHECK(tn_names_node(&t));
     tn_free(&t);
 }
 
@@ -381,19 +314,19 @@ static void matmul_broadcast_and_vectors(void) {
     tnode t;
     tn_init(&t, "MatMul", 13, 2, 1);
     float a[2] = {1, 2}, b[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-    kiln_tensor ta = tensor(KILN_F32, 1, (int64_t[]){2}, a), tb = tensor(KILN_F32, 3, (int64_t[]){2, 2, 2}, b);
+    kiln_tensor ta = tn_view(KILN_F32, 1, (int64_t[]){2}, a), tb = tn_view(KILN_F32, 3, (int64_t[]){2, 2, 2}, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     CHECK(tn_run(&t, in) == KILN_OK);
-    CHECK(dims_are(&t.out[0], 2, (int64_t[]){2, 2}));
+    CHECK(tn_dims_are(&t.out[0], 2, (int64_t[]){2, 2}));
     float want[4] = {7, 10, 19, 22};
     CHECK(all_near_f32(&t.out[0], want, 4));
     tn_free(&t);
 
     tn_init(&t, "MatMul", 13, 2, 1);
-    kiln_tensor tb2 = tensor(KILN_F32, 2, (int64_t[]){3, 2}, b);
+    kiln_tensor tb2 = tn_view(KILN_F32, 2, (int64_t[]){3, 2}, b);
     const kiln_tensor *in2[2] = {&ta, &tb2};
     CHECK(tn_run(&t, in2) == KILN_ERR_SHAPE);
-    CHECK(msg_names_node(&t));
+    CHECK(tn_names_node(&t));
     tn_free(&t);
 }
 
@@ -401,7 +334,7 @@ static void matmul_int64_stays_exact(void) {
     tnode t;
     tn_init(&t, "MatMul", 13, 2, 1);
     int64_t a[2] = {((int64_t)1 << 53) + 1, 1}, b[2] = {1, 1};
-    kiln_tensor ta = tensor(KILN_I64, 2, (int64_t[]){1, 2}, a), tb = tensor(KILN_I64, 2, (int64_t[]){2, 1}, b);
+    kiln_tensor ta = tn_view(KILN_I64, 2, (int64_t[]){1, 2}, a), tb = tn_view(KILN_I64, 2, (int64_t[]){2, 1}, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     CHECK(tn_run(&t, in) == KILN_OK);
     CHECK(t.out[0].dtype == KILN_I64 && ((int64_t *)t.out[0].data)[0] == ((int64_t)1 << 53) + 2);
@@ -410,7 +343,7 @@ static void matmul_int64_stays_exact(void) {
 
 static void einsum_explicit_and_implicit(void) {
     float a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8};
-    kiln_tensor ta = tensor(KILN_F32, 2, (int64_t[]){2, 2}, a), tb = tensor(KILN_F32, 2, (int64_t[]){2, 2}, b);
+    kiln_tensor ta = tn_view(KILN_F32, 2, (int64_t[]){2, 2}, a), tb = tn_view(KILN_F32, 2, (int64_t[]){2, 2}, b);
     const kiln_tensor *in[2] = {&ta, &tb};
     tnode t;
     tn_init(&t, "Einsum", 12, 2, 1);
@@ -431,7 +364,7 @@ static void einsum_explicit_and_implicit(void) {
     tn_init(&t, "Einsum", 12, 2, 1);
     tn_string(&t, "equation", "ij,jk->iq");
     CHECK(tn_run(&t, in) == KILN_ERR_INVALID);
-    CHECK(msg_names_node(&t));
+    CHECK(tn_names_node(&t));
     tn_free(&t);
 }
 
@@ -440,8 +373,8 @@ static void einsum_explicit_and_implicit(void) {
 static void resize_nearest_and_linear(void) {
     float x[4] = {1, 2, 3, 4};
     int64_t sizes[4] = {1, 1, 2, 4};
-    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 2, 2}, x);
-    kiln_tensor tsz = tensor(KILN_I64, 1, (int64_t[]){4}, sizes);
+    kiln_tensor tx = tn_view(KILN_F32, 4, (int64_t[]){1, 1, 2, 2}, x);
+    kiln_tensor tsz = tn_view(KILN_I64, 1, (int64_t[]){4}, sizes);
     const kiln_tensor *in[4] = {&tx, NULL, NULL, &tsz};
     tnode t;
     tn_init(&t, "Resize", 13, 4, 1);
@@ -467,8 +400,8 @@ static void resize_infer_needs_sizes(void) {
     tn_init(&t, "Resize", 13, 4, 1);
     t.n->inputs[1] = t.n->inputs[2] = NULL;
     CHECK(gir_bind_op(t.ctx, t.n) == KILN_OK);
-    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 2, 2}, NULL);
-    kiln_tensor tsz = tensor(KILN_I64, 1, (int64_t[]){4}, NULL); /* not a constant */
+    kiln_tensor tx = tn_view(KILN_F32, 4, (int64_t[]){1, 1, 2, 2}, NULL);
+    kiln_tensor tsz = tn_view(KILN_I64, 1, (int64_t[]){4}, NULL); /* not a constant */
     const kiln_tensor *in[4] = {&tx, NULL, NULL, &tsz};
     kiln_tensor out[1];
     CHECK(t.n->op->infer(t.ctx, t.n, in, out) == KILN_ERR_DYNAMIC);
@@ -481,8 +414,8 @@ static void quantize_rounds_half_to_even(void) {
     float x[4] = {0.5f, 1.5f, 2.5f, -300};
     float scale = 1;
     int8_t zp = 0;
-    kiln_tensor tx = tensor(KILN_F32, 1, (int64_t[]){4}, x), ts = tensor(KILN_F32, 0, NULL, &scale);
-    kiln_tensor tz = tensor(KILN_I8, 0, NULL, &zp);
+    kiln_tensor tx = tn_view(KILN_F32, 1, (int64_t[]){4}, x), ts = tn_view(KILN_F32, 0, NULL, &scale);
+    kiln_tensor tz = tn_view(KILN_I8, 0, NULL, &zp);
     const kiln_tensor *in[3] = {&tx, &ts, &tz};
     tnode t;
     tn_init(&t, "QuantizeLinear", 13, 3, 1);
@@ -493,8 +426,8 @@ static void quantize_rounds_half_to_even(void) {
 
     uint8_t q[2] = {10, 250}, qz = 10;
     float s2 = 0.5f;
-    kiln_tensor tq = tensor(KILN_U8, 1, (int64_t[]){2}, q), ts2 = tensor(KILN_F32, 0, NULL, &s2);
-    kiln_tensor tqz = tensor(KILN_U8, 0, NULL, &qz);
+    kiln_tensor tq = tn_view(KILN_U8, 1, (int64_t[]){2}, q), ts2 = tn_view(KILN_F32, 0, NULL, &s2);
+    kiln_tensor tqz = tn_view(KILN_U8, 0, NULL, &qz);
     const kiln_tensor *in2[3] = {&tq, &ts2, &tqz};
     tn_init(&t, "DequantizeLinear", 13, 3, 1);
     CHECK(tn_run(&t, in2) == KILN_OK);
@@ -509,7 +442,7 @@ static void attention_causal_two_keys(void) {
     /* Q, K: one head, two positions, head size 1; causal masks the second key of the first query */
     float q[2] = {1, 1}, k[2] = {0, 0}, v[2] = {10, 20};
     int64_t dims[4] = {1, 1, 2, 1};
-    kiln_tensor tq = tensor(KILN_F32, 4, dims, q), tk = tensor(KILN_F32, 4, dims, k), tv = tensor(KILN_F32, 4, dims, v);
+    kiln_tensor tq = tn_view(KILN_F32, 4, dims, q), tk = tn_view(KILN_F32, 4, dims, k), tv = tn_view(KILN_F32, 4, dims, v);
     const kiln_tensor *in[3] = {&tq, &tk, &tv};
     tnode t;
     tn_init(&t, "Attention", 23, 3, 1);
@@ -527,7 +460,7 @@ static void sce_loss_mean_skips_ignored(void) {
     /* logits equal: every class has log-probability -log(3); the ignored target counts nothing */
     float x[6] = {0, 0, 0, 5, 5, 5};
     int64_t tgt[2] = {1, -1};
-    kiln_tensor tx = tensor(KILN_F32, 2, (int64_t[]){2, 3}, x), tt = tensor(KILN_I64, 1, (int64_t[]){2}, tgt);
+    kiln_tensor tx = tn_view(KILN_F32, 2, (int64_t[]){2, 3}, x), tt = tn_view(KILN_I64, 1, (int64_t[]){2}, tgt);
     const kiln_tensor *in[2] = {&tx, &tt};
     tnode t;
     tn_init(&t, "SoftmaxCrossEntropyLoss", 13, 2, 2);
@@ -535,15 +468,15 @@ static void sce_loss_mean_skips_ignored(void) {
     CHECK(tn_run(&t, in) == KILN_OK);
     float want[1] = {(float)log(3.0)};
     CHECK(t.out[0].rank == 0 && all_near_f32(&t.out[0], want, 1));
-    CHECK(dims_are(&t.out[1], 2, (int64_t[]){2, 3}));
+    CHECK(tn_dims_are(&t.out[1], 2, (int64_t[]){2, 3}));
     tn_free(&t);
 
     int64_t bad[2] = {3, 0};
-    kiln_tensor tb = tensor(KILN_I64, 1, (int64_t[]){2}, bad);
+    kiln_tensor tb = tn_view(KILN_I64, 1, (int64_t[]){2}, bad);
     const kiln_tensor *in2[2] = {&tx, &tb};
     tn_init(&t, "NegativeLogLikelihoodLoss", 13, 2, 1);
     CHECK(tn_run(&t, in2) == KILN_ERR_INVALID);
-    CHECK(msg_names_node(&t));
+    CHECK(tn_names_node(&t));
     tn_free(&t);
 }
 
@@ -552,8 +485,8 @@ static void sce_loss_mean_skips_ignored(void) {
 static void grid_sample_identity_grid(void) {
     /* with align_corners, the corners -1 and 1 are the first and last pixels */
     float x[4] = {1, 2, 3, 4}, g[8] = {-1, -1, 1, -1, -1, 1, 1, 1};
-    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 2, 2}, x);
-    kiln_tensor tg = tensor(KILN_F32, 4, (int64_t[]){1, 2, 2, 2}, g);
+    kiln_tensor tx = tn_view(KILN_F32, 4, (int64_t[]){1, 1, 2, 2}, x);
+    kiln_tensor tg = tn_view(KILN_F32, 4, (int64_t[]){1, 2, 2, 2}, g);
     const kiln_tensor *in[2] = {&tx, &tg};
     tnode t;
     tn_init(&t, "GridSample", 20, 2, 1);
@@ -567,8 +500,8 @@ static void roi_align_constant_image(void) {
     float x[16], rois[4] = {0, 0, 3, 3};
     int64_t bi[1] = {0};
     for (int i = 0; i < 16; i++) x[i] = 2.5f;
-    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 4, 4}, x), tr = tensor(KILN_F32, 2, (int64_t[]){1, 4}, rois);
-    kiln_tensor tb = tensor(KILN_I64, 1, (int64_t[]){1}, bi);
+    kiln_tensor tx = tn_view(KILN_F32, 4, (int64_t[]){1, 1, 4, 4}, x), tr = tn_view(KILN_F32, 2, (int64_t[]){1, 4}, rois);
+    kiln_tensor tb = tn_view(KILN_I64, 1, (int64_t[]){1}, bi);
     const kiln_tensor *in[3] = {&tx, &tr, &tb};
     tnode t;
     tn_init(&t, "RoiAlign", 16, 3, 1);
@@ -584,14 +517,14 @@ static void col2im_sums_overlaps(void) {
     /* 1-D image of 3 from blocks of 2 at stride 1: the middle pixel gets two values */
     float cols[4] = {1, 10, 2, 20}; /* [N=1, C*K=2, L=2]: kernel tap 0 then tap 1 */
     int64_t image[1] = {3}, block[1] = {2};
-    kiln_tensor tc = tensor(KILN_F32, 3, (int64_t[]){1, 2, 2}, cols);
-    kiln_tensor ti = tensor(KILN_I64, 1, (int64_t[]){1}, image), tb = tensor(KILN_I64, 1, (int64_t[]){1}, block);
+    kiln_tensor tc = tn_view(KILN_F32, 3, (int64_t[]){1, 2, 2}, cols);
+    kiln_tensor ti = tn_view(KILN_I64, 1, (int64_t[]){1}, image), tb = tn_view(KILN_I64, 1, (int64_t[]){1}, block);
     const kiln_tensor *in[3] = {&tc, &ti, &tb};
     tnode t;
     tn_init(&t, "Col2Im", 18, 3, 1);
     CHECK(tn_run(&t, in) == KILN_OK);
     float want[3] = {1, 12, 20};
-    CHECK(dims_are(&t.out[0], 3, (int64_t[]){1, 1, 3}));
+    CHECK(tn_dims_are(&t.out[0], 3, (int64_t[]){1, 1, 3}));
     CHECK(all_near_f32(&t.out[0], want, 3));
     tn_free(&t);
 }
@@ -599,8 +532,8 @@ static void col2im_sums_overlaps(void) {
 static void rotary_quarter_turn(void) {
     /* cos 0, sin 1 turns (x1, x2) into (-x2, x1) */
     float x[2] = {3, 4}, c[1] = {0}, sn[1] = {1};
-    kiln_tensor tx = tensor(KILN_F32, 4, (int64_t[]){1, 1, 1, 2}, x);
-    kiln_tensor tc = tensor(KILN_F32, 3, (int64_t[]){1, 1, 1}, c), ts = tensor(KILN_F32, 3, (int64_t[]){1, 1, 1}, sn);
+    kiln_tensor tx = tn_view(KILN_F32, 4, (int64_t[]){1, 1, 1, 2}, x);
+    kiln_tensor tc = tn_view(KILN_F32, 3, (int64_t[]){1, 1, 1}, c), ts = tn_view(KILN_F32, 3, (int64_t[]){1, 1, 1}, sn);
     const kiln_tensor *in[3] = {&tx, &tc, &ts};
     tnode t;
     tn_init(&t, "RotaryEmbedding", 23, 3, 1);
@@ -616,9 +549,9 @@ static void rnn_runs_and_masks_short_sequences(void) {
     /* hidden 1, W = 1, R = 0: h_t = tanh(x_t); batch entry 1 is one step long */
     float x[4] = {0.5f, 1, 2, 3}, w[1] = {1}, r[1] = {0};
     int32_t lens[2] = {2, 1};
-    kiln_tensor tx = tensor(KILN_F32, 3, (int64_t[]){2, 2, 1}, x);
-    kiln_tensor tw = tensor(KILN_F32, 3, (int64_t[]){1, 1, 1}, w), tr = tensor(KILN_F32, 3, (int64_t[]){1, 1, 1}, r);
-    kiln_tensor tl = tensor(KILN_I32, 1, (int64_t[]){2}, lens);
+    kiln_tensor tx = tn_view(KILN_F32, 3, (int64_t[]){2, 2, 1}, x);
+    kiln_tensor tw = tn_view(KILN_F32, 3, (int64_t[]){1, 1, 1}, w), tr = tn_view(KILN_F32, 3, (int64_t[]){1, 1, 1}, r);
+    kiln_tensor tl = tn_view(KILN_I32, 1, (int64_t[]){2}, lens);
     const kiln_tensor *in[5] = {&tx, &tw, &tr, NULL, &tl};
     tnode t;
     tn_init(&t, "RNN", 14, 5, 2);
@@ -626,7 +559,7 @@ static void rnn_runs_and_masks_short_sequences(void) {
     tn_int(&t, "hidden_size", 1);
     CHECK(tn_run(&t, in) == KILN_OK);
     float want_y[4] = {tanhf(0.5f), tanhf(1), tanhf(2), 0}, want_h[2] = {tanhf(2), tanhf(1)};
-    CHECK(dims_are(&t.out[0], 4, (int64_t[]){2, 1, 2, 1}));
+    CHECK(tn_dims_are(&t.out[0], 4, (int64_t[]){2, 1, 2, 1}));
     CHECK(all_near_f32(&t.out[0], want_y, 4));
     CHECK(all_near_f32(&t.out[1], want_h, 2));
     tn_free(&t);
@@ -634,17 +567,17 @@ static void rnn_runs_and_masks_short_sequences(void) {
     tn_init(&t, "LSTM", 14, 3, 1);
     tn_int(&t, "hidden_size", 1);
     CHECK(tn_run(&t, in) == KILN_ERR_SHAPE); /* LSTM needs 4 gates in W */
-    CHECK(msg_names_node(&t));
+    CHECK(tn_names_node(&t));
     tn_free(&t);
 }
 
 static void qlinear_matmul_rescales(void) {
     uint8_t a[2] = {12, 14}, b[2] = {3, 5}, az = 10, bz = 1, yz = 100;
     float as = 0.5f, bs = 2, ys = 0.25f;
-    kiln_tensor ta = tensor(KILN_U8, 2, (int64_t[]){1, 2}, a), tb = tensor(KILN_U8, 2, (int64_t[]){2, 1}, b);
-    kiln_tensor tas = tensor(KILN_F32, 0, NULL, &as), tbs = tensor(KILN_F32, 0, NULL, &bs);
-    kiln_tensor tys = tensor(KILN_F32, 0, NULL, &ys), taz = tensor(KILN_U8, 0, NULL, &az);
-    kiln_tensor tbz = tensor(KILN_U8, 0, NULL, &bz), tyz = tensor(KILN_U8, 0, NULL, &yz);
+    kiln_tensor ta = tn_view(KILN_U8, 2, (int64_t[]){1, 2}, a), tb = tn_view(KILN_U8, 2, (int64_t[]){2, 1}, b);
+    kiln_tensor tas = tn_view(KILN_F32, 0, NULL, &as), tbs = tn_view(KILN_F32, 0, NULL, &bs);
+    kiln_tensor tys = tn_view(KILN_F32, 0, NULL, &ys), taz = tn_view(KILN_U8, 0, NULL, &az);
+    kiln_tensor tbz = tn_view(KILN_U8, 0, NULL, &bz), tyz = tn_view(KILN_U8, 0, NULL, &yz);
     const kiln_tensor *in[8] = {&ta, &tas, &taz, &tb, &tbs, &tbz, &tys, &tyz};
     tnode t;
     tn_init(&t, "QLinearMatMul", 21, 8, 1);
@@ -679,10 +612,10 @@ static void sweep(tnode *t, const kiln_tensor *const *in) {
 static void allocation_sweeps(void) {
     static uint16_t h[64]; /* f16 zeros: every kernel converts its inputs */
     static int64_t k2[2] = {2, 2}, sizes[4] = {1, 2, 4, 4}, kshape[1] = {2};
-    kiln_tensor x4 = tensor(KILN_F16, 4, (int64_t[]){1, 2, 2, 2}, h);
-    kiln_tensor w4 = tensor(KILN_F16, 4, (int64_t[]){2, 2, 1, 1}, h);
-    kiln_tensor m3 = tensor(KILN_F16, 3, (int64_t[]){2, 2, 2}, h), v2 = tensor(KILN_F16, 1, (int64_t[]){2}, h);
-    kiln_tensor tsz = tensor(KILN_I64, 1, (int64_t[]){4}, sizes);
+    kiln_tensor x4 = tn_view(KILN_F16, 4, (int64_t[]){1, 2, 2, 2}, h);
+    kiln_tensor w4 = tn_view(KILN_F16, 4, (int64_t[]){2, 2, 1, 1}, h);
+    kiln_tensor m3 = tn_view(KILN_F16, 3, (int64_t[]){2, 2, 2}, h), v2 = tn_view(KILN_F16, 1, (int64_t[]){2}, h);
+    kiln_tensor tsz = tn_view(KILN_I64, 1, (int64_t[]){4}, sizes);
     tnode t;
     tn_init(&t, "Conv", 11, 2, 1);
     sweep(&t, (const kiln_tensor *[]){&x4, &w4});
@@ -723,17 +656,17 @@ static void allocation_sweeps(void) {
     tn_init(&t, "MeanVarianceNormalization", 13, 1, 1);
     sweep(&t, (const kiln_tensor *[]){&x4});
     tn_free(&t);
-    kiln_tensor lw = tensor(KILN_F16, 3, (int64_t[]){1, 8, 2}, h), lr = tensor(KILN_F16, 3, (int64_t[]){1, 8, 2}, h);
+    kiln_tensor lw = tn_view(KILN_F16, 3, (int64_t[]){1, 8, 2}, h), lr = tn_view(KILN_F16, 3, (int64_t[]){1, 8, 2}, h);
     tn_init(&t, "LSTM", 14, 3, 3);
     tn_int(&t, "hidden_size", 2);
     sweep(&t, (const kiln_tensor *[]){&m3, &lw, &lr});
     tn_free(&t);
-    kiln_tensor grid = tensor(KILN_F16, 4, (int64_t[]){1, 2, 2, 2}, h);
+    kiln_tensor grid = tn_view(KILN_F16, 4, (int64_t[]){1, 2, 2, 2}, h);
     tn_init(&t, "GridSample", 20, 2, 1);
     sweep(&t, (const kiln_tensor *[]){&x4, &grid});
     tn_free(&t);
     int64_t tgt[4] = {0, 1, 0, 1};
-    kiln_tensor tt = tensor(KILN_I64, 2, (int64_t[]){1, 4}, tgt), lx = tensor(KILN_F16, 3, (int64_t[]){1, 2, 4}, h);
+    kiln_tensor tt = tn_view(KILN_I64, 2, (int64_t[]){1, 4}, tgt), lx = tn_view(KILN_F16, 3, (int64_t[]){1, 2, 4}, h);
     tn_init(&t, "SoftmaxCrossEntropyLoss", 13, 2, 2);
     sweep(&t, (const kiln_tensor *[]){&lx, &tt});
     tn_free(&t);
