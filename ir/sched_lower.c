@@ -795,6 +795,46 @@ static kiln_status make_guards(lw *L, lw_stage *S) {
 
 /* The accumulator of a cache_write: the tile of the spatial roots while
 ** the leaves inside its loop range. */
+/* Whether leaf iv derives from root axis d (through splits and fuses). */
+static bool from_root(const sch_stage *s, const sch_ivar *iv, int d) {
+    if (iv->root == d) return true;
+    for (int r = 0; r < s->n_rels; r++) {
+        const sch_rel *rel = &s->rels[r];
+        if (rel->kind == SCH_REL_SPLIT && (rel->outer == iv || rel->inner == iv)) return from_root(s, rel->parent, d);
+        if (rel->kind == SCH_REL_FUSE && rel->parent == iv)
+            return from_root(s, rel->outer, d) || from_root(s, rel->inner, d);
+    }
+    return false;
+}
+
+/* An internal buffer (a cache, or the region of a stage computed inside
+** another stage's loop) is laid out in the order of the stage's loops: the
+** dimension whose loop is innermost gets stride 1. A tile vectorized along
+** a dimension that is not the tensor's last (the output channels of an
+** NCHW convolution) is then contiguous, so that a register tile stays in
+** registers. Ties (and dimensions without a loop) keep the row-major order. */
+static void loop_order_strides(const sch_stage *s, lw_layout *lay) {
+    int rank = lay->rank, key[KILN_MAX_RANK], ord[KILN_MAX_RANK];
+    for (int d = 0; d < rank; d++) {
+        key[d] = -1;
+        ord[d] = d;
+        for (int p = 0; p < s->n_leaves; p++)
+            if (!s->leaves[p]->reduce && from_root(s, s->leaves[p], d)) key[d] = p;
+    }
+    for (int a = 1; a < rank; a++)
+        for (int b = a; b > 0; b--) {
+            int x = ord[b], y = ord[b - 1];
+            if (key[x] < key[y] || (key[x] == key[y] && x < y)) break;
+            ord[b] = y;
+            ord[b - 1] = x;
+        }
+    int64_t st = 1;
+    for (int k = 0; k < rank; k++) {
+        lay->stride[ord[k]] = st;
+        st *= lay->dims[ord[k]];
+    }
+}
+
 static kiln_status cache_layout(lw *L, lw_stage *S) {
     sch_stage *s = S->s;
     S->cw_pos = s->cw_at ? sch_leaf_pos(s, s->cw_at) : -1;
@@ -823,6 +863,7 @@ static kiln_status cache_layout(lw *L, lw_stage *S) {
     }
     lw_layout *lay = new_layout(L, NULL, s->cw_name, s->out->dtype, s->n_axes, ext, min, NULL, NULL, s->cw_scope);
     if (!lay) return L->err;
+    if (!shared) loop_order_strides(s, lay);
     S->cw = *lay;
     if (S->cw_pos >= 0 && is_thread(s->cw_at->kind)) {
         for (int p = S->cw_pos + 1; p < s->n_leaves; p++)
@@ -865,6 +906,9 @@ static kiln_status infer_stage(lw *L, int idx) {
         S->lay = new_layout(L, s->out, s->name, s->out->dtype, s->n_axes, S->rext, S->rmin, s->align_factor,
                             s->align_offset, S->scope);
         if (!S->lay || add_layout(L, S->lay)) return L->err;
+        bool aligned = false;
+        for (int d = 0; d < s->n_axes; d++) aligned |= s->align_factor[d] > 0;
+        if (!aligned && S->scope != LIR_SCOPE_SHARED) loop_order_strides(s, S->lay);
     }
     return s->cw ? cache_layout(L, S) : KILN_OK;
 }
