@@ -1,11 +1,249 @@
+/*
+** tmpl_conv.c — direct convolution (NCHW, as the compute definitions give
+** it: conv[n, oc, oh, ow] = sum(ic, kh, kw) x_padded[..] * w[oc, ic, kh, kw],
+** 1-D and 3-D alike) with a register tile of output channels by output
+** positions, in one of two forms:
+**
+**   vec_axis = oc   for (n, oc_o, oh, ow_o fused) parallel
+**                     for ic, kh, kw
+**                       for ow_i unrolled          ROWS output positions: x broadcast
+**                         for oc_m unrolled        VECTORS vectors of weights,
+**                           for oc_v vectorized    packed so that they are adjacent
+**   vec_axis = ow   the same with the roles swapped: ROWS output channels
+**                   (a weight broadcast each) by VECTORS vectors of output
+**                   positions (x contiguous when the stride is 1)
+**
+** The oc form reads x with scalar loads whatever the stride, so strided and
+** 1x1 convolutions vectorize fully; it needs constant weights and one
+** group (x must not depend on oc), and its stores scatter (once per tile).
+** The ow form suits depthwise convolutions and stride-1 layers with few
+** taps. The tile accumulates in a local cache; a bias epilogue is fused
+** (computed from the tile in registers); the padded copy of x the compute
+** definition makes stays a stage of its own (vectorized, parallel), so the
+** inner loop reads it without bound checks.
+**
+** Knobs: vec_axis, vectors, rows, unroll_kw (the innermost kernel axis),
+** pack, parallel, pad_inline.
+*/
+#include <string.h>
+
 #include "tmpl_internal.h"
 
-static kiln_status sp_fn(kiln_ctx *ctx, const tir_func *f, const cg_cpu_target *t, tune_space *sp, bool *applies) {
-    (void)ctx; (void)f; (void)t; (void)sp;
-    *applies = false;
+#define PAR_MIN_WORK (1 << 16)
+
+enum { CV_OC = 0, CV_OW = 1 };
+
+typedef struct cv_info {
+    const tir_stage *C, *E; /* the convolution and the output stage */
+    const tir_stage *pad;   /* the padded input stage C reads, if any */
+    int n, nr;
+    bool oc_ok, ow_ok;
+    const tir_tensor *w;    /* weights packable along oc, or NULL */
+    int w_dim;
+    int lanes, regs;
+    int64_t OC, OW, red, stride_w;
+} cv_info;
+
+static const tir_stage *only_conv(const tir_func *f) {
+    const tir_stage *c = NULL;
+    for (int i = 0; i < f->n_stages; i++)
+        if (f->stages[i]->tag == TIR_TAG_CONV) {
+            if (c) return NULL;
+            c = f->stages[i];
+        }
+    return c;
+}
+
+/* The stage whose tensor C reads (other than the weights), if it is a
+** stage: the padded input. */
+static const tir_stage *input_stage(const tir_func *f, const tir_stage *C) {
+    for (int i = 0; i < f->n_stages; i++) {
+        const tir_stage *s = f->stages[i];
+        if (s != C && !s->n_raxes && tmpl_reads(C->body, s->out) && !tmpl_is_output(f, s->out)) return s;
+    }
+    return NULL;
+}
+
+static bool cv_analyse(const tir_func *f, const cg_cpu_target *t, cv_info *ci) {
+    memset(ci, 0, sizeof *ci);
+    const tir_stage *C = only_conv(f);
+    if (!C || C->n_axes < 3 || C->n_raxes < 1 || C->n_axes + C->n_raxes + 3 > SCH_MAX_NAMES || !tmpl_names_ok(f))
+        return false;
+    ci->C = C;
+    ci->n = C->n_axes;
+    ci->nr = C->n_raxes;
+    if (!(ci->E = tmpl_epilogue(f, C))) return false;
+    ci->pad = input_stage(f, C);
+    const ex_var *oc = C->axes[1], *ow = C->axes[C->n_axes - 1];
+    ci->OC = oc->extent;
+    ci->OW = ow->extent;
+    ci->red = 1;
+    for (int r = 0; r < C->n_raxes; r++) ci->red *= C->raxes[r]->extent;
+    ci->w = tmpl_packable(C->body, oc, &ci->w_dim);
+    if (ci->w) {
+        tmpl_access a = tmpl_access_skip(C, oc, ci->w);
+        ci->oc_ok = a.contiguous == 0 && a.strided == 0 && a.general == 0;
+    }
+    tmpl_access b = tmpl_access_of(C, ow);
+    ci->ow_ok = b.general == 0 && b.contiguous + b.strided > 0;
+    ci->stride_w = b.strided ? 2 : 1;
+    ci->lanes = tmpl_lanes(t, tmpl_elem_bytes(C));
+    ci->regs = t->vector_bits >= 512 ? 32 : 16;
+    return ci->oc_ok || ci->ow_ok;
+}
+
+/* ---- the space ---- */
+
+static double util(int64_t n, int64_t tile) { return (double)n / (double)(((n + tile - 1) / tile) * tile); }
+
+/* A crude model: FMAs per step over FMAs plus loads, padded tiles, a guard
+** on the unrolled positions (a branch inside the reduction), scattered
+** stores in the oc form, gathered loads in the ow form with a stride. */
+static double cv_score(const cv_info *ci, int mode, int64_t v, int64_t r) {
+    int64_t acc = v * r, L = ci->lanes;
+    if (acc + v + 1 > ci->regs) return 0;
+    double eff = (double)acc / (double)(acc + r + v), red = (double)ci->red;
+    if (mode == CV_OC)
+        return eff * util(ci->OC, v * L) * util(ci->OW, r) * (ci->OW % r ? 0.6 : 1) * red / (red + (double)L);
+    return eff * util(ci->OW, v * L) * util(ci->OC, r) * (ci->OC % r ? 0.6 : 1) * (ci->stride_w > 1 ? 0.3 : 1);
+}
+
+typedef struct cv_choice {
+    int mode;
+    int64_t vectors, rows;
+} cv_choice;
+
+static cv_choice cv_best(const cv_info *ci) {
+    cv_choice best = {ci->oc_ok ? CV_OC : CV_OW, 1, 1};
+    double bs = -1;
+    for (int mode = CV_OC; mode <= CV_OW; mode++) {
+        if ((mode == CV_OC && !ci->oc_ok) || (mode == CV_OW && !ci->ow_ok)) continue;
+        for (int64_t v = 1; v <= 4; v++)
+            for (int64_t r = 1; r <= 8; r++) {
+                double s = cv_score(ci, mode, v, r);
+                if (s > bs + 1e-9) bs = s, best = (cv_choice){mode, v, r};
+            }
+    }
+    return best;
+}
+
+static kiln_status cv_space(kiln_ctx *ctx, const tir_func *f, const cg_cpu_target *t, tune_space *sp, bool *applies) {
+    (void)ctx;
+    cv_info ci;
+    *applies = cv_analyse(f, t, &ci);
+    if (!*applies) return KILN_OK;
+    cv_choice c = cv_best(&ci);
+    int64_t modes[2], nm = 0;
+    if (ci.oc_ok) modes[nm++] = CV_OC;
+    if (ci.ow_ok) modes[nm++] = CV_OW;
+    static const int64_t vecs[] = {1, 2, 3, 4}, rows[] = {1, 2, 3, 4, 5, 6, 7, 8}, onoff[] = {1, 0}, off[] = {0};
+    int64_t kw = ci.C->raxes[ci.nr - 1]->extent;
+    tmpl_knob(sp, "vec_axis", (int)nm, modes, c.mode);
+    tmpl_knob(sp, "vectors", 4, vecs, c.vectors);
+    tmpl_knob(sp, "rows", 8, rows, c.rows);
+    tmpl_knob(sp, "unroll_kw", ci.nr > 1 && kw <= 8 ? 2 : 1, ci.nr > 1 && kw <= 8 ? onoff : off, ci.nr > 1 && kw <= 8);
+    tmpl_knob(sp, "pack", ci.w ? 2 : 1, ci.w ? onoff : off, ci.w != NULL);
+    tmpl_knob(sp, "parallel", 2, onoff, tmpl_work(ci.C) >= PAR_MIN_WORK);
+    static const int64_t pad_vals[] = {0, 1};
+    tmpl_knob(sp, "pad_inline", ci.pad ? 2 : 1, ci.pad ? pad_vals : off, 0);
     return KILN_OK;
 }
-static void tr_fn(tb *b, const tir_func *f, const cg_cpu_target *t, const tune_space *sp, const int64_t *pt) {
-    (void)b; (void)f; (void)t; (void)sp; (void)pt;
+
+/* ---- the trace ---- */
+
+typedef struct cv_axes {
+    const char *vo, *vm, *vv; /* the vectorized axis: outer, vectors, lanes */
+    const char *ro, *ri;      /* the unrolled axis: outer, rows */
+} cv_axes;
+
+/* Splits stage s's vectorized axis (oc or ow) into [o, m, v] and its
+** other tile axis by rows. */
+static void split_tile(tb *b, const tir_stage *s, const cv_info *ci, int mode, int64_t vectors, int64_t rows,
+                       cv_axes *x) {
+    const char *name = s->name, *outs[3];
+    const char *va = s->axes[mode == CV_OC ? 1 : ci->n - 1]->name, *ra = s->axes[mode == CV_OC ? ci->n - 1 : 1]->name;
+    int64_t L = ci->lanes, f[2] = {vectors, L};
+    memset(x, 0, sizeof *x);
+    if (vectors > 1 && tb_split(b, name, va, 2, f, outs)) x->vo = outs[0], x->vm = outs[1], x->vv = outs[2];
+    else tb_split1(b, name, va, L, &x->vo, &x->vv);
+    if (rows > 1) tb_split1(b, name, ra, rows, &x->ro, &x->ri);
+    else x->ro = ra;
 }
-const tmpl_def tmpl_conv = {"conv", sp_fn, tr_fn};
+
+/* The tile loop order: n, the vector axis' tiles, the other spatial axes,
+** the position tiles; then (reductions) and the tile. Returns the number
+** of outer names. */
+static int tile_order(const tir_stage *s, const cv_info *ci, int mode, const cv_axes *x, const char **ord) {
+    int n = 0;
+    ord[n++] = s->axes[0]->name;
+    ord[n++] = mode == CV_OC ? x->vo : x->ro;
+    for (int d = 2; d < ci->n - 1; d++) ord[n++] = s->axes[d]->name;
+    ord[n++] = mode == CV_OC ? x->ro : x->vo;
+    return n;
+}
+
+static void annotate(tb *b, const char *name, const cv_axes *x, const char *kw) {
+    if (kw) tb_unroll(b, name, kw);
+    if (x->ri) tb_unroll(b, name, x->ri);
+    if (x->vm) tb_unroll(b, name, x->vm);
+    tb_vectorize(b, name, x->vv);
+}
+
+/* The convolution computed inside the output's tile: its spatial axes are
+** the tile's (extent 1 outside it), reductions outside the tile's loops. */
+static void inner_conv(tb *b, const cv_info *ci, int mode, int64_t vectors, int64_t rows, bool ukw) {
+    const tir_stage *C = ci->C;
+    cv_axes y;
+    const char *ord[SCH_MAX_NAMES];
+    split_tile(b, C, ci, mode, vectors, 1, &y);
+    int n = 0;
+    ord[n++] = C->axes[0]->name;
+    ord[n++] = y.vo;
+    for (int d = 2; d < ci->n - 1; d++) ord[n++] = C->axes[d]->name;
+    for (int r = 0; r < ci->nr; r++) ord[n++] = C->raxes[r]->name;
+    ord[n++] = y.ro;
+    if (y.vm) ord[n++] = y.vm;
+    ord[n++] = y.vv;
+    tb_reorder(b, C->name, n, ord);
+    y.ri = rows > 1 ? y.ro : NULL;
+    annotate(b, C->name, &y, ukw ? C->raxes[ci->nr - 1]->name : NULL);
+}
+
+static void cv_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tune_space *sp, const int64_t *pt) {
+    cv_info ci;
+    if (!cv_analyse(f, t, &ci)) return;
+    int mode = (int)tmpl_val(sp, pt, "vec_axis", ci.oc_ok ? CV_OC : CV_OW);
+    int64_t vectors = tmpl_val(sp, pt, "vectors", 1), rows = tmpl_val(sp, pt, "rows", 1);
+    bool ukw = tmpl_val(sp, pt, "unroll_kw", 0) != 0, par = tmpl_val(sp, pt, "parallel", 0) != 0;
+    const tir_stage *C = ci.C, *E = ci.E;
+    int64_t pack_f = mode == CV_OC ? vectors * ci.lanes : rows;
+    if (ci.w && tmpl_val(sp, pt, "pack", 0) && pack_f > 1) tb_pack(b, ci.w->name, ci.w_dim, pack_f);
+    if (ci.pad && tmpl_val(sp, pt, "pad_inline", 0)) tb_inline(b, ci.pad->name);
+    for (int i = 0; i < f->n_stages; i++) {
+        const tir_stage *s = f->stages[i];
+        if (s != E && s != C && !s->n_raxes && !tmpl_is_output(f, s->out) && tmpl_reads(s->body, C->out))
+            tb_inline(b, s->name);
+    }
+    cv_axes x;
+    const char *ord[SCH_MAX_NAMES];
+    split_tile(b, E, &ci, mode, vectors, rows, &x);
+    int n_outer = tile_order(E, &ci, mode, &x, ord), n = n_outer;
+    if (E == C)
+        for (int r = 0; r < ci.nr; r++) ord[n++] = C->raxes[r]->name;
+    if (x.ri) ord[n++] = x.ri;
+    if (x.vm) ord[n++] = x.vm;
+    ord[n++] = x.vv;
+    tb_reorder(b, E->name, n, ord);
+    const char *tile = tb_fuse(b, E->name, n_outer, ord);
+    annotate(b, E->name, &x, E == C && ukw ? C->raxes[ci.nr - 1]->name : NULL);
+    if (E == C) {
+        tb_cache_write(b, C->name, tile);
+    } else {
+        tb_compute_at(b, C->name, E->name, tile);
+        inner_conv(b, &ci, mode, vectors, rows, ukw);
+    }
+    if (par && tile) tb_parallel(b, E->name, tile);
+    tmpl_sched_rest(b, f, t, sp, pt);
+}
+
+const tmpl_def tmpl_conv = {"conv", cv_space, cv_trace};

@@ -89,6 +89,8 @@ typedef struct tmpl_access {
     int general;    /* loads whose index is not affine in v (gathers) */
 } tmpl_access;
 tmpl_access tmpl_access_of(const tir_stage *s, const ex_var *v);
+/* The same, leaving out the loads of tensor skip. */
+tmpl_access tmpl_access_skip(const tir_stage *s, const ex_var *v, const tir_tensor *skip);
 
 /* Whether the function's stage and axis names are unambiguous (what the
 ** trace names must resolve to). A template applies only then. */
@@ -103,6 +105,15 @@ int64_t tmpl_numel(const tir_tensor *t);
 int64_t tmpl_work(const tir_stage *s);
 /* The largest of cands[] that divides n and is <= n, or 0. */
 int64_t tmpl_divisor(int64_t n, const int64_t *cands, int n_cands);
+
+/* A constant input that e reads with the plain variable v at one index
+** (and v in no other index), its dimension in *dim; NULL if none. */
+const tir_tensor *tmpl_packable(const ex_expr *e, const ex_var *v, int *dim);
+/* The output stage of an anchor stage A (matmul, conv): A itself when it is
+** the only output, or the last stage when every stage after A is
+** elementwise over A's shape, reads A and the stages between at its own
+** index, and only the last is an output. NULL otherwise. */
+const tir_stage *tmpl_epilogue(const tir_func *f, const tir_stage *A);
 
 /* ---- schedules templates share (tmpl_util.c) ---- */
 

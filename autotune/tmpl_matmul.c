@@ -50,67 +50,6 @@ static const tir_stage *only_matmul(const tir_func *f) {
     return m;
 }
 
-/* A constant input read with the plain variable v at one index (and v in
-** no other index); that index in *dim. */
-static const tir_tensor *packable(const ex_expr *e, const ex_var *v, int *dim) {
-    if (e->kind == EX_LOAD && e->tensor && e->tensor->constant && !e->tensor->stage && e->n_args == e->tensor->rank) {
-        int at = -1;
-        bool ok = true;
-        for (int d = 0; d < e->n_args && ok; d++) {
-            const ex_expr *a = e->args[d];
-            if (a->kind == EX_VAR && a->var == v) ok = at < 0, at = d;
-            else ok = !tmpl_uses_var(a, v);
-        }
-        if (ok && at >= 0) {
-            *dim = at;
-            return e->tensor;
-        }
-    }
-    for (int i = 0; i < e->n_args; i++) {
-        const tir_tensor *t = packable(e->args[i], v, dim);
-        if (t) return t;
-    }
-    return NULL;
-}
-
-/* Whether every load of t in e indexes dimension d with exactly q's axis d. */
-static bool reads_aligned(const ex_expr *e, const tir_tensor *t, const tir_stage *q) {
-    if (e->kind == EX_LOAD && e->tensor == t) {
-        if (e->n_args != q->n_axes) return false;
-        for (int d = 0; d < e->n_args; d++)
-            if (e->args[d]->kind != EX_VAR || e->args[d]->var != q->axes[d]) return false;
-    }
-    for (int i = 0; i < e->n_args; i++)
-        if (!reads_aligned(e->args[i], t, q)) return false;
-    return true;
-}
-
-static bool same_dims(const tir_tensor *a, const tir_tensor *b) {
-    if (a->rank != b->rank) return false;
-    for (int d = 0; d < a->rank; d++)
-        if (a->dims[d] != b->dims[d]) return false;
-    return true;
-}
-
-/* The epilogue: every stage after M is elementwise over M's shape and reads
-** the earlier ones (M included) at its own index; the last is the output. */
-static const tir_stage *epilogue(const tir_func *f, const tir_stage *M) {
-    int at = -1;
-    for (int i = 0; i < f->n_stages; i++)
-        if (f->stages[i] == M) at = i;
-    if (f->n_outputs != 1) return NULL;
-    if (at == f->n_stages - 1) return f->outputs[0] == M->out ? M : NULL;
-    const tir_stage *E = f->stages[f->n_stages - 1];
-    if (f->outputs[0] != E->out || tmpl_is_output(f, M->out)) return NULL;
-    for (int i = at + 1; i < f->n_stages; i++) {
-        const tir_stage *s = f->stages[i];
-        if (s->n_raxes || !same_dims(s->out, M->out) || (s != E && tmpl_is_output(f, s->out))) return NULL;
-        for (int j = at; j < i; j++)
-            if (!reads_aligned(s->body, f->stages[j]->out, s)) return NULL;
-    }
-    return E;
-}
-
 static bool mm_analyse(const tir_func *f, const cg_cpu_target *t, mm_info *mi) {
     memset(mi, 0, sizeof *mi);
     const tir_stage *M = only_matmul(f);
@@ -119,11 +58,11 @@ static bool mm_analyse(const tir_func *f, const cg_cpu_target *t, mm_info *mi) {
     mi->n = M->n_axes;
     mi->aj = M->n_axes - 1;
     mi->ai = M->n_axes >= 2 ? M->n_axes - 2 : -1;
-    if (!(mi->E = epilogue(f, M))) return false;
+    if (!(mi->E = tmpl_epilogue(f, M))) return false;
     const ex_var *j = M->axes[mi->aj];
     tmpl_access a = tmpl_access_of(M, j);
     mi->contiguous = a.contiguous > 0 && a.general == 0 && a.strided == 0;
-    mi->pack = packable(M->body, j, &mi->pack_dim);
+    mi->pack = tmpl_packable(M->body, j, &mi->pack_dim);
     if (!mi->contiguous && !mi->pack) return false;
     if (mi->pack && a.general) return false; /* another operand would gather */
     mi->lanes = tmpl_lanes(t, tmpl_elem_bytes(M));

@@ -72,9 +72,9 @@ static bool affine(const ex_expr *e, const ex_var *v, int64_t *coef) {
     }
 }
 
-static void classify(const ex_expr *e, const ex_var *v, tmpl_access *acc) {
-    for (int i = 0; i < e->n_args; i++) classify(e->args[i], v, acc);
-    if (e->kind != EX_LOAD || !e->tensor) return;
+static void classify(const ex_expr *e, const ex_var *v, const tir_tensor *skip, tmpl_access *acc) {
+    for (int i = 0; i < e->n_args; i++) classify(e->args[i], v, skip, acc);
+    if (e->kind != EX_LOAD || !e->tensor || e->tensor == skip) return;
     const tir_tensor *t = e->tensor;
     int64_t flat = 0, stride = 1;
     bool ok = e->n_args == t->rank;
@@ -90,9 +90,11 @@ static void classify(const ex_expr *e, const ex_var *v, tmpl_access *acc) {
     else acc->strided++;
 }
 
-tmpl_access tmpl_access_of(const tir_stage *s, const ex_var *v) {
+tmpl_access tmpl_access_of(const tir_stage *s, const ex_var *v) { return tmpl_access_skip(s, v, NULL); }
+
+tmpl_access tmpl_access_skip(const tir_stage *s, const ex_var *v, const tir_tensor *skip) {
     tmpl_access acc = {0, 0, 0, 0};
-    if (s->body && v) classify(s->body, v, &acc);
+    if (s->body && v) classify(s->body, v, skip, &acc);
     return acc;
 }
 
@@ -162,4 +164,67 @@ int64_t tmpl_divisor(int64_t n, const int64_t *cands, int n_cands) {
     for (int i = 0; i < n_cands; i++)
         if (cands[i] > 0 && cands[i] <= n && n % cands[i] == 0 && cands[i] > best) best = cands[i];
     return best;
+}
+
+/* ---- anchors and epilogues ---- */
+
+/* A constant input read with the plain variable v at one index (and v in
+** no other index); that index in *dim. */
+const tir_tensor *tmpl_packable(const ex_expr *e, const ex_var *v, int *dim) {
+    if (e->kind == EX_LOAD && e->tensor && e->tensor->constant && !e->tensor->stage && e->n_args == e->tensor->rank) {
+        int at = -1;
+        bool ok = true;
+        for (int d = 0; d < e->n_args && ok; d++) {
+            const ex_expr *a = e->args[d];
+            if (a->kind == EX_VAR && a->var == v) ok = at < 0, at = d;
+            else ok = !tmpl_uses_var(a, v);
+        }
+        if (ok && at >= 0) {
+            *dim = at;
+            return e->tensor;
+        }
+    }
+    for (int i = 0; i < e->n_args; i++) {
+        const tir_tensor *t = tmpl_packable(e->args[i], v, dim);
+        if (t) return t;
+    }
+    return NULL;
+}
+
+/* Whether every load of t in e indexes dimension d with exactly q's axis d. */
+static bool reads_aligned(const ex_expr *e, const tir_tensor *t, const tir_stage *q) {
+    if (e->kind == EX_LOAD && e->tensor == t) {
+        if (e->n_args != q->n_axes) return false;
+        for (int d = 0; d < e->n_args; d++)
+            if (e->args[d]->kind != EX_VAR || e->args[d]->var != q->axes[d]) return false;
+    }
+    for (int i = 0; i < e->n_args; i++)
+        if (!reads_aligned(e->args[i], t, q)) return false;
+    return true;
+}
+
+static bool same_dims(const tir_tensor *a, const tir_tensor *b) {
+    if (a->rank != b->rank) return false;
+    for (int d = 0; d < a->rank; d++)
+        if (a->dims[d] != b->dims[d]) return false;
+    return true;
+}
+
+/* The epilogue: every stage after M is elementwise over M's shape and reads
+** the earlier ones (M included) at its own index; the last is the output. */
+const tir_stage *tmpl_epilogue(const tir_func *f, const tir_stage *M) {
+    int at = -1;
+    for (int i = 0; i < f->n_stages; i++)
+        if (f->stages[i] == M) at = i;
+    if (f->n_outputs != 1) return NULL;
+    if (at == f->n_stages - 1) return f->outputs[0] == M->out ? M : NULL;
+    const tir_stage *E = f->stages[f->n_stages - 1];
+    if (f->outputs[0] != E->out || tmpl_is_output(f, M->out)) return NULL;
+    for (int i = at + 1; i < f->n_stages; i++) {
+        const tir_stage *s = f->stages[i];
+        if (s->n_raxes || !same_dims(s->out, M->out) || (s != E && tmpl_is_output(f, s->out))) return NULL;
+        for (int j = at; j < i; j++)
+            if (!reads_aligned(s->body, f->stages[j]->out, s)) return NULL;
+    }
+    return E;
 }

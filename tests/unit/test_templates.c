@@ -331,4 +331,30 @@ static void t_matmul(void) {
     run_cases(cs, N_OF(cs), 10);
 }
 
-TEST_MAIN(T(t_elemwise), T(t_reduce), T(t_matmul), T(t_summary))
+static void t_conv(void) {
+    static const tcase cs[] = {
+        {11, "conv", false, "input %x : f32[1,8,10,12]\ninput %c_w : f32[16,8,3,3]\ninput %c_b : f32[16]\n"
+                            "%y = Conv(%x, %c_w, %c_b) {pads=[1, 1, 1, 1]}\noutput %y"},
+        {11, "conv", false, "input %x : f32[2,16,7,7]\ninput %c_w : f32[32,16,1,1]\n%y = Conv(%x, %c_w)\noutput %y"},
+        {11, "conv", false, "input %x : f32[1,3,20,20]\ninput %c_w : f32[8,3,7,7]\n"
+                            "%y = Conv(%x, %c_w) {pads=[3, 3, 3, 3], strides=[2, 2]}\noutput %y"},
+        {11, "conv", false, "input %x : f32[1,8,9,9]\ninput %c_w : f32[8,1,3,3]\ninput %c_b : f32[8]\n"
+                            "%y = Conv(%x, %c_w, %c_b) {group=8, pads=[1, 1, 1, 1], strides=[2, 2]}\noutput %y"},
+        {11, "conv", false, "input %x : f32[1,6,8,7]\ninput %w : f32[4,3,3,2]\n%y = Conv(%x, %w) {group=2}\noutput %y"},
+        {11, "conv", false, "input %x : f32[2,3,17]\ninput %c_w : f32[5,3,4]\ninput %b : f32[5]\n"
+                            "%y = Conv(%x, %c_w, %b) {pads=[2, 1], strides=[3]}\noutput %y"},
+        {11, "conv", false, "input %x : f32[1,2,5,6,7]\ninput %c_w : f32[3,2,2,3,2]\n"
+                            "%y = Conv(%x, %c_w) {pads=[0, 1, 1, 1, 0, 0]}\noutput %y"},
+        {11, "conv", false, "input %x : f32[1,4,5,5]\ninput %c_w : f32[4,3,3,3]\n"
+                            "%y = ConvTranspose(%x, %c_w) {strides=[2, 2], pads=[1, 1, 1, 1]}\noutput %y"},
+        {11, "conv", true, "input %x : f32[1,64,28,28]\ninput %c_w : f32[64,64,3,3]\ninput %c_b : f32[64]\n"
+                           "%y = Conv(%x, %c_w, %c_b) {pads=[1, 1, 1, 1]}\noutput %y"},
+        {11, "conv", true, "input %x : f32[1,32,28,28]\ninput %c_w : f32[32,1,3,3]\n"
+                           "%y = Conv(%x, %c_w) {group=32, pads=[1, 1, 1, 1]}\noutput %y"},
+        {11, "conv", true, "input %x : f32[1,64,14,14]\ninput %c_w : f32[128,64,1,1]\ninput %c_b : f32[128]\n"
+                           "%y = Conv(%x, %c_w, %c_b) {strides=[2, 2]}\noutput %y"},
+    };
+    run_cases(cs, N_OF(cs), 10);
+}
+
+TEST_MAIN(T(t_elemwise), T(t_reduce), T(t_matmul), T(t_conv), T(t_summary))
