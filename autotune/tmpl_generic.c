@@ -30,13 +30,42 @@ static int vector_axis(const tir_stage *s) {
     return -1;
 }
 
+/* Whether e computes a function the backend approximates in vector form
+** only (scalar loops call libm, which LLVM cannot vectorize). */
+static bool vector_math(const ex_expr *e) {
+    if (e->kind == EX_UNARY && e->dtype == KILN_F32 &&
+        (e->op == EX_EXP || e->op == EX_LOG || e->op == EX_TANH || e->op == EX_SIGMOID || e->op == EX_ERF))
+        return true;
+    for (int i = 0; i < e->n_args; i++)
+        if (vector_math(e->args[i])) return true;
+    return false;
+}
+
+/* The same for s or a stage it reads that inlining may bring into it. */
+static bool needs_vector_math(const tir_stage *s, int depth) {
+    if (!s->body || depth > 8) return false;
+    if (vector_math(s->body)) return true;
+    const ex_expr *stack[64];
+    int n = 0;
+    stack[n++] = s->body;
+    while (n > 0) {
+        const ex_expr *e = stack[--n];
+        if (e->kind == EX_LOAD && e->tensor && e->tensor->stage && !e->tensor->stage->n_raxes &&
+            needs_vector_math(e->tensor->stage, depth + 1))
+            return true;
+        for (int i = 0; i < e->n_args && n < 64; i++) stack[n++] = e->args[i];
+    }
+    return false;
+}
+
 tmpl_gen tmpl_gen_default(const tir_stage *s, const cg_cpu_target *t) {
     int lanes = tmpl_lanes(t, tmpl_elem_bytes(s));
-    int dv = vector_axis(s);
-    int64_t ev = dv >= 0 ? s->axes[dv]->extent : 1;
     tmpl_gen g = {lanes, tmpl_work(s) >= PAR_MIN_WORK, true, true};
-    /* without reductions, two vectors per step hide a little latency */
-    if (!s->n_raxes && ev >= 4 * lanes && ev % (2 * lanes) == 0) g.vec = 2 * lanes;
+    /* Without reductions, LLVM's loop vectorizer does as well as explicit
+    ** vectors on plain arithmetic, selects and clamped loads (better: it
+    ** sees which loads are safe); kiln's vector forms of exp, log, tanh,
+    ** sigmoid and erf need explicit vectors. */
+    if (!s->n_raxes && !needs_vector_math(s, 0)) g.vec = 0;
     return g;
 }
 
@@ -57,7 +86,10 @@ static gen_mode choose_mode(const tir_stage *s, const tmpl_gen *g, int dv) {
     int n = s->n_axes, nr = s->n_raxes;
     bool room = n + nr + 2 <= SCH_MAX_NAMES;
     tmpl_access av = dv >= 0 ? tmpl_access_of(s, s->axes[dv]) : (tmpl_access){0, 0, 0, 0};
-    if (!nr) return room && g->vec > 1 && dv >= 0 ? GEN_OUTER_VEC : GEN_PLAIN;
+    /* indices that are not affine in v (clamped padding, gathers) would make
+    ** every lane a separate load: the innermost loop is better left to
+    ** LLVM's own vectorizer, which sees the clamps */
+    if (!nr) return room && g->vec > 1 && dv >= 0 && av.general == 0 ? GEN_OUTER_VEC : GEN_PLAIN;
     if (room && g->vec > 1 && dv >= 0 && av.contiguous > 0 && av.general == 0 && av.strided == 0)
         return GEN_OUTER_VEC;
     const ex_var *rl = s->raxes[nr - 1];
@@ -122,10 +154,13 @@ const char *tmpl_sched_stage(tb *b, const tir_stage *s, const tmpl_gen *g, bool 
     switch (choose_mode(s, g, dv)) {
     case GEN_OUTER_VEC: return outer_vec(b, s, g, dv, par);
     case GEN_RFACTOR: return partial_sums(b, s, g, par);
-    case GEN_PLAIN:
-        if (s->n_axes > SCH_MAX_NAMES) return NULL;
-        for (int d = 0; d < s->n_axes; d++) sp[d] = s->axes[d]->name;
-        return fuse_parallel(b, s->name, s->n_axes, sp, par);
+    case GEN_PLAIN: {
+        /* without reductions the innermost axis stays a loop of its own */
+        int k = s->n_raxes || s->n_axes < 2 ? s->n_axes : s->n_axes - 1;
+        if (k > SCH_MAX_NAMES) return NULL;
+        for (int d = 0; d < k; d++) sp[d] = s->axes[d]->name;
+        return fuse_parallel(b, s->name, k, sp, par);
+    }
     }
     return NULL;
 }

@@ -357,4 +357,24 @@ static void t_conv(void) {
     run_cases(cs, N_OF(cs), 10);
 }
 
-TEST_MAIN(T(t_elemwise), T(t_reduce), T(t_matmul), T(t_conv), T(t_summary))
+static void t_pool(void) {
+    static const tcase cs[] = {
+        {12, "pool", false, "input %x : f32[1,4,15,15]\n%y = MaxPool(%x) {kernel_shape=[3, 3], strides=[2, 2], "
+                            "pads=[1, 1, 1, 1]}\noutput %y"},
+        {11, "pool", false, "input %x : f32[2,3,9,8]\n%y = AveragePool(%x) {kernel_shape=[3, 3], pads=[1, 1, 1, 1]}\n"
+                            "output %y"},
+        {11, "pool", false, "input %x : f32[1,2,9,20]\n%y = AveragePool(%x) {kernel_shape=[2, 3], strides=[1, 2], "
+                            "count_include_pad=1, pads=[0, 1, 1, 1]}\noutput %y"},
+        {11, "pool", false, "input %x : f32[1,3,19]\n%y = MaxPool(%x) {kernel_shape=[4], strides=[3]}\noutput %y"},
+        {11, "pool", false, "input %x : f32[1,2,5,6,7]\n%y = AveragePool(%x) {kernel_shape=[2, 2, 3]}\noutput %y"},
+        {11, "pool", false, "input %x : f32[1,3,8,8]\n%y = LpPool(%x) {kernel_shape=[2, 2], p=3}\noutput %y"},
+        {12, "reduce", false, "input %x : f32[1,2,9,8]\n%y, %i = MaxPool(%x) {kernel_shape=[2, 3], strides=[2, 2]}\n"
+                              "output %y\noutput %i"},
+        {11, "reduce", false, "input %x : f32[2,5,6,7]\n%y = GlobalMaxPool(%x)\noutput %y"},
+        {12, "pool", true, "input %x : f32[1,64,112,112]\n%y = MaxPool(%x) {kernel_shape=[3, 3], strides=[2, 2], "
+                           "pads=[1, 1, 1, 1]}\noutput %y"},
+    };
+    run_cases(cs, N_OF(cs), 10);
+}
+
+TEST_MAIN(T(t_elemwise), T(t_reduce), T(t_matmul), T(t_conv), T(t_pool), T(t_summary))
