@@ -189,6 +189,29 @@ static LLVMValueRef all_lanes(cg_emit *cg) {
     return cg->mask ? cg->mask : cg_iconst(cg, LLVMVectorType(cg->t_i1, (unsigned)cg->width), -1);
 }
 
+/* A load every lane makes at one address, under a mask: one scalar load
+** when any lane is active (zero otherwise), not a gather of that address by
+** every lane. */
+static kiln_status uniform_masked_load(cg_emit *cg, kiln_dtype dt, LLVMTypeRef mt, LLVMValueRef p, unsigned align,
+                                       cg_val *out) {
+    LLVMBuilderRef b = cg->b;
+    LLVMTypeRef mask_t = LLVMTypeOf(cg->mask);
+    LLVMValueRef any = cg_intrin(cg, "llvm.vector.reduce.or", &mask_t, 1, &cg->mask, 1);
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(b), bl = cg_block(cg, "ld.any"), bm = cg_block(cg, "ld.end");
+    LLVMBuildCondBr(b, any, bl, bm);
+    LLVMPositionBuilderAtEnd(b, bl);
+    LLVMValueRef v = LLVMBuildLoad2(b, mt, p, "");
+    LLVMSetAlignment(v, align);
+    LLVMBuildBr(b, bm);
+    LLVMPositionBuilderAtEnd(b, bm);
+    LLVMValueRef phi = LLVMBuildPhi(b, mt, "");
+    LLVMValueRef vals[2] = {LLVMConstNull(mt), v};
+    LLVMBasicBlockRef blocks[2] = {pre, bl};
+    LLVMAddIncoming(phi, vals, blocks, 2);
+    *out = (cg_val){cg_from_mem(cg, dt, phi), false};
+    return KILN_OK;
+}
+
 kiln_status cg_load(cg_emit *cg, const ex_expr *e, cg_val *out) {
     const lir_buffer *buf = e->buffer;
     LLVMValueRef base;
@@ -201,8 +224,9 @@ kiln_status cg_load(cg_emit *cg, const ex_expr *e, cg_val *out) {
     LLVMTypeRef mt = cg_mem_type(cg, buf->dtype);
     unsigned align = (unsigned)cg_dtype_align(buf->dtype);
     LLVMValueRef v;
-    if (kind == IX_UNIFORM && !(cg->width && cg->mask)) {
+    if (kind == IX_UNIFORM) {
         LLVMValueRef p = LLVMBuildInBoundsGEP2(b, mt, base, &idx.v, 1, "");
+        if (cg->width && cg->mask) return uniform_masked_load(cg, buf->dtype, mt, p, align, out);
         v = LLVMBuildLoad2(b, mt, p, "");
         LLVMSetAlignment(v, align);
         *out = (cg_val){cg_from_mem(cg, buf->dtype, v), false};
