@@ -42,6 +42,7 @@ typedef struct cv_info {
     int w_dim;
     int lanes, regs;
     int64_t OC, OW, red, stride_w;
+    bool x_shared; /* x does not depend on oc (one group) */
 } cv_info;
 
 static const tir_stage *only_conv(const tir_func *f) {
@@ -87,6 +88,8 @@ static bool cv_analyse(const tir_func *f, const cg_cpu_target *t, cv_info *ci) {
     tmpl_access b = tmpl_access_of(C, ow);
     ci->ow_ok = b.general == 0 && b.contiguous + b.strided > 0;
     ci->stride_w = b.strided ? 2 : 1;
+    tmpl_access xo = tmpl_access_skip(C, oc, ci->w);
+    ci->x_shared = xo.contiguous + xo.strided + xo.general == 0;
     ci->lanes = tmpl_lanes(t, tmpl_elem_bytes(C));
     ci->regs = t->vector_bits >= 512 ? 32 : 16;
     return ci->oc_ok || ci->ow_ok;
@@ -94,18 +97,27 @@ static bool cv_analyse(const tir_func *f, const cg_cpu_target *t, cv_info *ci) {
 
 /* ---- the space ---- */
 
+/* The vectorized tile's extent along oc or ow. */
+static int64_t vec_tile(const cv_info *ci, int mode, int64_t vectors) {
+    return tmpl_vec_tile(mode == CV_OC ? ci->OC : ci->OW, vectors * ci->lanes, ci->lanes);
+}
+
 static double util(int64_t n, int64_t tile) { return (double)n / (double)(((n + tile - 1) / tile) * tile); }
 
 /* A crude model: FMAs per step over FMAs plus loads, padded tiles, a guard
 ** on the unrolled positions (a branch inside the reduction), scattered
 ** stores in the oc form, gathered loads in the ow form with a stride. */
 static double cv_score(const cv_info *ci, int mode, int64_t v, int64_t r) {
-    int64_t acc = v * r, L = ci->lanes;
-    if (acc + v + 1 > ci->regs) return 0;
-    double eff = (double)acc / (double)(acc + r + v), red = (double)ci->red;
-    if (mode == CV_OC)
-        return eff * util(ci->OC, v * L) * util(ci->OW, r) * (ci->OW % r ? 0.6 : 1) * red / (red + (double)L);
-    return eff * util(ci->OW, v * L) * util(ci->OC, r) * (ci->OC % r ? 0.6 : 1) * (ci->stride_w > 1 ? 0.3 : 1);
+    int64_t L = ci->lanes, tile = vec_tile(ci, mode, v), regs = (tile + L - 1) / L, acc = regs * r;
+    int64_t vext = mode == CV_OC ? ci->OC : ci->OW, rext = mode == CV_OC ? ci->OW : ci->OC;
+    if (acc + regs + 1 > ci->regs) return 0;
+    /* loads per step: the broadcasts, and the vectors (each row's own in the
+    ** ow form when x depends on oc: a depthwise row reuses nothing) */
+    int64_t loads = r + (mode == CV_OW && !ci->x_shared ? acc : regs);
+    double eff = (double)(tile * r) / (double)L / (double)(acc + loads), red = (double)ci->red;
+    double s = eff * util(vext, tile) * util(rext, r) * (rext % r ? 0.6 : 1) * (vext % tile ? 0.7 : 1);
+    if (mode == CV_OC) return s * red / (red + (double)L);
+    return s * (ci->stride_w > 1 ? 0.3 : 1);
 }
 
 typedef struct cv_choice {
@@ -115,6 +127,8 @@ typedef struct cv_choice {
 
 static cv_choice cv_best(const cv_info *ci) {
     cv_choice best = {ci->oc_ok ? CV_OC : CV_OW, 1, 1};
+    /* strided positions only: leave the positions to LLVM's vectorizer */
+    if (!ci->oc_ok && ci->stride_w > 1) return (cv_choice){CV_OW, 0, 1};
     double bs = -1;
     for (int mode = CV_OC; mode <= CV_OW; mode++) {
         if ((mode == CV_OC && !ci->oc_ok) || (mode == CV_OW && !ci->ow_ok)) continue;
@@ -136,10 +150,10 @@ static kiln_status cv_space(kiln_ctx *ctx, const tir_func *f, const cg_cpu_targe
     int64_t modes[2], nm = 0;
     if (ci.oc_ok) modes[nm++] = CV_OC;
     if (ci.ow_ok) modes[nm++] = CV_OW;
-    static const int64_t vecs[] = {1, 2, 3, 4}, rows[] = {1, 2, 3, 4, 5, 6, 7, 8}, onoff[] = {1, 0}, off[] = {0};
+    static const int64_t vecs[] = {1, 2, 3, 4, 0}, rows[] = {1, 2, 3, 4, 5, 6, 7, 8}, onoff[] = {1, 0}, off[] = {0};
     int64_t kw = ci.C->raxes[ci.nr - 1]->extent;
     tmpl_knob(sp, "vec_axis", (int)nm, modes, c.mode);
-    tmpl_knob(sp, "vectors", 4, vecs, c.vectors);
+    tmpl_knob(sp, "vectors", 5, vecs, c.vectors);
     tmpl_knob(sp, "rows", 8, rows, c.rows);
     tmpl_knob(sp, "unroll_kw", ci.nr > 1 && kw <= 8 ? 2 : 1, ci.nr > 1 && kw <= 8 ? onoff : off, ci.nr > 1 && kw <= 8);
     tmpl_knob(sp, "pack", ci.w ? 2 : 1, ci.w ? onoff : off, ci.w != NULL);
@@ -162,10 +176,10 @@ static void split_tile(tb *b, const tir_stage *s, const cv_info *ci, int mode, i
                        cv_axes *x) {
     const char *name = s->name, *outs[3];
     const char *va = s->axes[mode == CV_OC ? 1 : ci->n - 1]->name, *ra = s->axes[mode == CV_OC ? ci->n - 1 : 1]->name;
-    int64_t L = ci->lanes, f[2] = {vectors, L};
+    int64_t L = ci->lanes, tile = vec_tile(ci, mode, vectors), f[2] = {tile / L, L};
     memset(x, 0, sizeof *x);
-    if (vectors > 1 && tb_split(b, name, va, 2, f, outs)) x->vo = outs[0], x->vm = outs[1], x->vv = outs[2];
-    else tb_split1(b, name, va, L, &x->vo, &x->vv);
+    if (tile > L && tile % L == 0 && tb_split(b, name, va, 2, f, outs)) x->vo = outs[0], x->vm = outs[1], x->vv = outs[2];
+    else tb_split1(b, name, va, tile, &x->vo, &x->vv);
     if (rows > 1) tb_split1(b, name, ra, rows, &x->ro, &x->ri);
     else x->ro = ra;
 }
@@ -209,6 +223,19 @@ static void inner_conv(tb *b, const cv_info *ci, int mode, int64_t vectors, int6
     annotate(b, C->name, &y, ukw ? C->raxes[ci->nr - 1]->name : NULL);
 }
 
+/* No explicit vectors: each output position reduces its taps (unrolled)
+** in a loop of its own over ow, which LLVM vectorizes with interleaved
+** loads where the stride is 2 (explicit vectors would gather). */
+static void scalar_conv(tb *b, const cv_info *ci, bool ukw, bool par) {
+    const tir_stage *C = ci->C;
+    const char *outer[SCH_MAX_NAMES];
+    for (int d = 0; d < ci->n - 1; d++) outer[d] = C->axes[d]->name;
+    const char *p = tb_fuse(b, C->name, ci->n - 1, outer);
+    for (int r = 1; r < ci->nr; r++)
+        if (C->raxes[r]->extent <= 8 && (ukw || r < ci->nr - 1)) tb_unroll(b, C->name, C->raxes[r]->name);
+    if (par && p) tb_parallel(b, C->name, p);
+}
+
 static void cv_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tune_space *sp, const int64_t *pt) {
     cv_info ci;
     if (!cv_analyse(f, t, &ci)) return;
@@ -216,7 +243,13 @@ static void cv_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tun
     int64_t vectors = tmpl_val(sp, pt, "vectors", 1), rows = tmpl_val(sp, pt, "rows", 1);
     bool ukw = tmpl_val(sp, pt, "unroll_kw", 0) != 0, par = tmpl_val(sp, pt, "parallel", 0) != 0;
     const tir_stage *C = ci.C, *E = ci.E;
-    int64_t pack_f = mode == CV_OC ? vectors * ci.lanes : rows;
+    if (vectors == 0) {
+        if (ci.pad && tmpl_val(sp, pt, "pad_inline", 0)) tb_inline(b, ci.pad->name);
+        scalar_conv(b, &ci, ukw, par);
+        tmpl_sched_rest(b, f, t, sp, pt);
+        return;
+    }
+    int64_t pack_f = mode == CV_OC ? vec_tile(&ci, mode, vectors) : rows;
     if (ci.w && tmpl_val(sp, pt, "pack", 0) && pack_f > 1) tb_pack(b, ci.w->name, ci.w_dim, pack_f);
     if (ci.pad && tmpl_val(sp, pt, "pad_inline", 0)) tb_inline(b, ci.pad->name);
     for (int i = 0; i < f->n_stages; i++) {

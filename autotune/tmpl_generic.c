@@ -109,7 +109,8 @@ static const char *outer_vec(tb *b, const tir_stage *s, const tmpl_gen *g, int d
     const char *name = s->name, *vo = NULL, *vi = s->axes[dv]->name;
     const char *order[SCH_MAX_NAMES], *outer[SCH_MAX_NAMES];
     int n = 0, no = 0;
-    if (s->axes[dv]->extent > g->vec) tb_split1(b, name, vi, g->vec, &vo, &vi);
+    int64_t f = tmpl_vec_tile(s->axes[dv]->extent, g->vec, (int)g->vec);
+    if (s->axes[dv]->extent > f) tb_split1(b, name, vi, f, &vo, &vi);
     for (int d = 0; d < s->n_axes; d++)
         if (d != dv) outer[no++] = s->axes[d]->name;
     if (vo) outer[no++] = vo;
@@ -127,7 +128,7 @@ static const char *outer_vec(tb *b, const tir_stage *s, const tmpl_gen *g, int d
 static const char *partial_sums(tb *b, const tir_stage *s, const tmpl_gen *g, bool par) {
     const char *name = s->name, *ro, *ri, *sp[SCH_MAX_NAMES], *lv[SCH_MAX_NAMES], *order[SCH_MAX_NAMES];
     const ex_var *rl = s->raxes[s->n_raxes - 1];
-    int64_t f = g->vec < rl->extent ? g->vec : rl->extent;
+    int64_t f = tmpl_vec_tile(rl->extent, g->vec, (int)g->vec);
     if (!tb_split1(b, name, rl->name, f, &ro, &ri)) return NULL;
     const char *rf = tb_rfactor(b, name, ri);
     if (!rf) return NULL;

@@ -103,6 +103,11 @@ bool tmpl_uses_var(const ex_expr *e, const ex_var *v);
 int64_t tmpl_numel(const tir_tensor *t);
 /* Multiply-adds (or elements times reduction size) of a stage. */
 int64_t tmpl_work(const tir_stage *s);
+/* The extent of a vectorized tile of an axis of extent ext, about `want`
+** lanes: the whole axis when it is no longer, else want when it divides
+** ext, else a divisor of ext down to half of want (a tile that divides
+** needs no masked lanes), else want (the last tile is masked). */
+int64_t tmpl_vec_tile(int64_t ext, int64_t want, int lanes);
 /* The largest of cands[] that divides n and is <= n, or 0. */
 int64_t tmpl_divisor(int64_t n, const int64_t *cands, int n_cands);
 

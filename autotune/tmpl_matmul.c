@@ -80,12 +80,12 @@ typedef struct mm_choice {
 ** the share of the padded tiles that is real work, and the cost of a row
 ** guard inside the k loop. */
 static double tile_score(const mm_info *mi, int64_t ti, int64_t tv) {
-    int64_t M = mi->ai >= 0 ? mi->M->out->dims[mi->ai] : 1, N = mi->M->out->dims[mi->aj], tj = tv * mi->lanes;
-    int64_t acc = ti * tv;
-    if (acc + tv + 1 > mi->regs) return 0;
-    double eff = (double)acc / (double)(acc + ti + tv);
+    int64_t M = mi->ai >= 0 ? mi->M->out->dims[mi->ai] : 1, N = mi->M->out->dims[mi->aj], L = mi->lanes;
+    int64_t tj = tmpl_vec_tile(N, tv * L, mi->lanes), regs = (tj + L - 1) / L, acc = ti * regs;
+    if (acc + regs + 1 > mi->regs) return 0;
+    double eff = (double)(ti * tj) / (double)L / (double)(acc + ti + regs);
     double ui = (double)M / (double)(((M + ti - 1) / ti) * ti), uj = (double)N / (double)(((N + tj - 1) / tj) * tj);
-    double guard = M % ti ? 0.6 : 1.0;
+    double guard = (M % ti ? 0.6 : 1.0) * (N % tj ? 0.7 : 1.0);
     return eff * ui * uj * guard;
 }
 
@@ -137,9 +137,10 @@ typedef struct mm_axes {
 ** LANES), its rows by ti into [i_o, i_i] and its reduction by ku. */
 static void split_tile(tb *b, const tir_stage *s, const mm_info *mi, int64_t ti, int64_t tj, int64_t ku, mm_axes *x) {
     const char *name = s->name, *outs[3];
-    int64_t L = mi->lanes < tj ? mi->lanes : tj, f[2] = {tj / L, L};
+    int64_t L = mi->lanes, f[2] = {tj / L, L};
     memset(x, 0, sizeof *x);
-    if (tj > L && tb_split(b, name, s->axes[mi->aj]->name, 2, f, outs)) x->jo = outs[0], x->jm = outs[1], x->jv = outs[2];
+    if (tj > L && tj % L == 0 && tb_split(b, name, s->axes[mi->aj]->name, 2, f, outs))
+        x->jo = outs[0], x->jm = outs[1], x->jv = outs[2];
     else tb_split1(b, name, s->axes[mi->aj]->name, tj, &x->jo, &x->jv);
     if (mi->ai >= 0 && ti > 1) tb_split1(b, name, s->axes[mi->ai]->name, ti, &x->io, &x->ii);
     else if (mi->ai >= 0) x->io = s->axes[mi->ai]->name;
@@ -203,6 +204,7 @@ static void mm_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tun
     mm_info mi;
     if (!mm_analyse(f, t, &mi)) return;
     int64_t ti = tmpl_val(sp, pt, "tile_i", 1), tj = tmpl_val(sp, pt, "tile_j", mi.lanes);
+    tj = tmpl_vec_tile(mi.M->out->dims[mi.aj], tj, mi.lanes);
     int64_t ku = tmpl_val(sp, pt, "k_unroll", 1);
     bool par = tmpl_val(sp, pt, "parallel", 0) != 0, rows_first = tmpl_val(sp, pt, "order", 0) != 0;
     const tir_stage *M = mi.M, *E = mi.E;

@@ -159,6 +159,16 @@ int64_t tmpl_work(const tir_stage *s) {
     return n;
 }
 
+int64_t tmpl_vec_tile(int64_t ext, int64_t want, int lanes) {
+    if (want < 1) return 1;
+    if (ext <= want) return ext < 1 ? 1 : ext;
+    if (ext % want == 0) return want;
+    int64_t lo = want / 2 > lanes / 2 ? want / 2 : lanes / 2;
+    for (int64_t d = want - 1; d >= lo && d >= 2; d--)
+        if (ext % d == 0) return d;
+    return want;
+}
+
 int64_t tmpl_divisor(int64_t n, const int64_t *cands, int n_cands) {
     int64_t best = 0;
     for (int i = 0; i < n_cands; i++)
