@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "ir/ctx.h"
+#include "ir/dtype.h"
 #include "tmpl_internal.h"
 
 static const tmpl_def *const k_templates[] = {&tmpl_matmul, &tmpl_conv, &tmpl_pool, &tmpl_reduce, &tmpl_elemwise};
@@ -116,6 +117,34 @@ static kiln_status check_point(kiln_ctx *ctx, const tune_space *s, const int64_t
     return KILN_OK;
 }
 
+/* Intermediate tensors computed at the root live on the stack of the
+** kernel (the CPU backend's limit is a few MiB): a large one that can be
+** inlined is, whatever the template chose. */
+
+static bool read_by_conv(const tir_func *f, const tir_stage *s) {
+    for (int i = 0; i < f->n_stages; i++)
+        if (f->stages[i]->tag == TIR_TAG_CONV && tmpl_reads(f->stages[i]->body, s->out)) return true;
+    return false;
+}
+
+/* Before the template (so that it schedules what its loops will compute),
+** except the padded inputs of convolutions, which the conv template
+** computes per tile; after it, whatever is still at the root. */
+static void inline_big(tb *b, const tir_func *f, bool before) {
+    for (int i = 0; i < f->n_stages && !b->err; i++) {
+        const tir_stage *s = f->stages[i];
+        sch_stage *ss = tb_stage(b, s->name);
+        if (before && read_by_conv(f, s)) continue;
+        int64_t n = tmpl_numel(s->out), bytes = (int64_t)kiln_dtype_size(s->out->dtype);
+        if (!ss || ss->attach != SCH_ROOT || ss->is_output || ss->n_raxes || ss->cw || n <= TMPL_ROOT_MAX_BYTES / (bytes ? bytes : 1))
+            continue;
+        bool held = false;
+        for (int k = 0; k < b->st.n_stages; k++)
+            held |= b->st.stages[k]->attach == SCH_AT && b->st.stages[k]->at_stage == ss;
+        if (!held) tb_inline(b, s->name);
+    }
+}
+
 kiln_status tune_trace_from_knobs(kiln_ctx *ctx, const tir_func *f, const cg_cpu_target *target,
                                   const tune_space *s, const int64_t *knob_values, sch_trace **out) {
     if (!f || !target || !s || !out || (s->n_knobs && !knob_values))
@@ -133,7 +162,9 @@ kiln_status tune_trace_from_knobs(kiln_ctx *ctx, const tir_func *f, const cg_cpu
         tb_release(&b);
         return st;
     }
+    inline_big(&b, f, true);
     k_templates[s->template_id]->trace(&b, f, target, s, knob_values);
+    inline_big(&b, f, false);
     st = tb_finish(&b, out);
     if (st && st != KILN_ERR_NOMEM) {
         char pt[512];

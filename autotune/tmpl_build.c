@@ -54,6 +54,40 @@ int64_t tb_extent(tb *b, const char *stage, const char *axis) {
     return iv ? iv->ext : 0;
 }
 
+static bool has_load(const ex_expr *e) {
+    if (e->kind == EX_LOAD) return true;
+    for (int i = 0; i < e->n_args; i++)
+        if (has_load(e->args[i])) return true;
+    return false;
+}
+
+static ex_expr *expand(tb *b, ex_expr *e, int depth) {
+    if (!e || b->err || !has_load(e) || depth > 32) return e;
+    ex_builder *eb = &b->st.eb;
+    ex_expr *args[KILN_MAX_RANK + 3];
+    bool changed = false;
+    if (e->n_args > KILN_MAX_RANK + 3) return e;
+    for (int i = 0; i < e->n_args; i++) {
+        if (!(args[i] = expand(b, e->args[i], depth))) return NULL;
+        changed |= args[i] != e->args[i];
+    }
+    sch_stage *p = e->kind == EX_LOAD && e->tensor ? sch_stage_of_tensor(&b->st, e->tensor) : NULL;
+    if (p && p->attach == SCH_INLINE && p->n_axes == e->n_args)
+        return expand(b, ex_substitute(eb, p->body, (const ex_var *const *)p->axes, args, p->n_axes), depth + 1);
+    if (!changed) return e;
+    ex_expr *c = kiln_arena_memdup(eb->arena, e, sizeof *e);
+    ex_expr **a = c ? kiln_arena_alloc(eb->arena, sizeof(ex_expr *) * (size_t)e->n_args) : NULL;
+    if (!a) return NULL;
+    memcpy(a, args, sizeof(ex_expr *) * (size_t)e->n_args);
+    c->args = a;
+    return c;
+}
+
+const ex_expr *tb_body(tb *b, const char *stage) {
+    sch_stage *s = tb_stage(b, stage);
+    return s ? expand(b, s->body, 0) : NULL;
+}
+
 bool tb_touched(tb *b, const char *stage) {
     sch_stage *s = tb_stage(b, stage);
     if (!s) return true;

@@ -23,10 +23,11 @@
 ** inner loop reads it without bound checks.
 **
 ** Knobs: vec_axis, vectors, rows, unroll_kw (the innermost kernel axis),
-** pack, parallel, pad_inline.
+** pack, parallel, pad (0: the padded input at the root, 1: per tile).
 */
 #include <string.h>
 
+#include "ir/dtype.h"
 #include "tmpl_internal.h"
 
 #define PAR_MIN_WORK (1 << 16)
@@ -98,25 +99,31 @@ static bool cv_analyse(const tir_func *f, const cg_cpu_target *t, cv_info *ci) {
 /* ---- the space ---- */
 
 /* The vectorized tile's extent along oc or ow. */
-static int64_t vec_tile(const cv_info *ci, int mode, int64_t vectors) {
-    return tmpl_vec_tile(mode == CV_OC ? ci->OC : ci->OW, vectors * ci->lanes, ci->lanes);
+static tmpl_vtile vec_tile(const cv_info *ci, int mode, int64_t vectors) {
+    return tmpl_vec_tile(mode == CV_OC ? ci->OC : ci->OW, vectors * ci->lanes, ci->lanes, true);
 }
 
 static double util(int64_t n, int64_t tile) { return (double)n / (double)(((n + tile - 1) / tile) * tile); }
 
-/* A crude model: FMAs per step over FMAs plus loads, padded tiles, a guard
-** on the unrolled positions (a branch inside the reduction), scattered
-** stores in the oc form, gathered loads in the ow form with a stride. */
+/* A crude model of a tile's speed: lanes of FMA per step over the cycles of
+** its FMAs and loads in 256-bit halves (a 512-bit operation is two on the
+** CPUs this targets: Zen 4 runs 512-bit vectors as two halves, so 8-lane
+** tiles lose nothing), the padded share of the tiles, a guard on the
+** unrolled positions (a branch inside the reduction), scattered stores in
+** the oc form (costly next to few taps), gathered loads in the ow form
+** with a stride. */
 static double cv_score(const cv_info *ci, int mode, int64_t v, int64_t r) {
-    int64_t L = ci->lanes, tile = vec_tile(ci, mode, v), regs = (tile + L - 1) / L, acc = regs * r;
+    tmpl_vtile vt = vec_tile(ci, mode, v);
+    int64_t tile = vt.tile, regs = (tile + vt.vlen - 1) / vt.vlen, acc = regs * r;
     int64_t vext = mode == CV_OC ? ci->OC : ci->OW, rext = mode == CV_OC ? ci->OW : ci->OC;
     if (acc + regs + 1 > ci->regs) return 0;
+    double units = vt.vlen * 4 > 32 ? (double)vt.vlen * 4 / 32 : 1;
     /* loads per step: the broadcasts, and the vectors (each row's own in the
     ** ow form when x depends on oc: a depthwise row reuses nothing) */
-    int64_t loads = r + (mode == CV_OW && !ci->x_shared ? acc : regs);
-    double eff = (double)(tile * r) / (double)L / (double)(acc + loads), red = (double)ci->red;
+    double loads = (double)r + (double)(mode == CV_OW && !ci->x_shared ? acc : regs) * units;
+    double eff = (double)(tile * r) / (8.0 * ((double)acc * units + loads)), red = (double)ci->red;
     double s = eff * util(vext, tile) * util(rext, r) * (rext % r ? 0.6 : 1) * (vext % tile ? 0.7 : 1);
-    if (mode == CV_OC) return s * red / (red + (double)L);
+    if (mode == CV_OC) return s * red / (red + 2.0 * (double)ci->lanes);
     return s * (ci->stride_w > 1 ? 0.3 : 1);
 }
 
@@ -158,8 +165,11 @@ static kiln_status cv_space(kiln_ctx *ctx, const tir_func *f, const cg_cpu_targe
     tmpl_knob(sp, "unroll_kw", ci.nr > 1 && kw <= 8 ? 2 : 1, ci.nr > 1 && kw <= 8 ? onoff : off, ci.nr > 1 && kw <= 8);
     tmpl_knob(sp, "pack", ci.w ? 2 : 1, ci.w ? onoff : off, ci.w != NULL);
     tmpl_knob(sp, "parallel", 2, onoff, tmpl_work(ci.C) >= PAR_MIN_WORK);
-    static const int64_t pad_vals[] = {0, 1};
-    tmpl_knob(sp, "pad_inline", ci.pad ? 2 : 1, ci.pad ? pad_vals : off, 0);
+    /* the padded input at the root (a pass of its own), or per tile (its
+    ** window recomputed per tile; needed when it is too large for the root) */
+    static const int64_t pad_vals[] = {0, 1}, pad_tile[] = {1};
+    bool big = ci.pad && tmpl_numel(ci.pad->out) * (int64_t)kiln_dtype_size(ci.pad->out->dtype) > TMPL_ROOT_MAX_BYTES;
+    tmpl_knob(sp, "pad", !ci.pad ? 1 : big ? 1 : 2, !ci.pad ? off : big ? pad_tile : pad_vals, big ? 1 : 0);
     return KILN_OK;
 }
 
@@ -176,7 +186,8 @@ static void split_tile(tb *b, const tir_stage *s, const cv_info *ci, int mode, i
                        cv_axes *x) {
     const char *name = s->name, *outs[3];
     const char *va = s->axes[mode == CV_OC ? 1 : ci->n - 1]->name, *ra = s->axes[mode == CV_OC ? ci->n - 1 : 1]->name;
-    int64_t L = ci->lanes, tile = vec_tile(ci, mode, vectors), f[2] = {tile / L, L};
+    tmpl_vtile vt = vec_tile(ci, mode, vectors);
+    int64_t L = vt.vlen, tile = vt.tile, f[2] = {tile / L, L};
     memset(x, 0, sizeof *x);
     if (tile > L && tile % L == 0 && tb_split(b, name, va, 2, f, outs)) x->vo = outs[0], x->vm = outs[1], x->vv = outs[2];
     else tb_split1(b, name, va, tile, &x->vo, &x->vv);
@@ -226,7 +237,7 @@ static void inner_conv(tb *b, const cv_info *ci, int mode, int64_t vectors, int6
 /* No explicit vectors: each output position reduces its taps (unrolled)
 ** in a loop of its own over ow, which LLVM vectorizes with interleaved
 ** loads where the stride is 2 (explicit vectors would gather). */
-static void scalar_conv(tb *b, const cv_info *ci, bool ukw, bool par) {
+static const char *scalar_conv(tb *b, const cv_info *ci, bool ukw, bool par) {
     const tir_stage *C = ci->C;
     const char *outer[SCH_MAX_NAMES];
     for (int d = 0; d < ci->n - 1; d++) outer[d] = C->axes[d]->name;
@@ -234,6 +245,7 @@ static void scalar_conv(tb *b, const cv_info *ci, bool ukw, bool par) {
     for (int r = 1; r < ci->nr; r++)
         if (C->raxes[r]->extent <= 8 && (ukw || r < ci->nr - 1)) tb_unroll(b, C->name, C->raxes[r]->name);
     if (par && p) tb_parallel(b, C->name, p);
+    return p;
 }
 
 static void cv_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tune_space *sp, const int64_t *pt) {
@@ -243,15 +255,15 @@ static void cv_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tun
     int64_t vectors = tmpl_val(sp, pt, "vectors", 1), rows = tmpl_val(sp, pt, "rows", 1);
     bool ukw = tmpl_val(sp, pt, "unroll_kw", 0) != 0, par = tmpl_val(sp, pt, "parallel", 0) != 0;
     const tir_stage *C = ci.C, *E = ci.E;
+    bool pad_tile = ci.pad && tmpl_val(sp, pt, "pad", 0) != 0;
     if (vectors == 0) {
-        if (ci.pad && tmpl_val(sp, pt, "pad_inline", 0)) tb_inline(b, ci.pad->name);
-        scalar_conv(b, &ci, ukw, par);
+        const char *p = scalar_conv(b, &ci, ukw, par);
+        if (pad_tile && p) tb_compute_at(b, ci.pad->name, C->name, p);
         tmpl_sched_rest(b, f, t, sp, pt);
         return;
     }
-    int64_t pack_f = mode == CV_OC ? vec_tile(&ci, mode, vectors) : rows;
+    int64_t pack_f = mode == CV_OC ? vec_tile(&ci, mode, vectors).tile : rows;
     if (ci.w && tmpl_val(sp, pt, "pack", 0) && pack_f > 1) tb_pack(b, ci.w->name, ci.w_dim, pack_f);
-    if (ci.pad && tmpl_val(sp, pt, "pad_inline", 0)) tb_inline(b, ci.pad->name);
     for (int i = 0; i < f->n_stages; i++) {
         const tir_stage *s = f->stages[i];
         if (s != E && s != C && !s->n_raxes && !tmpl_is_output(f, s->out) && tmpl_reads(s->body, C->out))
@@ -276,6 +288,7 @@ static void cv_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tun
         inner_conv(b, &ci, mode, vectors, rows, ukw);
     }
     if (par && tile) tb_parallel(b, E->name, tile);
+    if (pad_tile && tile) tb_compute_at(b, ci.pad->name, E->name, tile);
     tmpl_sched_rest(b, f, t, sp, pt);
 }
 

@@ -60,7 +60,7 @@ static bool needs_vector_math(const tir_stage *s, int depth) {
 
 tmpl_gen tmpl_gen_default(const tir_stage *s, const cg_cpu_target *t) {
     int lanes = tmpl_lanes(t, tmpl_elem_bytes(s));
-    tmpl_gen g = {lanes, tmpl_work(s) >= PAR_MIN_WORK, true, true};
+    tmpl_gen g = {lanes, lanes, tmpl_work(s) >= PAR_MIN_WORK, true, true};
     /* Without reductions, LLVM's loop vectorizer does as well as explicit
     ** vectors on plain arithmetic, selects and clamped loads (better: it
     ** sees which loads are safe); kiln's vector forms of exp, log, tanh,
@@ -82,10 +82,13 @@ tmpl_gen tmpl_gen_at(const tir_stage *s, const cg_cpu_target *t, const tune_spac
 
 typedef enum gen_mode { GEN_PLAIN, GEN_OUTER_VEC, GEN_RFACTOR } gen_mode;
 
-static gen_mode choose_mode(const tir_stage *s, const tmpl_gen *g, int dv) {
+/* The access patterns come from the body with its inlined producers: an
+** inlined padding turns affine loads into clamped ones. */
+static gen_mode choose_mode(tb *b, const tir_stage *s, const tmpl_gen *g, int dv) {
     int n = s->n_axes, nr = s->n_raxes;
     bool room = n + nr + 2 <= SCH_MAX_NAMES;
-    tmpl_access av = dv >= 0 ? tmpl_access_of(s, s->axes[dv]) : (tmpl_access){0, 0, 0, 0};
+    const ex_expr *body = tb_body(b, s->name);
+    tmpl_access av = dv >= 0 ? tmpl_access_expr(body, s->axes[dv]) : (tmpl_access){0, 0, 0, 0};
     /* indices that are not affine in v (clamped padding, gathers) would make
     ** every lane a separate load: the innermost loop is better left to
     ** LLVM's own vectorizer, which sees the clamps */
@@ -93,7 +96,7 @@ static gen_mode choose_mode(const tir_stage *s, const tmpl_gen *g, int dv) {
     if (room && g->vec > 1 && dv >= 0 && av.contiguous > 0 && av.general == 0 && av.strided == 0)
         return GEN_OUTER_VEC;
     const ex_var *rl = s->raxes[nr - 1];
-    tmpl_access ar = tmpl_access_of(s, rl);
+    tmpl_access ar = tmpl_access_expr(body, rl);
     if (room && g->rfactor && g->vec > 1 && rl->extent >= 8 && ar.contiguous > 0 && ar.general == 0)
         return GEN_RFACTOR;
     return GEN_PLAIN;
@@ -109,7 +112,9 @@ static const char *outer_vec(tb *b, const tir_stage *s, const tmpl_gen *g, int d
     const char *name = s->name, *vo = NULL, *vi = s->axes[dv]->name;
     const char *order[SCH_MAX_NAMES], *outer[SCH_MAX_NAMES];
     int n = 0, no = 0;
-    int64_t f = tmpl_vec_tile(s->axes[dv]->extent, g->vec, (int)g->vec);
+    /* an accumulator tile must divide the axis: masked lanes would keep it
+    ** out of registers */
+    int64_t f = tmpl_vec_tile(s->axes[dv]->extent, g->vec, g->lanes, s->n_raxes > 0).tile;
     if (s->axes[dv]->extent > f) tb_split1(b, name, vi, f, &vo, &vi);
     for (int d = 0; d < s->n_axes; d++)
         if (d != dv) outer[no++] = s->axes[d]->name;
@@ -128,7 +133,7 @@ static const char *outer_vec(tb *b, const tir_stage *s, const tmpl_gen *g, int d
 static const char *partial_sums(tb *b, const tir_stage *s, const tmpl_gen *g, bool par) {
     const char *name = s->name, *ro, *ri, *sp[SCH_MAX_NAMES], *lv[SCH_MAX_NAMES], *order[SCH_MAX_NAMES];
     const ex_var *rl = s->raxes[s->n_raxes - 1];
-    int64_t f = tmpl_vec_tile(rl->extent, g->vec, (int)g->vec);
+    int64_t f = tmpl_vec_tile(rl->extent, g->vec, g->lanes, false).tile;
     if (!tb_split1(b, name, rl->name, f, &ro, &ri)) return NULL;
     const char *rf = tb_rfactor(b, name, ri);
     if (!rf) return NULL;
@@ -152,7 +157,7 @@ const char *tmpl_sched_stage(tb *b, const tir_stage *s, const tmpl_gen *g, bool 
     int dv = vector_axis(s);
     bool par = !attached && g->parallel;
     const char *sp[SCH_MAX_NAMES];
-    switch (choose_mode(s, g, dv)) {
+    switch (choose_mode(b, s, g, dv)) {
     case GEN_OUTER_VEC: return outer_vec(b, s, g, dv, par);
     case GEN_RFACTOR: return partial_sums(b, s, g, par);
     case GEN_PLAIN: {

@@ -58,12 +58,20 @@ const char *tb_rfactor(tb *b, const char *stage, const char *raxis);
 /* pack INPUT [dim factor]; the packed name. */
 const char *tb_pack(tb *b, const char *input, int dim, int64_t factor);
 
+/* The stage's body with the stages inlined so far substituted (what its
+** loops will compute); NULL when the stage is missing or out of memory. */
+const ex_expr *tb_body(tb *b, const char *stage);
 /* Whether any step has scheduled the stage (split, fused, reordered,
 ** annotated, attached, cached, or holding another stage); a missing stage
 ** counts as touched. */
 bool tb_touched(tb *b, const char *stage);
 /* The leaves of a stage, outermost first (names in the state). */
 int tb_leaves(tb *b, const char *stage, const char **names, int cap);
+
+/* Intermediate tensors computed at the root live on the kernel's stack
+** (the CPU backend allows a few MiB): larger ones are inlined or computed
+** per tile. */
+#define TMPL_ROOT_MAX_BYTES (2 << 20)
 
 /* ---- knobs (templates.c) ---- */
 
@@ -91,6 +99,8 @@ typedef struct tmpl_access {
 tmpl_access tmpl_access_of(const tir_stage *s, const ex_var *v);
 /* The same, leaving out the loads of tensor skip. */
 tmpl_access tmpl_access_skip(const tir_stage *s, const ex_var *v, const tir_tensor *skip);
+/* The same for an expression (a body with producers inlined). */
+tmpl_access tmpl_access_expr(const ex_expr *body, const ex_var *v);
 
 /* Whether the function's stage and axis names are unambiguous (what the
 ** trace names must resolve to). A template applies only then. */
@@ -103,11 +113,18 @@ bool tmpl_uses_var(const ex_expr *e, const ex_var *v);
 int64_t tmpl_numel(const tir_tensor *t);
 /* Multiply-adds (or elements times reduction size) of a stage. */
 int64_t tmpl_work(const tir_stage *s);
-/* The extent of a vectorized tile of an axis of extent ext, about `want`
-** lanes: the whole axis when it is no longer, else want when it divides
-** ext, else a divisor of ext down to half of want (a tile that divides
-** needs no masked lanes), else want (the last tile is masked). */
-int64_t tmpl_vec_tile(int64_t ext, int64_t want, int lanes);
+/* A vectorized tile: `tile` lanes in vectors of `vlen` (tile a multiple of
+** vlen: LLVM splits vectors of other widths into odd pieces). */
+typedef struct tmpl_vtile {
+    int64_t tile, vlen;
+} tmpl_vtile;
+/* The tile of an axis of extent ext, about `want` lanes wide, for a target
+** of `lanes` lanes. With `divide` (register tiles: a masked lane would keep
+** the accumulators out of registers) the widest whole number of vectors
+** (of lanes, else half or a quarter of it) that divides ext; without (or
+** when none does), the widest tile that pads the axis little. An axis no
+** longer than one vector is one tile. */
+tmpl_vtile tmpl_vec_tile(int64_t ext, int64_t want, int lanes, bool divide);
 /* The largest of cands[] that divides n and is <= n, or 0. */
 int64_t tmpl_divisor(int64_t n, const int64_t *cands, int n_cands);
 
@@ -124,6 +141,7 @@ const tir_stage *tmpl_epilogue(const tir_func *f, const tir_stage *A);
 
 typedef struct tmpl_gen {
     int64_t vec;      /* inner vector extent; 0: no vectorization */
+    int lanes;        /* of the target's vector for the stage's elements */
     bool parallel;    /* a parallel outer loop */
     bool cache;       /* reductions accumulate in a local tile */
     bool rfactor;     /* inner reductions as vector partial sums */

@@ -76,14 +76,19 @@ typedef struct mm_choice {
     int64_t ti, tj;
 } mm_choice;
 
-/* A crude model of a tile's speed: FMAs per step over FMAs plus loads,
-** the share of the padded tiles that is real work, and the cost of a row
-** guard inside the k loop. */
+/* A crude model of a tile's speed: lanes of FMA per step over the cycles
+** of its FMAs and loads in 256-bit halves (see tmpl_conv.c), the share of
+** the padded tiles that is real work, and the cost of a row guard inside
+** the k loop. */
 static double tile_score(const mm_info *mi, int64_t ti, int64_t tv) {
     int64_t M = mi->ai >= 0 ? mi->M->out->dims[mi->ai] : 1, N = mi->M->out->dims[mi->aj], L = mi->lanes;
-    int64_t tj = tmpl_vec_tile(N, tv * L, mi->lanes), regs = (tj + L - 1) / L, acc = ti * regs;
+    tmpl_vtile vt = tmpl_vec_tile(N, tv * L, mi->lanes, true);
+    int64_t tj = vt.tile, regs = (tj + vt.vlen - 1) / vt.vlen, acc = ti * regs;
     if (acc + regs + 1 > mi->regs) return 0;
-    double eff = (double)(ti * tj) / (double)L / (double)(acc + ti + regs);
+    /* in 256-bit halves, as the conv template counts */
+    double units = vt.vlen * 4 > 32 ? (double)vt.vlen * 4 / 32 : 1;
+    double eff = (double)(ti * tj) / (8.0 * ((double)(acc + regs) * units + (double)ti));
+    (void)L;
     double ui = (double)M / (double)(((M + ti - 1) / ti) * ti), uj = (double)N / (double)(((N + tj - 1) / tj) * tj);
     double guard = (M % ti ? 0.6 : 1.0) * (N % tj ? 0.7 : 1.0);
     return eff * ui * uj * guard;
@@ -135,9 +140,10 @@ typedef struct mm_axes {
 
 /* Splits stage s's columns into [j_o, j_m, j_v] (TJ / LANES vectors of
 ** LANES), its rows by ti into [i_o, i_i] and its reduction by ku. */
-static void split_tile(tb *b, const tir_stage *s, const mm_info *mi, int64_t ti, int64_t tj, int64_t ku, mm_axes *x) {
+static void split_tile(tb *b, const tir_stage *s, const mm_info *mi, int64_t ti, tmpl_vtile vt, int64_t ku,
+                       mm_axes *x) {
     const char *name = s->name, *outs[3];
-    int64_t L = mi->lanes, f[2] = {tj / L, L};
+    int64_t tj = vt.tile, L = vt.vlen, f[2] = {tj / L, L};
     memset(x, 0, sizeof *x);
     if (tj > L && tj % L == 0 && tb_split(b, name, s->axes[mi->aj]->name, 2, f, outs))
         x->jo = outs[0], x->jm = outs[1], x->jv = outs[2];
@@ -183,7 +189,7 @@ static const char *order_tile(tb *b, const tir_stage *s, const mm_info *mi, cons
 
 /* The product inside the output's tile: k outermost, then its rows (the
 ** tile's TI rows), its column vectors. */
-static void inner_product(tb *b, const mm_info *mi, int64_t ti, int64_t tj, int64_t ku) {
+static void inner_product(tb *b, const mm_info *mi, int64_t ti, tmpl_vtile tj, int64_t ku) {
     const tir_stage *M = mi->M;
     mm_axes y;
     const char *ord[SCH_MAX_NAMES];
@@ -204,11 +210,11 @@ static void mm_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tun
     mm_info mi;
     if (!mm_analyse(f, t, &mi)) return;
     int64_t ti = tmpl_val(sp, pt, "tile_i", 1), tj = tmpl_val(sp, pt, "tile_j", mi.lanes);
-    tj = tmpl_vec_tile(mi.M->out->dims[mi.aj], tj, mi.lanes);
+    tmpl_vtile vt = tmpl_vec_tile(mi.M->out->dims[mi.aj], tj, mi.lanes, true);
     int64_t ku = tmpl_val(sp, pt, "k_unroll", 1);
     bool par = tmpl_val(sp, pt, "parallel", 0) != 0, rows_first = tmpl_val(sp, pt, "order", 0) != 0;
     const tir_stage *M = mi.M, *E = mi.E;
-    if (mi.pack && tmpl_val(sp, pt, "pack", 0)) tb_pack(b, mi.pack->name, mi.pack_dim, tj);
+    if (mi.pack && tmpl_val(sp, pt, "pack", 0)) tb_pack(b, mi.pack->name, mi.pack_dim, vt.tile);
     for (int i = 0; i < f->n_stages; i++) {
         const tir_stage *s = f->stages[i];
         if (s != E && s != M && !s->n_raxes && !tmpl_is_output(f, s->out) && tmpl_reads(s->body, M->out))
@@ -216,14 +222,14 @@ static void mm_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tun
     }
     tmpl_inline_chains(b, f, M);
     mm_axes x;
-    split_tile(b, E, &mi, ti, tj, E == M ? ku : 1, &x);
+    split_tile(b, E, &mi, ti, vt, E == M ? ku : 1, &x);
     const char *tile = order_tile(b, E, &mi, &x, rows_first);
     annotate_tile(b, E->name, &x);
     if (E == M) {
         tb_cache_write(b, M->name, tile);
     } else {
         tb_compute_at(b, M->name, E->name, tile);
-        inner_product(b, &mi, ti, tj, ku);
+        inner_product(b, &mi, ti, vt, ku);
     }
     if (par && tile) tb_parallel(b, E->name, tile);
     tmpl_sched_rest(b, f, t, sp, pt);

@@ -72,7 +72,7 @@ static void pl_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tun
             tb_inline(b, s->name);
     }
     const char *ow = E->axes[pi.n - 1]->name, *owo = NULL, *owv = ow, *ord[SCH_MAX_NAMES];
-    if (vec > 1) vec = tmpl_vec_tile(E->axes[pi.n - 1]->extent, vec, pi.lanes);
+    if (vec > 1) vec = tmpl_vec_tile(E->axes[pi.n - 1]->extent, vec, pi.lanes, E == P).tile;
     if (vec > 1 && E->axes[pi.n - 1]->extent > vec) tb_split1(b, E->name, ow, vec, &owo, &owv);
     int n = 0;
     for (int d = 0; d < pi.n - 1; d++) ord[n++] = E->axes[d]->name;

@@ -152,7 +152,7 @@ static void row_schedule(tb *b, const tir_func *f, const cg_cpu_target *t, const
     g.parallel = par == 2 || (par == 1 && work >= (1 << 16));
     const char *name = E->name, *vi = E->axes[n - 1]->name, *vo = NULL, *outer[SCH_MAX_NAMES];
     int no = 0;
-    if (g.vec > 1) g.vec = tmpl_vec_tile(E->axes[n - 1]->extent, g.vec, (int)g.vec);
+    if (g.vec > 1) g.vec = tmpl_vec_tile(E->axes[n - 1]->extent, g.vec, g.lanes, false).tile;
     if (g.vec > 1 && E->axes[n - 1]->extent > g.vec) tb_split1(b, name, vi, g.vec, &vo, &vi);
     if (r.d0 < n) {
         for (int d = 0; d < r.d0; d++) outer[no++] = E->axes[d]->name;

@@ -92,6 +92,12 @@ static void classify(const ex_expr *e, const ex_var *v, const tir_tensor *skip, 
 
 tmpl_access tmpl_access_of(const tir_stage *s, const ex_var *v) { return tmpl_access_skip(s, v, NULL); }
 
+tmpl_access tmpl_access_expr(const ex_expr *body, const ex_var *v) {
+    tmpl_access acc = {0, 0, 0, 0};
+    if (body && v) classify(body, v, NULL, &acc);
+    return acc;
+}
+
 tmpl_access tmpl_access_skip(const tir_stage *s, const ex_var *v, const tir_tensor *skip) {
     tmpl_access acc = {0, 0, 0, 0};
     if (s->body && v) classify(s->body, v, skip, &acc);
@@ -159,14 +165,29 @@ int64_t tmpl_work(const tir_stage *s) {
     return n;
 }
 
-int64_t tmpl_vec_tile(int64_t ext, int64_t want, int lanes) {
-    if (want < 1) return 1;
-    if (ext <= want) return ext < 1 ? 1 : ext;
-    if (ext % want == 0) return want;
-    int64_t lo = want / 2 > lanes / 2 ? want / 2 : lanes / 2;
-    for (int64_t d = want - 1; d >= lo && d >= 2; d--)
-        if (ext % d == 0) return d;
-    return want;
+tmpl_vtile tmpl_vec_tile(int64_t ext, int64_t want, int lanes, bool divide) {
+    int64_t L = lanes > 0 ? lanes : 1;
+    if (ext < 1) ext = 1;
+    if (want < 1) want = 1;
+    if (ext <= want && ext <= L) return (tmpl_vtile){ext, ext};
+    int64_t top = want < ext ? want : ext;
+    for (int64_t V = L; divide && V >= 1; V /= 2) {
+        for (int64_t d = (top / V) * V; d >= V; d -= V)
+            if (ext % d == 0) return (tmpl_vtile){d, V};
+        if (V < 8) break; /* narrower vectors are not worth it */
+    }
+    int64_t V = L;
+    while (V > 1 && V > want) V /= 2;
+    int64_t w = (top / V) * V;
+    if (w < V) w = V;
+    /* wider tiles reuse more; padded lanes are wasted work */
+    int64_t best = w;
+    double score = -1;
+    for (int64_t d = w; d >= V; d -= V) {
+        double u = (double)ext / (double)(((ext + d - 1) / d) * d), sc = (double)d * u * u;
+        if (sc > score + 1e-9) best = d, score = sc;
+    }
+    return (tmpl_vtile){best, V};
 }
 
 int64_t tmpl_divisor(int64_t n, const int64_t *cands, int n_cands) {
