@@ -30,8 +30,6 @@
 #include "ir/dtype.h"
 #include "tmpl_internal.h"
 
-#define PAR_MIN_WORK (1 << 16)
-
 enum { CV_OC = 0, CV_OW = 1 };
 
 typedef struct cv_info {
@@ -164,7 +162,7 @@ static kiln_status cv_space(kiln_ctx *ctx, const tir_func *f, const cg_cpu_targe
     tmpl_knob(sp, "rows", 8, rows, c.rows);
     tmpl_knob(sp, "unroll_kw", ci.nr > 1 && kw <= 8 ? 2 : 1, ci.nr > 1 && kw <= 8 ? onoff : off, ci.nr > 1 && kw <= 8);
     tmpl_knob(sp, "pack", ci.w ? 2 : 1, ci.w ? onoff : off, ci.w != NULL);
-    tmpl_knob(sp, "parallel", 2, onoff, tmpl_work(ci.C) >= PAR_MIN_WORK);
+    tmpl_knob(sp, "parallel", 2, onoff, tmpl_work(ci.C) >= TMPL_PAR_MIN_MACS);
     /* the padded input at the root (a pass of its own), or per tile (its
     ** window recomputed per tile; needed when it is too large for the root) */
     static const int64_t pad_vals[] = {0, 1}, pad_tile[] = {1};

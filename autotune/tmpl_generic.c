@@ -21,7 +21,6 @@
 
 #include "tmpl_internal.h"
 
-#define PAR_MIN_WORK (1 << 16) /* below this, a parallel loop costs more than it gives */
 
 /* The innermost spatial axis with extent > 1, or -1. */
 static int vector_axis(const tir_stage *s) {
@@ -60,7 +59,8 @@ static bool needs_vector_math(const tir_stage *s, int depth) {
 
 tmpl_gen tmpl_gen_default(const tir_stage *s, const cg_cpu_target *t) {
     int lanes = tmpl_lanes(t, tmpl_elem_bytes(s));
-    tmpl_gen g = {lanes, lanes, tmpl_work(s) >= PAR_MIN_WORK, true, true};
+    bool par = s->n_raxes ? tmpl_work(s) >= TMPL_PAR_MIN_WORK : tmpl_numel(s->out) >= TMPL_PAR_MIN_ELEMS;
+    tmpl_gen g = {lanes, lanes, par, true, true};
     /* Without reductions, LLVM's loop vectorizer does as well as explicit
     ** vectors on plain arithmetic, selects and clamped loads (better: it
     ** sees which loads are safe); kiln's vector forms of exp, log, tanh,
@@ -161,11 +161,20 @@ const char *tmpl_sched_stage(tb *b, const tir_stage *s, const tmpl_gen *g, bool 
     case GEN_OUTER_VEC: return outer_vec(b, s, g, dv, par);
     case GEN_RFACTOR: return partial_sums(b, s, g, par);
     case GEN_PLAIN: {
-        /* without reductions the innermost axis stays a loop of its own */
-        int k = s->n_raxes || s->n_axes < 2 ? s->n_axes : s->n_axes - 1;
-        if (k > SCH_MAX_NAMES) return NULL;
-        for (int d = 0; d < k; d++) sp[d] = s->axes[d]->name;
-        return fuse_parallel(b, s->name, k, sp, par);
+        /* Without reductions the inner axes become one loop of their own
+        ** (fused where the loads stay contiguous: LLVM folds the indices
+        ** back and vectorizes a long loop), the others one parallel loop. */
+        int k = s->n_raxes || s->n_axes < 2 ? s->n_axes : tmpl_flat_suffix(tb_body(b, s->name), s);
+        if (s->n_axes > SCH_MAX_NAMES) return NULL;
+        /* a parallel loop needs iterations to share */
+        int64_t outer = 1;
+        for (int d = 0; d < k; d++) outer *= s->axes[d]->extent;
+        while (par && k < s->n_axes - 1 && outer < 16) outer *= s->axes[k++]->extent;
+        for (int d = 0; d < s->n_axes; d++) sp[d] = s->axes[d]->name;
+        const char *p = fuse_parallel(b, s->name, k, sp, false);
+        if (k < s->n_axes - 1) tb_fuse(b, s->name, s->n_axes - k, sp + k);
+        if (p && par) tb_parallel(b, s->name, p);
+        return p;
     }
     }
     return NULL;

@@ -73,6 +73,12 @@ int tb_leaves(tb *b, const char *stage, const char **names, int cap);
 ** per tile. */
 #define TMPL_ROOT_MAX_BYTES (2 << 20)
 
+/* Starting a parallel loop costs tens of microseconds (waking the pool's
+** threads): below these amounts of work a kernel is faster on one thread. */
+#define TMPL_PAR_MIN_ELEMS (1 << 18) /* elementwise: elements */
+#define TMPL_PAR_MIN_WORK (1 << 19)  /* reductions and pools: elements times taps */
+#define TMPL_PAR_MIN_MACS (1 << 21)  /* matmul and conv: multiply-adds */
+
 /* ---- knobs (templates.c) ---- */
 
 /* Adds a knob; the default is the listed value equal to `def` (else the
@@ -101,6 +107,11 @@ tmpl_access tmpl_access_of(const tir_stage *s, const ex_var *v);
 tmpl_access tmpl_access_skip(const tir_stage *s, const ex_var *v, const tir_tensor *skip);
 /* The same for an expression (a body with producers inlined). */
 tmpl_access tmpl_access_expr(const ex_expr *body, const ex_var *v);
+
+/* The first axis k such that s's axes k..n-1 can be fused into one loop
+** whose loads still move contiguously (or not at all): body's loads are
+** affine over them and agree with a row-major walk. n-1 when none can. */
+int tmpl_flat_suffix(const ex_expr *body, const tir_stage *s);
 
 /* Whether the function's stage and axis names are unambiguous (what the
 ** trace names must resolve to). A template applies only then. */

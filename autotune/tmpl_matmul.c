@@ -28,8 +28,6 @@
 
 #include "tmpl_internal.h"
 
-#define PAR_MIN_WORK (1 << 16)
-
 typedef struct mm_info {
     const tir_stage *M, *E; /* the product and the output stage (E == M: no epilogue) */
     int n;                  /* spatial axes of M */
@@ -127,7 +125,7 @@ static kiln_status mm_space(kiln_ctx *ctx, const tir_func *f, const cg_cpu_targe
     tmpl_knob(sp, "tile_j", (int)n_tj, tj, c.tj);
     tmpl_knob(sp, "k_unroll", 4, ku, 1);
     tmpl_knob(sp, "pack", mi.pack ? 2 : 1, mi.pack ? onoff : off, mi.pack ? 1 : 0);
-    tmpl_knob(sp, "parallel", 2, onoff, work >= PAR_MIN_WORK ? 1 : 0);
+    tmpl_knob(sp, "parallel", 2, onoff, work >= TMPL_PAR_MIN_MACS ? 1 : 0);
     tmpl_knob(sp, "order", 2, order, 0);
     return KILN_OK;
 }

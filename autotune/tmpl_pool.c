@@ -20,8 +20,6 @@
 
 #include "tmpl_internal.h"
 
-#define PAR_MIN_WORK (1 << 15)
-
 typedef struct pl_info {
     const tir_stage *P, *E;
     int n, nr;
@@ -55,7 +53,7 @@ static kiln_status pl_space(kiln_ctx *ctx, const tir_func *f, const cg_cpu_targe
     bool ukw = kw <= 8;
     /* the taps gather: scalar positions, which LLVM vectorizes itself */
     tmpl_knob(sp, "vectors", 4, vecs, 0);
-    tmpl_knob(sp, "parallel", 2, onoff, tmpl_work(pi.P) >= PAR_MIN_WORK);
+    tmpl_knob(sp, "parallel", 2, onoff, tmpl_work(pi.P) >= TMPL_PAR_MIN_WORK);
     tmpl_knob(sp, "unroll_kw", ukw ? 2 : 1, ukw ? onoff : off, 0);
     return KILN_OK;
 }

@@ -149,7 +149,7 @@ static void row_schedule(tb *b, const tir_func *f, const cg_cpu_target *t, const
     if (!any) return;
     tmpl_gen g = tmpl_gen_at(E, t, sp, pt);
     int64_t par = tmpl_val(sp, pt, "parallel", 1);
-    g.parallel = par == 2 || (par == 1 && work >= (1 << 16));
+    g.parallel = par == 2 || (par == 1 && work >= TMPL_PAR_MIN_WORK);
     const char *name = E->name, *vi = E->axes[n - 1]->name, *vo = NULL, *outer[SCH_MAX_NAMES];
     int no = 0;
     if (g.vec > 1) g.vec = tmpl_vec_tile(E->axes[n - 1]->extent, g.vec, g.lanes, false).tile;

@@ -72,9 +72,8 @@ static bool affine(const ex_expr *e, const ex_var *v, int64_t *coef) {
     }
 }
 
-static void classify(const ex_expr *e, const ex_var *v, const tir_tensor *skip, tmpl_access *acc) {
-    for (int i = 0; i < e->n_args; i++) classify(e->args[i], v, skip, acc);
-    if (e->kind != EX_LOAD || !e->tensor || e->tensor == skip) return;
+/* How far a load's flat (row-major) index moves as v moves by one. */
+static bool flat_coef(const ex_expr *e, const ex_var *v, int64_t *coef) {
     const tir_tensor *t = e->tensor;
     int64_t flat = 0, stride = 1;
     bool ok = e->n_args == t->rank;
@@ -84,10 +83,43 @@ static void classify(const ex_expr *e, const ex_var *v, const tir_tensor *skip, 
              !__builtin_add_overflow(flat, term, &flat);
         if (t->dims[d] > 0 && __builtin_mul_overflow(stride, t->dims[d], &stride)) ok = false;
     }
+    *coef = flat;
+    return ok;
+}
+
+static void classify(const ex_expr *e, const ex_var *v, const tir_tensor *skip, tmpl_access *acc) {
+    for (int i = 0; i < e->n_args; i++) classify(e->args[i], v, skip, acc);
+    if (e->kind != EX_LOAD || !e->tensor || e->tensor == skip) return;
+    int64_t flat;
+    bool ok = flat_coef(e, v, &flat);
     if (!ok) acc->general++;
     else if (flat == 0) acc->uniform++;
     else if (flat == 1) acc->contiguous++;
     else acc->strided++;
+}
+
+/* Whether every load in e moves over axes[k..n) either not at all or the
+** way a row-major tensor of those extents does (up to a constant factor). */
+static bool loads_flatten(const ex_expr *e, const tir_stage *s, int k) {
+    for (int i = 0; i < e->n_args; i++)
+        if (!loads_flatten(e->args[i], s, k)) return false;
+    if (e->kind != EX_LOAD || !e->tensor) return true;
+    int64_t c[KILN_MAX_RANK], unit = 0;
+    for (int d = k; d < s->n_axes; d++)
+        if (!flat_coef(e, s->axes[d], &c[d])) return false;
+    bool zero = true;
+    for (int d = k; d < s->n_axes; d++) zero &= c[d] == 0;
+    if (zero) return true;
+    unit = c[s->n_axes - 1];
+    for (int d = s->n_axes - 1; d > k; d--)
+        if (c[d - 1] != c[d] * s->axes[d]->extent) return false;
+    return unit != 0;
+}
+
+int tmpl_flat_suffix(const ex_expr *body, const tir_stage *s) {
+    int k = s->n_axes - 1;
+    while (k > 0 && body && loads_flatten(body, s, k - 1)) k--;
+    return k < 0 ? 0 : k;
 }
 
 tmpl_access tmpl_access_of(const tir_stage *s, const ex_var *v) { return tmpl_access_skip(s, v, NULL); }
