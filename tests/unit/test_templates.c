@@ -57,6 +57,7 @@ typedef struct kcase {
     tir_func *f;
     kiln_tensor in[16]; /* per tir input, in order */
     int n_in;
+    kiln_tensor ty[16]; /* per node input: what tir_from_node saw (constants keep pointing here) */
 } kcase;
 
 static void kcase_free(kcase *k) {
@@ -105,7 +106,7 @@ static bool kcase_make(kcase *k, int opset, const char *body) {
         types[i] = t;
     }
     /* non-constant inputs are passed as types only */
-    kiln_tensor ty[16];
+    kiln_tensor *ty = k->ty;
     for (int i = 0, j = 0; i < k->n->n_inputs && i < 16; i++) {
         const gir_value *v = k->n->inputs[i];
         if (!v) continue;
@@ -302,6 +303,133 @@ static void t_reduce(void) {
     run_cases(cs, N_OF(cs), 8);
 }
 
+/* ---- the space API ---- */
+
+static char *trace_text(const sch_trace *t) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    sch_trace_print(m, t);
+    fclose(m);
+    return buf;
+}
+
+static char *lir_text(const lir_func *f) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    lir_print(m, f);
+    fclose(m);
+    return buf;
+}
+
+static void t_space_api(void) {
+    setup();
+    kcase k;
+    if (!kcase_make(&k, 13, "input %a : f32[16,32]\ninput %c_b : f32[48,32]\ninput %c : f32[48]\n"
+                            "%y = Gemm(%a, %c_b, %c) {transB=1}\noutput %y")) {
+        kcase_free(&k);
+        return;
+    }
+    tune_space sp;
+    int64_t pt[TUNE_MAX_KNOBS];
+    CHECK(tune_space_for(g_ctx, k.f, &g_host, &sp) == KILN_OK);
+    CHECK(strcmp(sp.template_name, "matmul") == 0);
+    uint64_t size = 1;
+    for (int i = 0; i < sp.n_knobs; i++) {
+        CHECK(sp.knobs[i].n_values >= 1 && sp.knobs[i].n_values <= TUNE_MAX_VALUES);
+        CHECK(sp.knobs[i].default_index >= 0 && sp.knobs[i].default_index < sp.knobs[i].n_values);
+        CHECK(tune_knob_index(&sp, sp.knobs[i].name) == i);
+        size *= (uint64_t)sp.knobs[i].n_values;
+    }
+    CHECK(tune_space_size(&sp) == size && size > 1);
+    CHECK(tune_knob_index(&sp, "no_such_knob") == -1);
+    tune_space_default(&sp, pt);
+    char buf[512];
+    tune_point_str(&sp, pt, buf, sizeof buf);
+    CHECK_MSG(strncmp(buf, "matmul tile_i=", 14) == 0, "%s", buf);
+
+    /* the same point gives the same trace; its text replays to the same loops */
+    sch_trace *t1 = NULL, *t2 = NULL, *t3 = NULL;
+    CHECK(tune_trace_from_knobs(g_ctx, k.f, &g_host, &sp, pt, &t1) == KILN_OK);
+    CHECK(tune_trace_from_knobs(g_ctx, k.f, &g_host, &sp, pt, &t2) == KILN_OK);
+    char *a = t1 ? trace_text(t1) : NULL, *b = t2 ? trace_text(t2) : NULL;
+    CHECK(a && b && strcmp(a, b) == 0);
+    CHECK(a && sch_trace_parse(g_ctx, a, &t3) == KILN_OK);
+    lir_func *l1 = NULL, *l3 = NULL;
+    CHECK(t1 && sch_lower(g_ctx, k.f, t1, &l1) == KILN_OK);
+    CHECK(t3 && sch_lower(g_ctx, k.f, t3, &l3) == KILN_OK);
+    char *x = l1 ? lir_text(l1) : NULL, *y = l3 ? lir_text(l3) : NULL;
+    CHECK(x && y && strcmp(x, y) == 0);
+    free(a), free(b), free(x), free(y);
+    lir_func_free(l1), lir_func_free(l3);
+    sch_trace_free(t1), sch_trace_free(t2), sch_trace_free(t3);
+
+    /* a value the knob does not list is refused, naming the knob */
+    int ki = tune_knob_index(&sp, "tile_i");
+    sch_trace *bad = NULL;
+    pt[ki] = 1000;
+    CHECK(tune_trace_from_knobs(g_ctx, k.f, &g_host, &sp, pt, &bad) == KILN_ERR_INVALID && !bad);
+    CHECK_MSG(strstr(kiln_errmsg(g_ctx), "tile_i") != NULL, "%s", kiln_errmsg(g_ctx));
+    kcase_free(&k);
+}
+
+/* A function no template can name (two stages of one name) gets the
+** default template: an empty space and the empty trace. */
+static void t_default_template(void) {
+    setup();
+    tir_func *f = tir_func_new("dup");
+    int64_t dims[1] = {8};
+    tir_tensor *x = tir_placeholder(f, "x", KILN_F32, 1, dims, NULL);
+    tir_stage *s1 = tir_stage_new(f, "s", KILN_F32, 1, dims, TIR_TAG_ELEMWISE);
+    ex_expr *i1 = ex_varref(&f->eb, s1->axes[0]);
+    s1->body = ex_load_tensor(&f->eb, x, &i1);
+    tir_stage *s2 = tir_stage_new(f, "s", KILN_F32, 1, dims, TIR_TAG_ELEMWISE);
+    ex_expr *i2 = ex_varref(&f->eb, s2->axes[0]);
+    s2->body = ex_load_tensor(&f->eb, s1->out, &i2);
+    tir_mark_output(f, s2->out);
+    tune_space sp;
+    sch_trace *t = NULL;
+    CHECK(tune_space_for(g_ctx, f, &g_host, &sp) == KILN_OK);
+    CHECK(strcmp(sp.template_name, "default") == 0 && sp.n_knobs == 0 && tune_space_size(&sp) == 1);
+    CHECK(tune_default_trace(g_ctx, f, &g_host, &t) == KILN_OK && t && t->n_steps == 0);
+    sch_trace_free(t);
+    tir_func_free(f);
+}
+
+/* Every allocation failure while choosing a schedule is an error, never
+** a crash or a leak. */
+static void t_allocation_failures(void) {
+    setup();
+    static const char *const texts[] = {
+        "input %a : f32[16,32]\ninput %c_b : f32[48,32]\ninput %c : f32[48]\n%y = Gemm(%a, %c_b, %c) {transB=1}\noutput %y",
+        "input %x : f32[4,10,33]\n%z = Softmax(%x)\noutput %z",
+        "input %x : f32[1,8,10,12]\ninput %c_w : f32[16,8,3,3]\ninput %c_b : f32[16]\n"
+        "%y = Conv(%x, %c_w, %c_b) {pads=[1, 1, 1, 1]}\noutput %y",
+    };
+    for (int c = 0; c < 3; c++) {
+        kcase k;
+        if (!kcase_make(&k, 13, texts[c])) {
+            kcase_free(&k);
+            continue;
+        }
+        long live = kiln_mem_live();
+        int ok_at = -1;
+        for (int n = 0; n < 2000 && ok_at < 0; n++) {
+            sch_trace *t = NULL;
+            kiln_mem_fail_after(n);
+            kiln_status st = tune_default_trace(g_ctx, k.f, &g_host, &t);
+            kiln_mem_fail_after(-1);
+            CHECK_MSG(st == KILN_OK || st == KILN_ERR_NOMEM, "n=%d: %s", n, kiln_errmsg(g_ctx));
+            if (st == KILN_OK) ok_at = n;
+            sch_trace_free(t);
+            CHECK_MSG(kiln_mem_live() == live, "n=%d leaks", n);
+        }
+        CHECK(ok_at > 0);
+        kcase_free(&k);
+    }
+}
+
 static void t_summary(void) {
     printf("templates: %d points checked (%d natively)\n", g_points, g_jit_points);
     krt_pool_set_current(NULL);
@@ -377,4 +505,5 @@ static void t_pool(void) {
     run_cases(cs, N_OF(cs), 10);
 }
 
-TEST_MAIN(T(t_elemwise), T(t_reduce), T(t_matmul), T(t_conv), T(t_pool), T(t_summary))
+TEST_MAIN(T(t_space_api), T(t_default_template), T(t_allocation_failures), T(t_elemwise), T(t_reduce), T(t_matmul),
+          T(t_conv), T(t_pool), T(t_summary))
