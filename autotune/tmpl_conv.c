@@ -120,7 +120,7 @@ static double cv_score(const cv_info *ci, int mode, int64_t v, int64_t r) {
     ** ow form when x depends on oc: a depthwise row reuses nothing) */
     double loads = (double)r + (double)(mode == CV_OW && !ci->x_shared ? acc : regs) * units;
     double eff = (double)(tile * r) / (8.0 * ((double)acc * units + loads)), red = (double)ci->red;
-    double s = eff * util(vext, tile) * util(rext, r) * (rext % r ? 0.6 : 1) * (vext % tile ? 0.7 : 1);
+    double s = eff * util(vext, tile) * util(rext, r) * (rext % r ? 0.9 : 1) * (vext % tile ? 0.5 : 1);
     if (mode == CV_OC) return s * red / (red + 2.0 * (double)ci->lanes);
     return s * (ci->stride_w > 1 ? 0.3 : 1);
 }

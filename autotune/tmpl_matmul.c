@@ -88,7 +88,7 @@ static double tile_score(const mm_info *mi, int64_t ti, int64_t tv) {
     double eff = (double)(ti * tj) / (8.0 * ((double)(acc + regs) * units + (double)ti));
     (void)L;
     double ui = (double)M / (double)(((M + ti - 1) / ti) * ti), uj = (double)N / (double)(((N + tj - 1) / tj) * tj);
-    double guard = (M % ti ? 0.6 : 1.0) * (N % tj ? 0.7 : 1.0);
+    double guard = (M % ti ? 0.9 : 1.0) * (N % tj ? 0.5 : 1.0);
     return eff * ui * uj * guard;
 }
 
