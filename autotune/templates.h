@@ -67,7 +67,9 @@ const char *tune_point_str(const tune_space *s, const int64_t *knob_values, char
 
 /* The default schedule of a kernel for a CPU target: the template chosen by
 ** the stages' tags with its default knobs. Always succeeds with a valid
-** trace for any tir_func that tir_verify accepts (possibly empty). */
+** trace for any tir_func that tir_verify accepts (possibly empty: should a
+** template fail on some function, that function gets the default nest;
+** tune_trace_from_knobs reports such a failure). */
 kiln_status tune_default_trace(kiln_ctx *ctx, const tir_func *f, const cg_cpu_target *target,
                                sch_trace **out);
 
