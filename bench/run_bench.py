@@ -58,7 +58,7 @@ def _dims(vi):
 
 def count_flops(path):
     """2 * multiply-adds of Conv, ConvTranspose, MatMul and Gemm nodes."""
-    m = shape_inference.infer_shapes(onnx.load(path))
+    m = shape_inference.infer_shapes(onnx.load(path), data_prop=True)
     shapes = {vi.name: _dims(vi) for vi in list(m.graph.value_info) + list(m.graph.input) + list(m.graph.output)}
     for t in m.graph.initializer:
         shapes[t.name] = list(t.dims)
