@@ -20,6 +20,6 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j "$JOBS" -LE 'slow|nosan'
 
 echo "== fuzzers (bounded time)"
-KILN_BUILD_DIR=build-fuzz scripts/build.sh -DKILN_FUZZ=ON -DCMAKE_C_COMPILER=/usr/lib/llvm-19/bin/clang \
+KILN_BUILD_DIR=build-fuzz KILN_TARGETS="fuzz_model fuzz_tensor" scripts/build.sh -DKILN_FUZZ=ON -DCMAKE_C_COMPILER=/usr/lib/llvm-19/bin/clang \
   -DCMAKE_CXX_COMPILER=/usr/lib/llvm-19/bin/clang++
 ctest --test-dir build-fuzz --output-on-failure -L fuzz
