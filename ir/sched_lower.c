@@ -1189,6 +1189,9 @@ static kiln_status root_buffers(lw *L) {
         S->lay = new_layout(L, s->out, s->name, s->out->dtype, s->n_axes, s->out->dims, NULL, s->align_factor,
                             s->align_offset, s->scope_set ? s->scope : LIR_SCOPE_GLOBAL);
         if (!S->lay || add_layout(L, S->lay)) return L->err;
+        bool aligned = false;
+        for (int d = 0; d < s->n_axes; d++) aligned |= s->align_factor[d] > 0;
+        if (!aligned && S->lay->buf->scope != LIR_SCOPE_SHARED) loop_order_strides(s, S->lay);
         if (!kiln_grow((void **)&L->roots, &L->cap_roots, L->n_roots + 1, sizeof(lir_buffer *))) return nomem(L);
         L->roots[L->n_roots++] = S->lay->buf;
     }
