@@ -125,6 +125,7 @@ static int made_names(tb *b, const sch_step *p, sch_stage *s, int n_ivars, int n
             if (s->leaves[i]->index >= n_ivars) names[n++] = s->leaves[i]->name;
         break;
     case SCH_RFACTOR:
+    case SCH_CACHE_READ:
         for (int i = 0; i < b->st.n_stages; i++)
             if (b->st.stages[i]->id >= next_id) names[n++] = b->st.stages[i]->name;
         break;
@@ -250,6 +251,14 @@ const char *tb_cache_write(tb *b, const char *stage, const char *axis) {
     sch_step p = step_of(SCH_CACHE_WRITE, stage);
     p.arg = "local";
     if (axis) p.axes[p.n_axes++] = axis;
+    sch_step *r = do_step(b, &p);
+    return r && r->n_outs == 1 ? r->outs[0] : NULL;
+}
+
+const char *tb_cache_read(tb *b, const char *tensor, const char *reader) {
+    sch_step p = step_of(SCH_CACHE_READ, tensor);
+    p.axes[p.n_axes++] = reader;
+    p.arg = "local";
     sch_step *r = do_step(b, &p);
     return r && r->n_outs == 1 ? r->outs[0] : NULL;
 }

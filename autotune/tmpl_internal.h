@@ -53,6 +53,9 @@ bool tb_compute_at(tb *b, const char *stage, const char *target, const char *axi
 bool tb_inline(tb *b, const char *stage);
 /* cache_write S local [at ax] (ax NULL: the whole stage); the cache's name. */
 const char *tb_cache_write(tb *b, const char *stage, const char *axis);
+/* cache_read T R local (at the root): R reads tensor T through a copy;
+** the copy stage's name. */
+const char *tb_cache_read(tb *b, const char *tensor, const char *reader);
 /* rfactor S rax; the new stage's name. */
 const char *tb_rfactor(tb *b, const char *stage, const char *raxis);
 /* pack INPUT [dim factor]; the packed name. */

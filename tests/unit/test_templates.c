@@ -347,7 +347,7 @@ static void t_space_api(void) {
     tune_space_default(&sp, pt);
     char buf[512];
     tune_point_str(&sp, pt, buf, sizeof buf);
-    CHECK_MSG(strncmp(buf, "matmul tile_i=", 14) == 0, "%s", buf);
+    CHECK_MSG(strncmp(buf, "matmul vec_axis=", 16) == 0, "%s", buf);
 
     /* the same point gives the same trace; its text replays to the same loops */
     sch_trace *t1 = NULL, *t2 = NULL, *t3 = NULL;
@@ -366,11 +366,11 @@ static void t_space_api(void) {
     sch_trace_free(t1), sch_trace_free(t2), sch_trace_free(t3);
 
     /* a value the knob does not list is refused, naming the knob */
-    int ki = tune_knob_index(&sp, "tile_i");
+    int ki = tune_knob_index(&sp, "rows");
     sch_trace *bad = NULL;
     pt[ki] = 1000;
     CHECK(tune_trace_from_knobs(g_ctx, k.f, &g_host, &sp, pt, &bad) == KILN_ERR_INVALID && !bad);
-    CHECK_MSG(strstr(kiln_errmsg(g_ctx), "tile_i") != NULL, "%s", kiln_errmsg(g_ctx));
+    CHECK_MSG(strstr(kiln_errmsg(g_ctx), "rows") != NULL, "%s", kiln_errmsg(g_ctx));
     kcase_free(&k);
 }
 
@@ -455,6 +455,9 @@ static void t_matmul(void) {
         {13, "matmul", true, "input %a : f32[1,2048]\ninput %c_b : f32[1000,2048]\ninput %c_c : f32[1000]\n"
                              "%y = Gemm(%a, %c_b, %c_c) {transB=1}\noutput %y"},
         {13, "matmul", true, "input %a : f32[128,96]\ninput %c_b : f32[96,200]\n%y = MatMul(%a, %c_b)\noutput %y"},
+        {13, "matmul", false, "input %a : f32[32,24]\ninput %c_b : f32[24,203]\n%y = MatMul(%a, %c_b)\noutput %y"},
+        {13, "matmul", true, "input %a : f32[64,96]\ninput %c_b : f32[96,1001]\ninput %c_c : f32[1001]\n"
+                             "%y = Gemm(%a, %c_b, %c_c)\noutput %y"},
     };
     run_cases(cs, N_OF(cs), 10);
 }
