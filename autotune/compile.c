@@ -26,6 +26,7 @@ static double now_ms(void) {
 void kc_options_default(kc_options *o) {
     memset(o, 0, sizeof *o);
     cg_options_default(&o->cg);
+    pass_options_default(&o->passes);
 }
 
 /* Gives the graph's inputs the shapes of the actual inputs. */
@@ -177,10 +178,15 @@ static kiln_status jit_all(kiln_ctx *ctx, kc_plan *p, const kc_options *o) {
     return s;
 }
 
+kiln_status kc_prepare_graph(kiln_ctx *ctx, gir_graph *g, const kiln_tensor *inputs, int n_inputs,
+                             const pass_options *o) {
+    kiln_status s = fix_input_shapes(ctx, g, inputs, n_inputs);
+    return s ? s : pass_run_pipeline(ctx, g, o);
+}
+
 kiln_status kc_compile(kiln_ctx *ctx, gir_graph *g, const kiln_tensor *inputs, int n_inputs,
                        const kc_options *o, kc_plan **out) {
-    kiln_status s = fix_input_shapes(ctx, g, inputs, n_inputs);
-    if (!s) s = pass_fold_constants(ctx, g);
+    kiln_status s = kc_prepare_graph(ctx, g, inputs, n_inputs, &o->passes);
     if (s) return s;
     kc_plan *p = kiln_calloc(1, sizeof *p);
     if (!p) return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory");

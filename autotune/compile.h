@@ -1,8 +1,8 @@
 /*
 ** compile.h — building a graph's kernels for the CPU and running them.
 **
-** kc_compile fixes the graph's input shapes from the given inputs, folds
-** what is then known (shapes, constants), lowers every remaining node to the
+** kc_compile fixes the graph's input shapes from the given inputs, runs the
+** graph passes (folding what is then known, simplification, fusion), lowers every remaining node to the
 ** tensor IR with its op's compute definition, schedules it (a Lua script's
 ** schedule when one matches, else the default template), lowers it to the
 ** loop IR, and JIT-compiles every distinct kernel once (nodes with the same
@@ -19,12 +19,14 @@
 #include "codegen/cg_llvm.h"
 #include "ir/gir.h"
 #include "ir/sched.h"
+#include "passes/pass.h"
 
 struct tune_lua_schedules;
 
 typedef struct kc_options {
     cg_options cg;
     struct tune_lua_schedules *lua; /* schedule overrides from a Lua script, or NULL */
+    pass_options passes;            /* the graph passes (-O level, disabled passes) */
 } kc_options;
 
 void kc_options_default(kc_options *o);
@@ -57,6 +59,11 @@ typedef struct kc_plan {
     cg_options cg;
     double lower_ms, jit_ms;
 } kc_plan;
+
+/* Fixes g's input shapes to the given inputs' and runs the graph passes:
+** the graph kc_compile lowers (also what `kiln inspect --after` prints). */
+kiln_status kc_prepare_graph(kiln_ctx *ctx, gir_graph *g, const kiln_tensor *inputs, int n_inputs,
+                             const pass_options *o);
 
 kiln_status kc_compile(kiln_ctx *ctx, gir_graph *g, const kiln_tensor *inputs, int n_inputs,
                        const kc_options *o, kc_plan **out);

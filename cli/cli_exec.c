@@ -38,6 +38,7 @@ kiln_status cli_exec_prepare(kiln_ctx *ctx, kiln_model *m, const cli_exec_opts *
     if (cpu) {
         kc_options ko;
         kc_options_default(&ko);
+        if (o->passes) ko.passes = *o->passes;
         e->pool = krt_pool_new(o->threads > 0 ? o->threads : 1);
         if (!e->pool) s = kiln_fail(ctx, KILN_ERR_NOMEM, "cannot start the thread pool");
         if (!s && o->schedules) s = tune_lua_schedules_load(ctx, o->schedules, NULL, &e->lua);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "kiln/kiln.h"
+#include "passes/pass.h"
 
 typedef struct cli_exec cli_exec;
 
@@ -16,6 +17,7 @@ typedef struct cli_exec_opts {
     const char *target; /* "ref" or "cpu" */
     int threads;        /* cpu: worker threads (>= 1) */
     const char *schedules; /* cpu: a Lua schedule script, or NULL */
+    const pass_options *passes; /* cpu: the graph passes; NULL: the defaults (-O2) */
 } cli_exec_opts;
 
 /* Prepares to run m on inputs of these shapes (cpu: compiles every kernel). */

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "cli_exec.h"
 #include "cli_inputs.h"
+#include "cli_passes.h"
 #include "cli_util.h"
 #include "ir/mem.h"
 
@@ -16,6 +17,7 @@ typedef struct bench_opts {
     const char *model;
     cli_exec_opts exec;
     cli_input_opts in;
+    cli_pass_opts pass;
     int warmup, repeat;
     bool json;
 } bench_opts;
@@ -25,6 +27,7 @@ static int usage(void) {
             "usage: kiln bench MODEL.onnx [--target cpu|ref] [--threads N] [--schedules FILE.lua] [--warmup W]\n"
             "                  [--repeat R] [--json] [--inputs DIR] [--input NAME=FILE]...\n"
             "  with --json the last line of stdout is one JSON object.\n");
+    cli_pass_usage(stderr);
     return 2;
 }
 
@@ -35,10 +38,11 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     o->warmup = 3;
     o->repeat = 10;
     o->in.seed = 1;
+    cli_pass_opts_init(&o->pass);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
-        if (cli_input_arg(&o->in, argc, argv, &i)) continue;
+        if (cli_input_arg(&o->in, argc, argv, &i) || cli_pass_arg(&o->pass, argc, argv, &i)) continue;
         if (!strcmp(a, "--target") && has) o->exec.target = argv[++i];
         else if (!strcmp(a, "--threads") && has) o->exec.threads = atoi(argv[++i]);
         else if (!strcmp(a, "--schedules") && has) o->exec.schedules = argv[++i];
@@ -48,6 +52,8 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         else if (a[0] != '-' && !o->model) o->model = a;
         else return usage();
     }
+    o->exec.passes = &o->pass.passes;
+    if (o->pass.bad) return 2;
     if (o->exec.threads < 1 || o->warmup < 0 || o->repeat < 1) return usage();
     return o->model ? 0 : usage();
 }

@@ -22,11 +22,15 @@
 #include "ir/mem.h"
 #include "ir/tensor.h"
 #include "passes/pass.h"
+#include "autotune/compile.h"
+#include "cli_passes.h"
 
 typedef struct inspect_opts {
     const char *path, *schedules;
-    bool full, no_graph, text, kernels, llvm;
+    bool full, no_graph, text, kernels, llvm, list_passes;
+    bool optimize; /* print the graph the passes make (--after, -O, --disable-pass given) */
     cli_input_opts in;
+    cli_pass_opts pass;
 } inspect_opts;
 
 static int usage(void) {
@@ -41,16 +45,30 @@ static int usage(void) {
             "               NAME=FILE, else the declared shapes with unknown dims 1) and print\n"
             "               each kernel's compute DAG, trace and loop IR\n"
             "  --llvm       with --kernels, also the optimized LLVM IR\n"
-            "  --schedules FILE.lua  with --kernels, schedules from a Lua script\n");
+            "  --schedules FILE.lua  with --kernels, schedules from a Lua script\n"
+            "  --after PASS  print the graph after the pipeline's pass PASS (input shapes\n"
+            "               as for --kernels); -O0/-O2/--disable-pass alone print the graph\n"
+            "               after the whole pipeline\n"
+            "  --passes     list the graph passes in pipeline order\n");
+    cli_pass_usage(stderr);
     return 2;
 }
 
 static int parse_opts(int argc, char **argv, inspect_opts *o) {
     memset(o, 0, sizeof *o);
     o->in.seed = 1;
+    cli_pass_opts_init(&o->pass);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_input_arg(&o->in, argc, argv, &i)) continue;
+        if (cli_pass_arg(&o->pass, argc, argv, &i)) {
+            o->optimize = true;
+            continue;
+        }
+        if (!strcmp(a, "--passes")) {
+            o->list_passes = true;
+            continue;
+        }
         if (!strcmp(a, "--full")) o->full = true;
         else if (!strcmp(a, "--kernels")) o->kernels = true;
         else if (!strcmp(a, "--llvm")) o->llvm = true;
@@ -59,6 +77,8 @@ static int parse_opts(int argc, char **argv, inspect_opts *o) {
         else if ((a[0] != '-' || !a[1]) && !o->path) o->path = a;
         else return usage();
     }
+    if (o->pass.bad) return 2;
+    if (o->list_passes) return 0;
     if (!o->path) return usage();
     size_t n = strlen(o->path);
     o->text = n > 4 && !strcmp(o->path + n - 4, ".kir");
@@ -199,7 +219,7 @@ static kiln_status print_summary(kiln_ctx *ctx, const gir_graph *g, const char *
 /* ---- the kernels (--kernels) ---- */
 
 static kiln_status compile_and_print(kiln_ctx *ctx, const inspect_opts *o, kiln_model *m, kiln_tensor *in) {
-    cli_exec_opts eo = {"cpu", 1, o->schedules};
+    cli_exec_opts eo = {"cpu", 1, o->schedules, &o->pass.passes};
     cli_exec *e = NULL;
     kiln_status s = cli_load_inputs(ctx, m, &o->in, in, false);
     if (!s) s = cli_exec_prepare(ctx, m, &eo, in, kiln_model_num_inputs(m), &e);
@@ -211,14 +231,28 @@ static kiln_status compile_and_print(kiln_ctx *ctx, const inspect_opts *o, kiln_
     return s;
 }
 
-static int inspect_kernels(kiln_ctx *ctx, const inspect_opts *o) {
-    if (o->text) return cli_error(ctx, cli_fail(ctx, "--kernels needs an ONNX model"));
+/* The graph after the pipeline (or its pass --after), input shapes fixed. */
+static kiln_status optimize_and_print(kiln_ctx *ctx, const inspect_opts *o, kiln_model *m, kiln_tensor *in) {
+    gir_graph *g = kiln_model_graph(m);
+    kiln_status s = cli_load_inputs(ctx, m, &o->in, in, false);
+    if (!s) s = kc_prepare_graph(ctx, g, in, kiln_model_num_inputs(m), &o->pass.passes);
+    if (s) return s;
+    if (!o->no_graph) {
+        gir_print(stdout, g, o->full ? GIR_PRINT_FULL : GIR_PRINT_SUMMARY);
+        printf("\n");
+    }
+    return print_summary(ctx, g, o->path);
+}
+
+static int inspect_compiled(kiln_ctx *ctx, const inspect_opts *o) {
+    if (o->text) return cli_error(ctx, cli_fail(ctx, "--kernels and the pass options need an ONNX model"));
     kiln_model *m = NULL;
     kiln_status s = kiln_model_load(ctx, o->path, &m);
     if (s) return cli_error(ctx, s);
     int ni = kiln_model_num_inputs(m);
     kiln_tensor *in = kiln_calloc((size_t)ni + 1, sizeof(kiln_tensor));
-    s = in ? compile_and_print(ctx, o, m, in) : cli_fail(ctx, "out of memory");
+    if (!in) s = cli_fail(ctx, "out of memory");
+    else s = o->kernels ? compile_and_print(ctx, o, m, in) : optimize_and_print(ctx, o, m, in);
     for (int k = 0; in && k < ni; k++) kiln_tensor_release(&in[k]);
     kiln_free(in);
     kiln_model_free(m);
@@ -229,10 +263,14 @@ int cmd_inspect(int argc, char **argv) {
     inspect_opts o;
     int rc = parse_opts(argc, argv, &o);
     if (rc) return rc;
-    if (o.kernels) {
+    if (o.list_passes) {
+        cli_pass_list(stdout);
+        return 0;
+    }
+    if (o.kernels || o.optimize) {
         kiln_ctx *kctx;
         if (kiln_ctx_new(&kctx)) return 1;
-        rc = inspect_kernels(kctx, &o);
+        rc = inspect_compiled(kctx, &o);
         kiln_ctx_free(kctx);
         return rc;
     }

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cli_exec.h"
 #include "cli_inputs.h"
+#include "cli_passes.h"
 #include "cli_util.h"
 #include "ir/mem.h"
 #include "npy.h"
@@ -18,6 +19,7 @@ typedef struct run_opts {
     const char *model, *outputs_dir, *labels;
     cli_exec_opts exec;
     cli_input_opts in;
+    cli_pass_opts pass;
     int top;
     bool npy;
 } run_opts;
@@ -30,6 +32,7 @@ static int usage(void) {
             "  inputs come from DIR/input_K.pb (or .npy) in graph-input order, from --input\n"
             "  NAME=FILE (.pb or .npy), or are random; outputs go to DIR/output_K.pb (and .npy\n"
             "  with --npy); --labels prints the top K classes of output 0.\n");
+    cli_pass_usage(stderr);
     return 2;
 }
 
@@ -39,10 +42,11 @@ static int parse_opts(int argc, char **argv, run_opts *o) {
     o->exec.threads = 1;
     o->top = 5;
     o->in.seed = 1;
+    cli_pass_opts_init(&o->pass);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
-        if (cli_input_arg(&o->in, argc, argv, &i)) continue;
+        if (cli_input_arg(&o->in, argc, argv, &i) || cli_pass_arg(&o->pass, argc, argv, &i)) continue;
         if (!strcmp(a, "--target") && has) o->exec.target = argv[++i];
         else if (!strcmp(a, "--threads") && has) o->exec.threads = atoi(argv[++i]);
         else if (!strcmp(a, "--schedules") && has) o->exec.schedules = argv[++i];
@@ -53,6 +57,8 @@ static int parse_opts(int argc, char **argv, run_opts *o) {
         else if (a[0] != '-' && !o->model) o->model = a;
         else return usage();
     }
+    o->exec.passes = &o->pass.passes;
+    if (o->pass.bad) return 2;
     if (o->exec.threads < 1) return usage();
     return o->model ? 0 : usage();
 }

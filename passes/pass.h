@@ -1,16 +1,96 @@
 /*
 ** pass.h — graph passes: a pass is a name and a function from graph to
-** graph; the pipeline is a flat list of them, printable after each step.
+** graph; the pipeline is a flat list of them, printable after each step
+** (`kiln inspect MODEL --after PASS`).
+**
+** Every pass keeps the graph valid: nodes in topological order, each value
+** produced once, graph outputs keep their names. A pass that finds a graph
+** violating its assumptions fails with KILN_ERR_INVALID naming itself and
+** the node; it never rewrites what it does not understand. The pipeline
+** runs the verifier (gir_verify) after each pass when asked to (always in
+** debug builds), so a pass that breaks the graph is caught where it did.
 */
 #ifndef KILN_PASS_H
 #define KILN_PASS_H
+
+#include <stdio.h>
 
 #include "ir/gir.h"
 
 typedef struct gir_pass {
     const char *name;
     kiln_status (*run)(kiln_ctx *, gir_graph *);
+    int level;         /* the lowest -O level that runs it: 0 = lowering needs it */
+    const char *about; /* one line for `kiln inspect --passes` */
 } gir_pass;
+
+/* ---- the pipeline (passes/pipeline.c) ---- */
+
+#define PASS_MAX_DISABLED 16
+
+typedef struct pass_options {
+    int opt_level; /* 0: only what lowering needs; 2 (default): every pass */
+    int n_disabled;
+    const char *disabled[PASS_MAX_DISABLED]; /* pass names skipped (debugging) */
+    const char *stop_after; /* NULL: run every pass; else stop after this one */
+    bool verify;            /* gir_verify after each pass (forced on in debug builds) */
+} pass_options;
+
+void pass_options_default(pass_options *o);
+/* The passes in pipeline order. */
+int pass_count(void);
+const gir_pass *pass_at(int i);
+/* NULL when no pass has that name. */
+const gir_pass *pass_find(const char *name);
+/* Adds a name to o->disabled; KILN_ERR_INVALID for an unknown pass name or
+** a full list. */
+kiln_status pass_disable(kiln_ctx *ctx, pass_options *o, const char *name);
+
+/* Runs the passes of the pipeline that o's level selects and o does not
+** disable, in order, stopping after o->stop_after (an unknown name is an
+** error). A failing pass's error is prefixed with "pass NAME: ". */
+kiln_status pass_run_pipeline(kiln_ctx *ctx, gir_graph *g, const pass_options *o);
+
+/* ---- graph rewriting helpers (passes/rewrite.c) ----
+** Small, safe edits that the passes share. They keep nodes' ids equal to
+** their positions and never leave a dangling use. */
+
+/* How many places read v: node inputs, graph outputs, and (counted once
+** per node) subgraphs that read it from an enclosing scope. */
+int pass_count_uses(const gir_graph *g, const gir_value *v);
+/* The nodes that read v directly as an input (up to cap of them, in node
+** order); the count of all of them. */
+int pass_consumers(const gir_graph *g, const gir_value *v, gir_node **out, int cap);
+/* Whether v may be replaced: not a graph input, not a graph output, and no
+** subgraph reads it by name. */
+bool pass_value_replaceable(const gir_graph *g, const gir_value *v);
+/* Makes every node input that reads `from` read `to` instead. */
+void pass_replace_uses(gir_graph *g, const gir_value *from, gir_value *to);
+/* Removes node n (whose outputs must be unused, or replaced first). */
+void pass_remove_node(gir_graph *g, gir_node *n);
+/* Removes n, whose output out_slot computes the same as its input in_slot:
+** readers of the output read the input. When the output is a graph output,
+** the input's producer writes the graph output instead (the output keeps
+** its name); when that is impossible (the input is a graph input or a
+** constant, or is itself a graph output or read by a subgraph) nothing
+** changes and false is returned. */
+bool pass_bypass_node(gir_graph *g, gir_node *n, int in_slot, int out_slot);
+/* A new constant value holding a copy of t (data copied into the graph's
+** arena); name may be NULL for an automatic one. NULL when out of memory. */
+gir_value *pass_new_constant(gir_graph *g, const char *name, const kiln_tensor *t);
+/* A new node of op_type with the given inputs and new output values
+** (typed later by shape inference), inserted right before node `before`
+** (NULL: appended). Its domain is "" and its opset the graph's default;
+** it is bound to its op by the next shape inference (or gir_bind_op). Its
+** n_attrs attribute slots must all be set with pass_set_attr_*. */
+gir_node *pass_insert_node(gir_graph *g, gir_node *before, const char *op_type, const char *name,
+                           gir_value *const *inputs, int n_in, int n_out, int n_attrs);
+/* Sets attribute slot k (0 <= k < n->n_attrs) of a node from pass_insert_node. */
+bool pass_set_attr_int(gir_graph *g, gir_node *n, int k, const char *name, int64_t v);
+bool pass_set_attr_float(gir_graph *g, gir_node *n, int k, const char *name, double v);
+bool pass_set_attr_ints(gir_graph *g, gir_node *n, int k, const char *name, const int64_t *v, int count);
+
+/* ---- the passes, in pipeline order ---- */
 
 /* Static shape and type inference (passes/infer_shapes.c): binds every node
 ** to its op, then walks the nodes in order and writes each output's dtype
@@ -33,5 +113,54 @@ kiln_status pass_infer_shapes(kiln_ctx *ctx, gir_graph *g);
 ** huge constant is not materialized), unless it has no inputs (Constant). */
 #define KILN_FOLD_MAX_BYTES ((size_t)64 << 20)
 kiln_status pass_fold_constants(kiln_ctx *ctx, gir_graph *g);
+
+/* Identities (passes/simplify.c): Identity, inference-mode Dropout, x*1,
+** x/1, x+0, x-0, Cast to the same type, Reshape/Expand/Squeeze to the same
+** shape, Transpose by the identity permutation go (when the result's shape
+** and type equal the operand's). */
+kiln_status pass_simplify(kiln_ctx *ctx, gir_graph *g);
+
+/* Chains (passes/simplify_chains.c): Reshape∘Reshape (and Flatten,
+** Squeeze, Unsqueeze between static shapes) become one Reshape,
+** Transpose∘Transpose one Transpose (or none), Squeeze∘Unsqueeze of the
+** same axes nothing. */
+kiln_status pass_simplify_chains(kiln_ctx *ctx, gir_graph *g);
+
+/* BatchNormalization (inference) after a Conv or Gemm/MatMul with constant
+** weights whose output nothing else reads: folded into the weights and
+** bias (passes/fold_batch_norm.c). */
+kiln_status pass_fold_batch_norm(kiln_ctx *ctx, gir_graph *g);
+
+/* MatMul/Gemm operands (passes/fold_matmul.c): a Transpose of the last two
+** axes feeding Gemm becomes its transA/transB; a constant transposed
+** operand is transposed at compile time; a scalar Mul/Div by a constant on
+** a MatMul's operand or result moves into the constant operand (or Gemm's
+** alpha). */
+kiln_status pass_fold_matmul(kiln_ctx *ctx, gir_graph *g);
+
+/* Common subexpressions (passes/cse.c): nodes with the same op, domain,
+** attributes and inputs, and constants with equal type and bytes, are
+** computed once (nondeterministic ops never merged). */
+kiln_status pass_eliminate_common(kiln_ctx *ctx, gir_graph *g);
+
+/* Dead code (passes/dce.c): nodes none of whose outputs reach a graph
+** output (or a subgraph read) go; unused constants are dropped. */
+kiln_status pass_eliminate_dead(kiln_ctx *ctx, gir_graph *g);
+
+/* Pattern fusion into composite ops (passes/fuse_*.c): the decomposed
+** forms that exporters emit become one node of the composite op, whose
+** compute definition and schedule are better than the pieces'. */
+kiln_status pass_fuse_layer_norm(kiln_ctx *ctx, gir_graph *g); /* ReduceMean/Sub/Pow/Sqrt/Div → LayerNormalization */
+kiln_status pass_fuse_gelu(kiln_ctx *ctx, gir_graph *g);       /* the Erf and the Tanh forms → Gelu */
+kiln_status pass_fuse_softmax(kiln_ctx *ctx, gir_graph *g);    /* scale and additive mask folded into one softmax */
+kiln_status pass_fuse_attention(kiln_ctx *ctx, gir_graph *g);  /* softmax(QKᵀ·s + mask)·V → Attention */
+
+/* Kernel fusion (passes/fuse_kernels.c): an anchor (Conv, MatMul/Gemm,
+** pooling, reduction) with its elementwise/broadcast epilogue, injective
+** prologues where legal, and chains of elementwise ops become one node of
+** kiln's FusedKernel op (domain "ai.kiln"), whose compute definition is its
+** members' definitions composed. Never duplicates work: a member's result
+** read outside the group stays an output of the group. */
+kiln_status pass_fuse_kernels(kiln_ctx *ctx, gir_graph *g);
 
 #endif

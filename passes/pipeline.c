@@ -1,0 +1,68 @@
+/*
+** pipeline.c — the flat list of graph passes and the loop that runs them.
+*/
+#include <string.h>
+
+#include "ir/ctx.h"
+#include "ir/gir_text.h"
+#include "pass.h"
+
+/* Pipeline order. Level 0 passes are what lowering needs (static shapes and
+** folded constants); the rest run at -O2. */
+static const gir_pass PASSES[] = {
+    {"infer_shapes", pass_infer_shapes, 0, "static shape and type inference"},
+    {"fold_constants", pass_fold_constants, 0, "evaluate nodes whose inputs are known"},
+};
+
+#define N_PASSES ((int)(sizeof PASSES / sizeof PASSES[0]))
+
+void pass_options_default(pass_options *o) {
+    memset(o, 0, sizeof *o);
+    o->opt_level = 2;
+#ifndef NDEBUG
+    o->verify = true;
+#endif
+}
+
+int pass_count(void) { return N_PASSES; }
+
+const gir_pass *pass_at(int i) { return i >= 0 && i < N_PASSES ? &PASSES[i] : NULL; }
+
+const gir_pass *pass_find(const char *name) {
+    for (int i = 0; name && i < N_PASSES; i++)
+        if (!strcmp(PASSES[i].name, name)) return &PASSES[i];
+    return NULL;
+}
+
+kiln_status pass_disable(kiln_ctx *ctx, pass_options *o, const char *name) {
+    if (!pass_find(name)) return kiln_fail(ctx, KILN_ERR_INVALID, "no pass is named '%s'", name);
+    if (o->n_disabled >= PASS_MAX_DISABLED)
+        return kiln_fail(ctx, KILN_ERR_INVALID, "at most %d passes can be disabled", PASS_MAX_DISABLED);
+    o->disabled[o->n_disabled++] = name;
+    return KILN_OK;
+}
+
+static bool disabled(const pass_options *o, const gir_pass *p) {
+    for (int i = 0; i < o->n_disabled; i++)
+        if (!strcmp(o->disabled[i], p->name)) return true;
+    return false;
+}
+
+kiln_status pass_run_pipeline(kiln_ctx *ctx, gir_graph *g, const pass_options *o) {
+    if (o->stop_after && !pass_find(o->stop_after))
+        return kiln_fail(ctx, KILN_ERR_INVALID, "no pass is named '%s'", o->stop_after);
+    bool verify = o->verify;
+#ifndef NDEBUG
+    verify = true;
+#endif
+    for (int i = 0; i < N_PASSES; i++) {
+        const gir_pass *p = &PASSES[i];
+        if (p->level <= o->opt_level && !disabled(o, p)) {
+            kiln_status s = p->run(ctx, g);
+            if (!s && verify) s = gir_verify(ctx, g, p->name);
+            if (s) return kiln_wrap(ctx, s, "pass %s", p->name);
+        }
+        if (o->stop_after && !strcmp(o->stop_after, p->name)) break;
+    }
+    return KILN_OK;
+}
