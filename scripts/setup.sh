@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(cmake ninja-build pkg-config gcc clang-19 libclang-rt-19-dev llvm-19-dev
           liblua5.4-dev libsqlite3-dev libprotobuf-c-dev protobuf-c-compiler
-          zlib1g-dev libxgboost-dev)
+          zlib1g-dev libxgboost-dev gnuplot-nox)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
