@@ -11,6 +11,7 @@ static const cli_command k_commands[] = {
     {"bench", "measure latency: kiln bench MODEL.onnx [--target cpu|ref] [--threads N] [--json]", cmd_bench},
     {"check", "check a model against expected outputs: kiln check CASE_DIR [--rtol R --atol A]", cmd_check},
     {"inspect", "show a model's graph: kiln inspect MODEL.onnx", cmd_inspect},
+    {"tune", "list or tune a model's kernels: kiln tune MODEL.onnx --list", cmd_tune},
     {"conformance", "run ONNX node tests: kiln conformance DIR [--report FILE]", cmd_conformance},
 };
 #define N_COMMANDS (int)(sizeof k_commands / sizeof k_commands[0])
