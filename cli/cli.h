@@ -18,6 +18,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_conformance(int argc, char **argv);
+int cmd_db(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 
 #endif

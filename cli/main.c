@@ -13,6 +13,7 @@ static const cli_command k_commands[] = {
     {"inspect", "show a model's graph: kiln inspect MODEL.onnx", cmd_inspect},
     {"tune", "list or tune a model's kernels: kiln tune MODEL.onnx --list", cmd_tune},
     {"conformance", "run ONNX node tests: kiln conformance DIR [--report FILE]", cmd_conformance},
+    {"db", "the tuner's records: kiln db stats|export|import|merge|prune DB ...", cmd_db},
 };
 #define N_COMMANDS (int)(sizeof k_commands / sizeof k_commands[0])
 
