@@ -12,6 +12,9 @@
 static const gir_pass PASSES[] = {
     {"infer_shapes", pass_infer_shapes, 0, "static shape and type inference"},
     {"fold_constants", pass_fold_constants, 0, "evaluate nodes whose inputs are known"},
+    {"fuse_layer_norm", pass_fuse_layer_norm, 2, "decomposed LayerNorm -> LayerNormalization"},
+    {"fuse_gelu", pass_fuse_gelu, 2, "GELU in its Erf or Tanh form -> Gelu"},
+    {"fuse_attention", pass_fuse_attention, 2, "softmax(Q Kt * scale + mask) V -> Attention"},
 };
 
 #define N_PASSES ((int)(sizeof PASSES / sizeof PASSES[0]))

@@ -14,6 +14,8 @@
 #define A_END {NULL, 0, false}
 
 #define F KILN_DT_FLOATS
+
+CMP_FN(attention); /* compute_attention.c */
 #define Q8 (KILN_DT(KILN_I8) | KILN_DT(KILN_U8))
 
 /* A trailing argument, when given, is the row's compute definition. */
@@ -119,7 +121,7 @@ const kiln_op_def kiln_ops_nn[] = {
         KILN_FUSE_ELEMWISE, k_quant_attrs, dequantize, cmp_dequantize),
     ROW("DynamicQuantizeLinear", 11, KILN_MAX_OPSET, 1, 1, 1, 3, KILN_DT(KILN_F32), KILN_FUSE_OPAQUE, k_no_attrs,
         dyn_quantize, cmp_dynamic_quantize),
-    ROW("Attention", 23, KILN_MAX_OPSET, 3, 7, 1, 4, F, KILN_FUSE_OPAQUE, k_attention_attrs, attention),
+    ROW("Attention", 23, KILN_MAX_OPSET, 3, 7, 1, 4, F, KILN_FUSE_OPAQUE, k_attention_attrs, attention, cmp_attention),
     ROW("NegativeLogLikelihoodLoss", 12, KILN_MAX_OPSET, 2, 3, 1, 1, F, KILN_FUSE_OPAQUE, k_loss_attrs, nll_loss),
     ROW("SoftmaxCrossEntropyLoss", 12, KILN_MAX_OPSET, 2, 3, 1, 2, F, KILN_FUSE_OPAQUE, k_loss_attrs, sce_loss),
     ROW("GridSample", 16, KILN_MAX_OPSET, 2, 2, 1, 1, F, KILN_FUSE_OPAQUE, k_grid_attrs, grid_sample),

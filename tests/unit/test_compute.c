@@ -431,6 +431,14 @@ static const tc_case k_cases[] = {
     {11, "input %ix2_x : T[2,3,7]\n%y = Hardmax(%ix2_x)\noutput %y", 0, 0},
     {13, "input %nan_x : T[5,7]\n%y = Hardmax(%nan_x)\noutput %y", 0, 0},
     {13, "input %nan_x : T[5,7]\n%y = Softmax(%nan_x)\noutput %y", 0, 0},
+    /* attention */
+    {23, "input %q : T[2,3,5,7]\ninput %k : T[2,3,6,7]\ninput %v : T[2,3,6,4]\n%y = Attention(%q, %k, %v)\noutput %y", 0, 0},
+    {23, "input %q : T[1,4,5,8]\ninput %k : T[1,2,5,8]\ninput %v : T[1,2,5,3]\ninput %ux2_m : bool[5,5]\n"
+         "%y = Attention(%q, %k, %v, %ux2_m) {is_causal=1, scale=0.3}\noutput %y", 0, 0},
+    {23, "input %q : T[2,5,12]\ninput %k : T[2,7,12]\ninput %v : T[2,7,9]\ninput %m : T[2,1,5,4]\n"
+         "%y = Attention(%q, %k, %v, %m) {q_num_heads=3, kv_num_heads=3, softcap=2.0}\noutput %y", 0, 0},
+    {23, "input %q : T[1,2,7,3]\ninput %k : T[1,2,9,3]\ninput %v : T[1,2,9,5]\ninput %m : T[1,1,1,9]\n"
+         "%y = Attention(%q, %k, %v, %m) {left_window_size=2, right_window_size=1}\noutput %y", 0, 0},
     /* resize */
     {13, "input %x : T[1,2,5,7]\nconst %sz : i64[4] = {1, 2, 9, 4}\n%y = Resize(%x, _, _, %sz)\noutput %y", ALLT & ~BOOLT, 0},
     {13, "input %x : T[1,2,5,7]\nconst %sz : i64[4] = {1, 2, 9, 13}\n"

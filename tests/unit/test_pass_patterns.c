@@ -1,0 +1,188 @@
+/*
+** test_pass_patterns.c — pattern fusion of LayerNorm and GELU: each form
+** and its variants become one node and compute the same on random inputs
+** (reference interpreter before and after); near misses stay as they are.
+*/
+#include <stdio.h>
+
+#include "pattern_check.h"
+
+#define W8 "{0.9, 1.1, 1, 0.8, 1.2, 1.05, 0.95, 1}"
+#define W24 "{0.9, 1.1, 1, 0.8, 1.2, 1.05, 0.95, 1, 1, 1.1, 0.9, 1, 1.3, 0.7, 1, 1, 0.95, 1.05, 1, 1, 1.2, 0.8, 1, 1.1}"
+#define B8 "{0.1, -0.2, 0, 0.05, 0.3, -0.1, 0.02, 0}"
+
+/* A decomposed LayerNorm over x : f32[2,3,8]. sq: the square ("Pow(%d, %two)"
+** or "Mul(%d, %d)"); axes: the ReduceMean attribute; tail: the lines after
+** %y (ending in %o); extra: more lines (outputs). */
+static char *ln_text(char *buf, size_t n, int opset, const char *sq, const char *axes, const char *tail,
+                     const char *extra) {
+    snprintf(buf, n,
+             "graph \"ln\" {\n opset %d\n input %%x : f32[2,3,8]\n input %%e : f32[]\n"
+             " const %%two : f32[] = {2}\n const %%eps : f32[] = {1e-5}\n"
+             " const %%w : f32[8] = " W8 "\n const %%b : f32[8] = " B8 "\n const %%w3 : f32[3,8] = " W24 "\n"
+             " %%m = ReduceMean(%%x) {axes=%s}\n %%d = Sub(%%x, %%m)\n %%sq = %s\n"
+             " %%v = ReduceMean(%%sq) {axes=%s}\n %%ve = Add(%%v, %%eps)\n %%s = Sqrt(%%ve)\n"
+             " %%y = Div(%%d, %%s)\n%s\n output %%o\n%s}\n",
+             opset, axes, sq, axes, tail, extra);
+    return buf;
+}
+
+static void layer_norm_forms(void) {
+    char t[4096];
+    const char *affine = " %yw = Mul(%y, %w)\n %o = Add(%yw, %b)";
+    gir_graph *g = pc_check(ln_text(t, sizeof t, 14, "Pow(%d, %two)", "[-1]", affine, ""), pass_fuse_layer_norm,
+                            "LayerNormalization", 1, 1e-5);
+    if (g) {
+        CHECK(g->n_nodes == 1);
+        const gir_node *n = g->nodes[0];
+        CHECK(n->opset >= 17 && n->op && n->n_inputs == 3 && gir_attr_int(n, "axis", 0) == 2);
+        CHECK(fabs(gir_attr_float(n, "epsilon", 0) - 1e-5) < 1e-12);
+        CHECK(!strcmp(n->outputs[0]->name, "o"));
+    }
+    gir_graph_free(g);
+    /* x*x for the square, scale and bias operands swapped */
+    gir_graph_free(pc_check(ln_text(t, sizeof t, 14, "Mul(%d, %d)", "[2]", " %yw = Mul(%w, %y)\n %o = Add(%b, %yw)", ""),
+                            pass_fuse_layer_norm, "LayerNormalization", 1, 1e-5));
+    /* no affine part: the output is %y itself */
+    gir_graph_free(pc_check(ln_text(t, sizeof t, 14, "Pow(%d, %two)", "[-1]", " %o = Identity(%y)", ""),
+                            pass_fuse_layer_norm, "LayerNormalization", 1, 1e-5));
+    /* scale only */
+    gir_graph_free(pc_check(ln_text(t, sizeof t, 14, "Pow(%d, %two)", "[-1]", " %o = Mul(%y, %w)", ""),
+                            pass_fuse_layer_norm, "LayerNormalization", 1, 1e-5));
+    /* the two trailing axes, scale over both */
+    g = pc_check(ln_text(t, sizeof t, 14, "Pow(%d, %two)", "[-1, -2]", " %o = Mul(%y, %w3)", ""),
+                 pass_fuse_layer_norm, "LayerNormalization", 1, 1e-5);
+    if (g) CHECK(g->n_nodes == 1 && gir_attr_int(g->nodes[0], "axis", 0) == 1);
+    gir_graph_free(g);
+}
+
+/* Opset 18 gives ReduceMean its axes as an input. */
+static void layer_norm_axes_input(void) {
+    const char *text =
+        "graph \"ln18\" {\n opset 18\n input %x : f32[4,16]\n const %ax : i64[1] = {-1}\n"
+        " const %two : f32[] = {2}\n const %eps : f32[] = {1e-12}\n"
+        " %m = ReduceMean(%x, %ax)\n %d = Sub(%x, %m)\n %sq = Pow(%d, %two)\n %v = ReduceMean(%sq, %ax)\n"
+        " %ve = Add(%v, %eps)\n %s = Sqrt(%ve)\n %o = Div(%d, %s)\n output %o\n}\n";
+    gir_graph *g = pc_check(text, pass_fuse_layer_norm, "LayerNormalization", 1, 1e-5);
+    if (g) CHECK(g->n_nodes == 1 && g->nodes[0]->n_inputs == 2);
+    gir_graph_free(g);
+}
+
+static void layer_norm_near_misses(void) {
+    char t[4096];
+    const char *affine = " %yw = Mul(%y, %w)\n %o = Add(%yw, %b)";
+    /* d read elsewhere */
+    gir_graph_free(pc_check(ln_text(t, sizeof t, 14, "Pow(%d, %two)", "[-1]", affine, " output %d\n"),
+                            pass_fuse_layer_norm, "LayerNormalization", 0, 0));
+    /* the variance read elsewhere */
+    gir_graph_free(pc_check(ln_text(t, sizeof t, 14, "Pow(%d, %two)", "[-1]", affine, " output %v\n"),
+                            pass_fuse_layer_norm, "LayerNormalization", 0, 0));
+    /* not the last axis */
+    gir_graph_free(pc_check(ln_text(t, sizeof t, 14, "Pow(%d, %two)", "[1]", " %o = Identity(%y)", ""),
+                            pass_fuse_layer_norm, "LayerNormalization", 0, 0));
+    /* a cube, not a square */
+    gir_graph_free(pc_check(ln_text(t, sizeof t, 14, "Pow(%d, %eps)", "[-1]", affine, ""), pass_fuse_layer_norm,
+                            "LayerNormalization", 0, 0));
+    /* epsilon from an input, not a constant */
+    char *p = strstr(ln_text(t, sizeof t, 14, "Pow(%d, %two)", "[-1]", affine, ""), "Add(%v, %eps)");
+    if (p) memcpy(p, "Add(%v, %e)  ", 13);
+    gir_graph_free(pc_check(t, pass_fuse_layer_norm, "LayerNormalization", 0, 0));
+    /* scale read from an input: the core fuses, the Mul by it stays */
+    const char *text =
+        "graph \"lnx\" {\n opset 14\n input %x : f32[4,16]\n input %w : f32[16]\n"
+        " const %two : f32[] = {2}\n const %eps : f32[] = {1e-5}\n"
+        " %m = ReduceMean(%x) {axes=[1]}\n %d = Sub(%x, %m)\n %sq = Pow(%d, %two)\n"
+        " %v = ReduceMean(%sq) {axes=[1]}\n %ve = Add(%v, %eps)\n %s = Sqrt(%ve)\n %y = Div(%d, %s)\n"
+        " %o = Mul(%y, %w)\n output %o\n}\n";
+    gir_graph *g = pc_check(text, pass_fuse_layer_norm, "LayerNormalization", 1, 1e-5);
+    if (g) CHECK(g->n_nodes == 2 && pc_count(g, "Mul") == 1);
+    gir_graph_free(g);
+    /* the two reductions over different axes */
+    const char *text2 =
+        "graph \"lny\" {\n opset 14\n input %x : f32[4,16]\n"
+        " const %two : f32[] = {2}\n const %eps : f32[] = {1e-5}\n"
+        " %m = ReduceMean(%x) {axes=[1]}\n %d = Sub(%x, %m)\n %sq = Pow(%d, %two)\n"
+        " %v = ReduceMean(%sq) {axes=[0, 1]}\n %ve = Add(%v, %eps)\n %s = Sqrt(%ve)\n %o = Div(%d, %s)\n"
+        " output %o\n}\n";
+    gir_graph_free(pc_check(text2, pass_fuse_layer_norm, "LayerNormalization", 0, 0));
+}
+
+/* GELU: lines computing %o from %x : f32[3,17]. */
+static char *gelu_text(char *buf, size_t n, const char *lines, const char *extra) {
+    snprintf(buf, n,
+             "graph \"gelu\" {\n opset 14\n input %%x : f32[3,17]\n const %%r2 : f32[] = {1.4142135381698608}\n"
+             " const %%ir2 : f32[] = {0.70710678}\n const %%one : f32[] = {1}\n const %%half : f32[] = {0.5}\n"
+             " const %%half2 : f32[2] = {0.5, 0.5}\n const %%three : f32[] = {3}\n"
+             " const %%k : f32[] = {0.044715}\n const %%c : f32[] = {0.7978845608}\n"
+             "%s\n output %%o\n%s}\n",
+             lines, extra);
+    return buf;
+}
+
+static const char *const k_gelu_erf[] = {
+    /* bert's export */
+    " %a = Div(%x, %r2)\n %e = Erf(%a)\n %p = Add(%e, %one)\n %q = Mul(%x, %p)\n %o = Mul(%q, %half)",
+    " %a = Mul(%x, %ir2)\n %e = Erf(%a)\n %p = Add(%one, %e)\n %h = Mul(%x, %half)\n %o = Mul(%h, %p)",
+    " %a = Div(%x, %r2)\n %e = Erf(%a)\n %p = Add(%e, %one)\n %q = Mul(%half, %p)\n %o = Mul(%q, %x)",
+};
+static const char *const k_gelu_tanh[] = {
+    /* gpt2's export */
+    " %h = Mul(%half, %x)\n %cu = Pow(%x, %three)\n %t1 = Mul(%k, %cu)\n %in = Add(%x, %t1)\n"
+    " %t2 = Mul(%c, %in)\n %t = Tanh(%t2)\n %p = Add(%one, %t)\n %o = Mul(%h, %p)",
+    " %sq = Mul(%x, %x)\n %cu = Mul(%sq, %x)\n %t1 = Mul(%cu, %k)\n %in = Add(%t1, %x)\n"
+    " %t2 = Mul(%in, %c)\n %t = Tanh(%t2)\n %p = Add(%t, %one)\n %q = Mul(%x, %p)\n %o = Mul(%q, %half)",
+};
+
+static void gelu_forms(void) {
+    char t[4096];
+    for (int i = 0; i < (int)(sizeof k_gelu_erf / sizeof *k_gelu_erf); i++) {
+        gir_graph *g = pc_check(gelu_text(t, sizeof t, k_gelu_erf[i], ""), pass_fuse_gelu, "Gelu", 1, 1e-6);
+        if (g) {
+            CHECK_MSG(g->n_nodes == 1, "erf form %d", i);
+            CHECK(!strcmp(gir_attr_string(g->nodes[0], "approximate", "?"), "none") && g->nodes[0]->opset >= 20);
+        }
+        gir_graph_free(g);
+    }
+    for (int i = 0; i < (int)(sizeof k_gelu_tanh / sizeof *k_gelu_tanh); i++) {
+        gir_graph *g = pc_check(gelu_text(t, sizeof t, k_gelu_tanh[i], ""), pass_fuse_gelu, "Gelu", 1, 1e-6);
+        if (g) {
+            CHECK_MSG(g->n_nodes == 1, "tanh form %d", i);
+            CHECK(!strcmp(gir_attr_string(g->nodes[0], "approximate", "?"), "tanh"));
+        }
+        gir_graph_free(g);
+    }
+}
+
+static void gelu_near_misses(void) {
+    char t[4096];
+    /* Erf's output read elsewhere */
+    gir_graph_free(pc_check(gelu_text(t, sizeof t, k_gelu_erf[0], " output %e\n"), pass_fuse_gelu, "Gelu", 0, 0));
+    /* the half is a [2]-vector: broadcasting makes it no GELU of x */
+    gir_graph_free(pc_check(
+        gelu_text(t, sizeof t,
+                  " %a = Div(%x, %r2)\n %e = Erf(%a)\n %p = Add(%e, %one)\n %q = Mul(%x, %p)\n %o = Mul(%q, %k)", ""),
+        pass_fuse_gelu, "Gelu", 0, 0));
+    /* x / 2, not x / sqrt(2) */
+    gir_graph_free(pc_check(
+        gelu_text(t, sizeof t,
+                  " %a = Mul(%x, %half)\n %e = Erf(%a)\n %p = Add(%e, %one)\n %q = Mul(%x, %p)\n %o = Mul(%q, %half)",
+                  ""),
+        pass_fuse_gelu, "Gelu", 0, 0));
+    /* x^2 in place of x^3 */
+    gir_graph_free(pc_check(
+        gelu_text(t, sizeof t,
+                  " %h = Mul(%half, %x)\n %cu = Mul(%x, %x)\n %t1 = Mul(%k, %cu)\n %in = Add(%x, %t1)\n"
+                  " %t2 = Mul(%c, %in)\n %t = Tanh(%t2)\n %p = Add(%one, %t)\n %o = Mul(%h, %p)",
+                  ""),
+        pass_fuse_gelu, "Gelu", 0, 0));
+    /* the product's other factor is a different value than Erf's */
+    const char *text =
+        "graph \"g2\" {\n opset 14\n input %x : f32[5]\n input %z : f32[5]\n const %r2 : f32[] = {1.4142135381698608}\n"
+        " const %one : f32[] = {1}\n const %half : f32[] = {0.5}\n"
+        " %a = Div(%x, %r2)\n %e = Erf(%a)\n %p = Add(%e, %one)\n %q = Mul(%z, %p)\n %o = Mul(%q, %half)\n"
+        " output %o\n}\n";
+    gir_graph_free(pc_check(text, pass_fuse_gelu, "Gelu", 0, 0));
+}
+
+TEST_MAIN(T(layer_norm_forms), T(layer_norm_axes_input), T(layer_norm_near_misses), T(gelu_forms),
+          T(gelu_near_misses))
