@@ -135,6 +135,17 @@ static kiln_status identify(kiln_ctx *ctx, tune_db *db, int *version) {
     return KILN_OK;
 }
 
+/* identify() on one snapshot: the header and sqlite_master are read in one
+** read transaction, so a file another process is creating is seen either
+** empty or complete. */
+static kiln_status identify_snapshot(kiln_ctx *ctx, tune_db *db, int *version) {
+    kiln_status s = tune_db_exec(ctx, db, "BEGIN", "starting a read");
+    if (s) return s;
+    s = identify(ctx, db, version);
+    sqlite3_exec(db->h, s ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL); /* a read: nothing to lose */
+    return s;
+}
+
 /* Creates or migrates the file to the current schema; re-identifies it
 ** inside the transaction, since another process may have done it first. */
 static kiln_status upgrade(kiln_ctx *ctx, tune_db *db) {
@@ -187,7 +198,7 @@ static kiln_status open_checked(kiln_ctx *ctx, tune_db *db, unsigned flags) {
     sqlite3_extended_result_codes(db->h, 1);
     kiln_status s = tune_db_harden(ctx, db->h, db->path);
     int ver = 0;
-    if (!s) s = identify(ctx, db, &ver);
+    if (!s) s = identify_snapshot(ctx, db, &ver);
     if (s) return s;
     db->version = ver;
     if (db->readonly && ver == 0)

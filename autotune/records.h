@@ -68,6 +68,13 @@ kiln_status tune_target_describe_cpu(kiln_ctx *ctx, const cg_cpu_target *t, char
 ** description that does not fit in cap is KILN_ERR_INVALID. buf may be in. */
 kiln_status tune_target_canonical(kiln_ctx *ctx, const char *in, char *buf, size_t cap);
 
+/* Sets `key` to `value` in a canonical description (replaced or added),
+** keeping it canonical. For settings outside the target that change the
+** speed of the code, e.g. the number of threads kernels run on:
+**   tune_target_set(ctx, desc, sizeof desc, "runtime.threads", "8");
+** A value may not hold a newline. */
+kiln_status tune_target_set(kiln_ctx *ctx, char *desc, size_t cap, const char *key, const char *value);
+
 /* The short key of a canonical description: 16 hex digits of its hash. */
 void tune_target_key(const char *desc, char out[17]);
 

@@ -184,6 +184,26 @@ bool tune_target_get(const char *desc, const char *key, char *buf, size_t cap) {
     return false;
 }
 
+kiln_status tune_target_set(kiln_ctx *ctx, char *desc, size_t cap, const char *key, const char *value) {
+    if (strchr(value, '\n'))
+        return kiln_fail(ctx, KILN_ERR_INVALID, "target description: the value of '%s' holds a newline", key);
+    size_t k = strlen(key), n = strlen(desc) + k + strlen(value) + 3;
+    char *text = kiln_malloc(n);
+    if (!text) return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory setting a target property");
+    char *w = text;
+    for (const char *p = desc; *p;) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) + 1 : strlen(p);
+        if (!(len > k && !strncmp(p, key, k) && p[k] == '=')) memcpy(w, p, len), w += len;
+        if (len && w > text && w[-1] != '\n') *w++ = '\n';
+        p += len;
+    }
+    snprintf(w, n - (size_t)(w - text), "%s=%s\n", key, value);
+    kiln_status s = tune_target_canonical(ctx, text, desc, cap);
+    kiln_free(text);
+    return s;
+}
+
 /* The "model name" of /proc/cpuinfo (x86), else the implementer and part
 ** numbers (Arm), which name the core. */
 static kiln_status cpu_model(kiln_ctx *ctx, char *out, size_t cap) {

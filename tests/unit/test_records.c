@@ -113,6 +113,14 @@ static void test_target_canonical(void) {
     CHECK(tune_target_canonical(g_ctx, "=1\n", b, sizeof b) == KILN_ERR_INVALID);
     CHECK(tune_target_canonical(g_ctx, "", b, sizeof b) == KILN_ERR_INVALID);
     CHECK(tune_target_canonical(g_ctx, "a=1\n", b, 4) == KILN_ERR_INVALID);
+    CHECK(tune_target_canonical(g_ctx, "kind=cpu\nllvm.cpu=x\n", b, sizeof b) == KILN_OK);
+    CHECK(tune_target_set(g_ctx, b, sizeof b, "runtime.threads", "8") == KILN_OK);
+    CHECK(!strcmp(b, "kind=cpu\nllvm.cpu=x\nruntime.threads=8\n"));
+    CHECK(tune_target_set(g_ctx, b, sizeof b, "llvm.cpu", "znver4") == KILN_OK);
+    CHECK(!strcmp(b, "kind=cpu\nllvm.cpu=znver4\nruntime.threads=8\n"));
+    CHECK(tune_target_set(g_ctx, b, sizeof b, "a", "x\ny") == KILN_ERR_INVALID);
+    CHECK(tune_target_set(g_ctx, b, sizeof b, "bad key", "1") == KILN_ERR_INVALID);
+    CHECK(!strcmp(b, "kind=cpu\nllvm.cpu=znver4\nruntime.threads=8\n")); /* untouched on failure */
     char k1[17], k2[17];
     tune_target_key("a=1\n", k1), tune_target_key("a=2\n", k2);
     CHECK(strlen(k1) == 16 && strcmp(k1, k2) != 0);
@@ -188,19 +196,14 @@ static void test_foreach_and_invalid(void) {
     tune_db_close(db);
 }
 
-/* Replaces the value of `key` in g_target (or adds the key). */
+/* g_target with the value of `key` changed (or the key added). */
 static void with_changed(const char *key, char *out) {
-    char text[TUNE_TARGET_MAX + 64], v[2048];
-    bool had = tune_target_get(g_target, key, v, sizeof v);
-    text[0] = '\0';
-    for (const char *p = g_target; *p;) {
-        const char *e = strchr(p, '\n');
-        size_t n = (size_t)(e - p), k = strlen(key);
-        if (!(n > k && !strncmp(p, key, k) && p[k] == '=')) strncat(text, p, n + 1);
-        p = e + 1;
-    }
-    snprintf(text + strlen(text), sizeof text - strlen(text), "%s=%s+changed\n", key, had ? v : "");
-    CHECK(tune_target_canonical(g_ctx, text, out, TUNE_TARGET_MAX) == KILN_OK);
+    char v[2048], nv[2100];
+    tune_target_get(g_target, key, v, sizeof v);
+    snprintf(nv, sizeof nv, "%s+changed", v);
+    memcpy(out, g_target, sizeof g_target);
+    CHECK(tune_target_set(g_ctx, out, TUNE_TARGET_MAX, key, nv) == KILN_OK);
+    CHECK(strcmp(out, g_target) != 0);
 }
 
 static void test_key_misses(void) {
