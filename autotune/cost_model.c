@@ -24,6 +24,7 @@ struct tune_cost_model {
     int *task;
     double *seconds; /* <= 0: failed */
     BoosterHandle booster; /* NULL until trained on enough records */
+    int fitted_n;          /* records the last train saw */
 };
 
 static kiln_status xgb_fail(kiln_ctx *ctx, const char *call) {
@@ -139,12 +140,13 @@ done:
 }
 
 kiln_status tune_cost_model_train(kiln_ctx *ctx, tune_cost_model *m) {
-    if (m->n < TUNE_COST_MIN_RECORDS) return KILN_OK;
+    if (m->n < TUNE_COST_MIN_RECORDS || m->n == m->fitted_n) return KILN_OK;
     float *label = kiln_malloc(sizeof(float) * (size_t)m->n);
     if (!label) return kiln_fail(ctx, KILN_ERR_NOMEM, "cost model: out of memory for %d labels", m->n);
     BoosterHandle b = NULL;
     kiln_status st = labels(m, label) ? fit(ctx, m, label, &b) : KILN_OK;
     kiln_free(label);
+    if (!st) m->fitted_n = m->n;
     if (st || !b) return st;
     if (m->booster) XGBoosterFree(m->booster);
     m->booster = b;

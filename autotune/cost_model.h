@@ -46,9 +46,10 @@ void tune_cost_model_free(tune_cost_model *m); /* NULL is fine */
 kiln_status tune_cost_model_add(kiln_ctx *ctx, tune_cost_model *m, int task, const float *feat, double seconds,
                                 bool ok);
 
-/* Fits the trees on every record added so far (from scratch). With fewer
-** than TUNE_COST_MIN_RECORDS records, or no successful one, it keeps the
-** random ranking and succeeds. */
+/* Fits the trees on every record added so far (from scratch; nothing to do
+** when no record came since the last train). With fewer than
+** TUNE_COST_MIN_RECORDS records, or no successful one, it keeps the random
+** ranking and succeeds. */
 kiln_status tune_cost_model_train(kiln_ctx *ctx, tune_cost_model *m);
 
 /* Scores of n candidates (feat: n rows of TUNE_N_FEATURES floats) into
