@@ -46,6 +46,7 @@
 #include <stdio.h>
 
 #include "codegen/cg_llvm.h"
+#include "ir/tir.h"
 #include "kiln/kiln.h"
 
 /* The schema version this kiln writes (PRAGMA user_version). Older files are
@@ -81,6 +82,12 @@ void tune_target_key(const char *desc, char out[17]);
 /* The value of `key` in a description into buf ("" when absent); false when
 ** the key is absent. */
 bool tune_target_get(const char *desc, const char *key, char *buf, size_t cap);
+
+/* ---- workloads ---- */
+
+/* The text a workload is stored with: tir_print of f, for people reading
+** the database (lookups use tir_hash). Free with kiln_free. */
+kiln_status tune_workload_text(kiln_ctx *ctx, const tir_func *f, char **out);
 
 /* ---- records ---- */
 

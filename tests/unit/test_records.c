@@ -126,6 +126,40 @@ static void test_target_canonical(void) {
     CHECK(strlen(k1) == 16 && strcmp(k1, k2) != 0);
 }
 
+/* ---- workloads ---- */
+
+/* B[i] = A[i] * 2 over n elements */
+static tir_func *scale(int64_t n) {
+    tir_func *f = tir_func_new("scale");
+    tir_tensor *A = tir_placeholder(f, "A", KILN_F32, 1, (int64_t[]){n}, NULL);
+    tir_stage *B = tir_stage_new(f, "B", KILN_F32, 1, (int64_t[]){n}, 0);
+    ex_expr *i = ex_varref(&f->eb, B->axes[0]);
+    B->body = ex_mul(&f->eb, ex_load_tensor(&f->eb, A, &i), ex_const_float(&f->eb, KILN_F32, 2));
+    CHECK(tir_mark_output(f, B->out));
+    return f;
+}
+
+static void test_workload(void) {
+    tir_func *f = scale(16), *g = scale(32);
+    char *text = NULL;
+    CHECK(tune_workload_text(g_ctx, f, &text) == KILN_OK && text && strstr(text, "B[") && strstr(text, "A["));
+    tune_db *db = open_db(fresh("workload.db"), TUNE_DB_CREATE);
+    if (db && text) {
+        tune_record r = make(tir_hash(f), TUNE_STATUS_OK, 1e-6, 1), best;
+        r.workload_desc = text;
+        add(db, r, true);
+        bool found = false;
+        CHECK(tune_db_best(g_ctx, db, tir_hash(f), g_target, &best, &found) == KILN_OK && found);
+        if (found) CHECK(!strcmp(best.workload_desc, text));
+        tune_record_clear(&best);
+        CHECK(tune_db_best(g_ctx, db, tir_hash(g), g_target, &best, &found) == KILN_OK && !found);
+    }
+    tune_db_close(db);
+    kiln_free(text);
+    tir_func_free(f);
+    tir_func_free(g);
+}
+
 /* ---- records ---- */
 
 static void test_add_best_count(void) {
@@ -624,7 +658,7 @@ static void teardown(void) {
     kiln_ctx_free(g_ctx);
 }
 
-TEST_MAIN(T(setup), T(test_target_describe), T(test_target_canonical), T(test_add_best_count),
+TEST_MAIN(T(setup), T(test_target_describe), T(test_target_canonical), T(test_workload), T(test_add_best_count),
           T(test_foreach_and_invalid), T(test_key_misses), T(test_migrate_v1), T(test_newer_schema),
           T(test_corrupt_files), T(test_foreign_schema), T(test_export_import), T(test_import_errors),
           T(test_merge), T(test_prune), T(test_concurrent_writers), T(test_alloc_failures), T(teardown))
