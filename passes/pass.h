@@ -89,6 +89,20 @@ gir_node *pass_insert_node(gir_graph *g, gir_node *before, const char *op_type, 
 bool pass_set_attr_int(gir_graph *g, gir_node *n, int k, const char *name, int64_t v);
 bool pass_set_attr_float(gir_graph *g, gir_node *n, int k, const char *name, double v);
 bool pass_set_attr_ints(gir_graph *g, gir_node *n, int k, const char *name, const int64_t *v, int count);
+/* Whether a and b are the same dtype and the same static shape (every
+** extent known and equal). */
+bool pass_same_static_type(const gir_type *a, const gir_type *b);
+/* Gives node `to` the output values of node `from` (slot by slot; the
+** values keep their names and types, to's own outputs are orphaned) and
+** removes `from`. `to` must come before every reader of those values. */
+void pass_take_outputs(gir_graph *g, gir_node *to, gir_node *from);
+/* Sets attribute `name` of any node to an int or a float, replacing an
+** attribute of that name or adding one. False when out of memory. */
+bool pass_put_attr_int(gir_graph *g, gir_node *n, const char *name, int64_t v);
+bool pass_put_attr_float(gir_graph *g, gir_node *n, const char *name, double v);
+/* Sets input `slot` of n, growing its input list (omitted inputs between
+** stay NULL) when the slot is past its end. False when out of memory. */
+bool pass_put_input(gir_graph *g, gir_node *n, int slot, gir_value *v);
 
 /* ---- the passes, in pipeline order ---- */
 

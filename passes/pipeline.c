@@ -12,6 +12,12 @@
 static const gir_pass PASSES[] = {
     {"infer_shapes", pass_infer_shapes, 0, "static shape and type inference"},
     {"fold_constants", pass_fold_constants, 0, "evaluate nodes whose inputs are known"},
+    {"simplify", pass_simplify, 2, "identities: Identity, inference Dropout, x*1, x+0, same-type Cast, no-op reshapes"},
+    {"simplify_chains", pass_simplify_chains, 2, "Reshape/Transpose/Squeeze chains -> one node or none"},
+    {"fold_batch_norm", pass_fold_batch_norm, 2, "inference BatchNormalization -> Conv/Gemm weights and bias"},
+    {"fold_matmul", pass_fold_matmul, 2, "transposes and scalar scales -> MatMul/Gemm operands and alpha"},
+    {"eliminate_common", pass_eliminate_common, 2, "equal nodes and equal constants computed once"},
+    {"eliminate_dead", pass_eliminate_dead, 2, "nodes and constants that reach no output"},
     {"fuse_layer_norm", pass_fuse_layer_norm, 2, "decomposed LayerNorm -> LayerNormalization"},
     {"fuse_gelu", pass_fuse_gelu, 2, "GELU in its Erf or Tanh form -> Gelu"},
     {"fuse_attention", pass_fuse_attention, 2, "softmax(Q Kt * scale + mask) V -> Attention"},

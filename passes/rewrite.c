@@ -171,3 +171,69 @@ bool pass_set_attr_ints(gir_graph *g, gir_node *n, int k, const char *name, cons
     if (count) memcpy(a->ints, v, sizeof(int64_t) * (size_t)count);
     return true;
 }
+
+bool pass_same_static_type(const gir_type *a, const gir_type *b) {
+    if (a->dtype == KILN_UNDEFINED || a->dtype != b->dtype || a->rank < 0 || a->rank != b->rank) return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i].value < 0 || a->dims[i].value != b->dims[i].value) return false;
+    return true;
+}
+
+void pass_take_outputs(gir_graph *g, gir_node *to, gir_node *from) {
+    for (int k = 0; k < to->n_outputs && k < from->n_outputs; k++) {
+        gir_value *v = from->outputs[k];
+        if (to->outputs[k] && to->outputs[k]->producer == to) to->outputs[k]->producer = NULL;
+        to->outputs[k] = v;
+        if (v) {
+            v->producer = to;
+            v->producer_slot = k;
+        }
+        from->outputs[k] = NULL;
+    }
+    pass_remove_node(g, from);
+}
+
+/* The attribute of n called name, appended (the array copied into the
+** arena, one slot larger) when n has none. */
+static gir_attr *put_attr(gir_graph *g, gir_node *n, const char *name, gir_attr_kind kind) {
+    gir_attr *a = (gir_attr *)gir_attr_find(n, name);
+    if (!a) {
+        gir_attr *attrs = kiln_arena_alloc(g->arena, sizeof *attrs * (size_t)(n->n_attrs + 1));
+        const char *nm = kiln_arena_strdup(g->arena, name);
+        if (!attrs || !nm) return NULL;
+        if (n->n_attrs) memcpy(attrs, n->attrs, sizeof *attrs * (size_t)n->n_attrs);
+        a = &attrs[n->n_attrs];
+        n->attrs = attrs;
+        n->n_attrs++;
+        memset(a, 0, sizeof *a);
+        a->name = nm;
+    }
+    a->kind = kind;
+    return a;
+}
+
+bool pass_put_attr_int(gir_graph *g, gir_node *n, const char *name, int64_t v) {
+    gir_attr *a = put_attr(g, n, name, GIR_ATTR_INT);
+    if (a) a->i = v;
+    return a != NULL;
+}
+
+bool pass_put_attr_float(gir_graph *g, gir_node *n, const char *name, double v) {
+    gir_attr *a = put_attr(g, n, name, GIR_ATTR_FLOAT);
+    if (a) a->f = v;
+    return a != NULL;
+}
+
+bool pass_put_input(gir_graph *g, gir_node *n, int slot, gir_value *v) {
+    if (slot < 0) return false;
+    if (slot >= n->n_inputs) {
+        gir_value **ins = kiln_arena_alloc(g->arena, sizeof *ins * (size_t)(slot + 2));
+        if (!ins) return false;
+        memset(ins, 0, sizeof *ins * (size_t)(slot + 2));
+        if (n->n_inputs) memcpy(ins, n->inputs, sizeof *ins * (size_t)n->n_inputs);
+        n->inputs = ins;
+        n->n_inputs = slot + 1;
+    }
+    n->inputs[slot] = v;
+    return true;
+}
