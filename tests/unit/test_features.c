@@ -163,6 +163,53 @@ static void t_matmul_reuse(void) {
     tk_free(&k);
 }
 
+/* Every template's points: features computed, finite, the same twice. */
+static void t_all_templates(void) {
+    setup();
+    static const struct {
+        int opset;
+        const char *tmpl, *text;
+    } cs[] = {
+        {11, "conv", "input %x : f32[1,8,10,12]\ninput %c_w : f32[16,8,3,3]\ninput %c_b : f32[16]\n"
+                     "%y = Conv(%x, %c_w, %c_b) {pads=[1, 1, 1, 1]}\noutput %y"},
+        {11, "conv", "input %x : f32[1,8,9,9]\ninput %c_w : f32[8,1,3,3]\n"
+                     "%y = Conv(%x, %c_w) {group=8, pads=[1, 1, 1, 1], strides=[2, 2]}\noutput %y"},
+        {12, "pool", "input %x : f32[1,4,15,15]\n%y = MaxPool(%x) {kernel_shape=[3, 3], strides=[2, 2]}\noutput %y"},
+        {13, "reduce", "input %x : f32[4,10,33]\n%z = Softmax(%x)\noutput %z"},
+        {13, "reduce", "input %x : f32[2,30,40]\n%z = ReduceMean(%x) {axes=[-1]}\noutput %z"},
+        {13, "elemwise", "input %x : f32[2,3,7,9]\ninput %y : f32[3,1,9]\n%z = Add(%x, %y)\noutput %z"},
+        {13, "matmul", "input %a : f32[2,3,5,7]\ninput %b : f32[3,7,18]\n%y = MatMul(%a, %b)\noutput %y"},
+    };
+    uint64_t rng = 77;
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        tk_kernel k;
+        if (!tk_make(g_ctx, &k, cs[c].opset, cs[c].text)) continue;
+        tune_space sp;
+        CHECK(tune_space_for(g_ctx, k.f, &g_host, &sp) == KILN_OK);
+        CHECK_MSG(strcmp(sp.template_name, cs[c].tmpl) == 0, "%s for %s", sp.template_name, cs[c].text);
+        for (int p = 0; p < 12; p++) {
+            int64_t pt[TUNE_MAX_KNOBS];
+            float v[TUNE_N_FEATURES], again[TUNE_N_FEATURES];
+            tune_space_default(&sp, pt);
+            for (int i = 0; p > 0 && i < sp.n_knobs; i++) {
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                pt[i] = sp.knobs[i].values[(rng >> 33) % (uint64_t)sp.knobs[i].n_values];
+            }
+            char ps[256];
+            tune_point_str(&sp, pt, ps, sizeof ps);
+            kiln_status s = tune_features_point(g_ctx, k.f, &g_host, &sp, pt, v);
+            CHECK_MSG(s == KILN_OK, "%s: %s", ps, kiln_errmsg(g_ctx));
+            if (s) continue;
+            bool finite = true;
+            for (int i = 0; i < TUNE_N_FEATURES; i++) finite &= isfinite(v[i]) != 0;
+            CHECK_MSG(finite, "%s", ps);
+            CHECK_MSG(gf(v, TUNE_FG_FLOPS) > 0 && gf(v, TUNE_FG_MAIN_TRIPS) > 0 && gf(v, TUNE_FG_DEPTH) >= 1, "%s", ps);
+            CHECK(tune_features_point(g_ctx, k.f, &g_host, &sp, pt, again) == KILN_OK && memcmp(v, again, sizeof v) == 0);
+        }
+        tk_free(&k);
+    }
+}
+
 static void t_bad_knobs(void) {
     setup();
     tk_kernel k;
@@ -215,5 +262,5 @@ static void t_allocation_failures(void) {
     g_ctx = NULL;
 }
 
-TEST_MAIN(T(t_contiguous), T(t_strided_guarded), T(t_matmul_tiles), T(t_matmul_reuse), T(t_bad_knobs), T(t_names),
+TEST_MAIN(T(t_contiguous), T(t_strided_guarded), T(t_matmul_tiles), T(t_matmul_reuse), T(t_all_templates), T(t_bad_knobs), T(t_names),
           T(t_allocation_failures))
