@@ -2,10 +2,59 @@
 ** compile_print.c — what a plan contains: a summary line, and per kernel its
 ** compute DAG, trace, loop IR and LLVM IR.
 */
+#include <stdio.h>
 #include <string.h>
 
 #include "compile.h"
 #include "ir/mem.h"
+
+/* A node's name for people: its op, or a fused kernel's members in order
+** ("Conv+Add+Relu"). */
+static const char *node_label(const gir_node *n, char *buf, size_t size) {
+    const gir_attr *a = strcmp(n->op_type, "FusedKernel") ? NULL : gir_attr_find(n, "body");
+    if (!a || a->kind != GIR_ATTR_GRAPH || !a->g || a->g->n_nodes == 0) {
+        snprintf(buf, size, "%s", n->op_type);
+        return buf;
+    }
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < a->g->n_nodes && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? "+" : "", a->g->nodes[i]->op_type);
+    return buf;
+}
+
+#define LABELS_SHOWN 12
+
+/* One line: how many nodes run each kind of fused kernel, most first. */
+static void fused_summary(FILE *f, const kc_plan *p) {
+    char labels[LABELS_SHOWN][160], buf[160];
+    int counts[LABELS_SHOWN], n = 0, fused = 0, other = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        const gir_node *nd = p->steps[i].node;
+        if (!p->steps[i].kernel || strcmp(nd->op_type, "FusedKernel")) continue;
+        fused++;
+        node_label(nd, buf, sizeof buf);
+        int k = 0;
+        while (k < n && strcmp(labels[k], buf)) k++;
+        if (k == n && n == LABELS_SHOWN) {
+            other++;
+            continue;
+        }
+        if (k == n) snprintf(labels[n], sizeof labels[n], "%s", buf), counts[n++] = 0;
+        counts[k]++;
+    }
+    if (!fused) return;
+    fprintf(f, "  %d fused kernel node(s):", fused);
+    for (int shown = 0; shown < n; shown++) {
+        int best = 0;
+        for (int k = 1; k < n; k++)
+            if (counts[k] > counts[best]) best = k;
+        fprintf(f, "%s %dx %s", shown ? "," : "", counts[best], labels[best]);
+        counts[best] = -1;
+    }
+    if (other) fprintf(f, ", %d of other kinds", other);
+    fputc('\n', f);
+}
 
 void kc_plan_summary(FILE *f, const kc_plan *p) {
     int compiled = 0, ref = 0;
@@ -14,6 +63,7 @@ void kc_plan_summary(FILE *f, const kc_plan *p) {
             p->n_kernels, p->lower_ms, p->jit_ms);
     if (!ref) {
         fputc('\n', f);
+        fused_summary(f, p);
         return;
     }
     fprintf(f, "; %d node(s) run their reference kernel:\n", ref);
@@ -22,12 +72,19 @@ void kc_plan_summary(FILE *f, const kc_plan *p) {
         if (s->kernel) continue;
         fprintf(f, "  %s '%s': %s\n", s->node->op_type, s->node->name, s->why_reference);
     }
+    fused_summary(f, p);
 }
 
 kiln_status kc_plan_print_kernels(kiln_ctx *ctx, FILE *f, const kc_plan *p, bool llvm) {
     for (int i = 0; i < p->n_kernels; i++) {
         const kc_kernel *k = p->kernels[i];
-        fprintf(f, "== kernel %s  workload %016llx  used by %d node(s)  schedule: %s\n", k->name,
+        char label[512] = "?";
+        for (int s = 0; s < p->n_steps; s++)
+            if (p->steps[s].kernel == k) {
+                node_label(p->steps[s].node, label, sizeof label);
+                break;
+            }
+        fprintf(f, "== kernel %s (%s)  workload %016llx  used by %d node(s)  schedule: %s\n", k->name, label,
                 (unsigned long long)k->hash, k->uses, k->schedule_from);
         fprintf(f, "-- compute\n");
         tir_print(f, k->tir);

@@ -254,12 +254,18 @@ const tir_tensor *tmpl_packable(const ex_expr *e, const ex_var *v, int *dim) {
     return NULL;
 }
 
-/* Whether every load of t in e indexes dimension d with exactly q's axis d. */
+/* Whether every load of t in e indexes dimension d with exactly q's axis d
+** (or with 0 where both have extent 1: broadcasting definitions index a
+** dimension of one element so). */
 static bool reads_aligned(const ex_expr *e, const tir_tensor *t, const tir_stage *q) {
     if (e->kind == EX_LOAD && e->tensor == t) {
         if (e->n_args != q->n_axes) return false;
-        for (int d = 0; d < e->n_args; d++)
-            if (e->args[d]->kind != EX_VAR || e->args[d]->var != q->axes[d]) return false;
+        for (int d = 0; d < e->n_args; d++) {
+            int64_t c;
+            if (e->args[d]->kind == EX_VAR && e->args[d]->var == q->axes[d]) continue;
+            if (!ex_is_const_int(e->args[d], &c) || c != 0 || t->dims[d] != 1 || q->axes[d]->extent != 1)
+                return false;
+        }
     }
     for (int i = 0; i < e->n_args; i++)
         if (!reads_aligned(e->args[i], t, q)) return false;

@@ -48,6 +48,96 @@ static kiln_status tf_member(kiln_ctx *ctx, tir_func *f, const gir_node *n, cons
     return KILN_OK;
 }
 
+/* ---- the epilogue as one stage ----
+** Members after an anchor (bias, scale, activation, residual) each give a
+** stage that reads the previous one. The anchor templates inline the
+** stages that read the anchor itself; folding the chain into its last
+** stage here (each load of a stage replaced by its body at that index)
+** leaves them one epilogue stage that does. */
+
+#define TF_MAX_BODY 400 /* expression nodes an epilogue stage may grow to */
+
+static int tree_size(const ex_expr *e, int cap) {
+    int n = 1;
+    for (int i = 0; i < e->n_args && n < cap; i++) n += tree_size(e->args[i], cap - n);
+    return n;
+}
+
+/* e with every load of P replaced by P's body at the load's index. */
+static ex_expr *inline_loads(tir_func *f, ex_expr *e, const tir_stage *P) {
+    if (!e || e->n_args == 0) return e;
+    ex_expr *args[KILN_MAX_RANK > 3 ? KILN_MAX_RANK : 3];
+    bool changed = false;
+    if (e->n_args > (int)(sizeof args / sizeof args[0])) return NULL;
+    for (int i = 0; i < e->n_args; i++) {
+        args[i] = inline_loads(f, e->args[i], P);
+        if (!args[i]) return NULL;
+        changed |= args[i] != e->args[i];
+    }
+    if (e->kind == EX_LOAD && e->tensor == P->out)
+        return ex_substitute(&f->eb, P->body, (const ex_var *const *)P->axes, args, P->n_axes);
+    if (!changed) return e;
+    ex_expr *c = kiln_arena_alloc(f->eb.arena, sizeof *c);
+    ex_expr **a = c ? kiln_arena_alloc(f->eb.arena, sizeof *a * (size_t)e->n_args) : NULL;
+    if (!a) return NULL;
+    *c = *e;
+    c->args = a;
+    for (int i = 0; i < e->n_args; i++) a[i] = args[i];
+    return c;
+}
+
+static bool reads_tensor(const ex_expr *e, const tir_tensor *t) {
+    if (e->kind == EX_LOAD && e->tensor == t) return true;
+    for (int i = 0; i < e->n_args; i++)
+        if (reads_tensor(e->args[i], t)) return true;
+    return false;
+}
+
+static bool is_anchor(const tir_stage *s) {
+    return s->tag == TIR_TAG_CONV || s->tag == TIR_TAG_MATMUL || s->tag == TIR_TAG_POOL;
+}
+
+/* Whether stage k (after an anchor) folds into its readers: elementwise,
+** not a result, read only by stages without reductions, and they stay small. */
+static bool foldable(const tir_func *f, int k, tir_tensor *const *out, int n_out) {
+    const tir_stage *P = f->stages[k];
+    if (P->n_raxes || P->tag != TIR_TAG_ELEMWISE || !P->body) return false;
+    for (int i = 0; i < n_out; i++)
+        if (out[i] == P->out) return false;
+    int readers = 0;
+    for (int j = k + 1; j < f->n_stages; j++) {
+        const tir_stage *q = f->stages[j];
+        if (!q->body || !reads_tensor(q->body, P->out)) continue;
+        if (q->n_raxes || tree_size(q->body, TF_MAX_BODY) + tree_size(P->body, TF_MAX_BODY) >= TF_MAX_BODY)
+            return false;
+        readers++;
+    }
+    return readers > 0;
+}
+
+static kiln_status fold_epilogue(kiln_ctx *ctx, const gir_node *n, tir_func *f, tir_tensor *const *out, int n_out) {
+    int anchor = -1;
+    for (int k = 0; k < f->n_stages && anchor < 0; k++)
+        if (is_anchor(f->stages[k])) anchor = k;
+    for (int k = anchor + 1; anchor >= 0 && k < f->n_stages;) {
+        if (!foldable(f, k, out, n_out)) {
+            k++;
+            continue;
+        }
+        const tir_stage *P = f->stages[k];
+        for (int j = k + 1; j < f->n_stages; j++) {
+            tir_stage *q = f->stages[j];
+            ex_expr *b = inline_loads(f, q->body, P);
+            if (!b) return kiln_op_fail(ctx, n, KILN_ERR_NOMEM, "out of memory folding the epilogue");
+            q->body = b;
+        }
+        for (int j = k; j + 1 < f->n_stages; j++) f->stages[j] = f->stages[j + 1];
+        f->n_stages--;
+    }
+    for (int k = 0; k < f->n_stages; k++) f->stages[k]->id = k;
+    return KILN_OK;
+}
+
 kiln_status tir_compose_fused(kiln_ctx *ctx, tir_func *f, const gir_node *n, gir_graph *body,
                               tir_tensor *const *in, tir_tensor **out) {
     tir_tensor **by_id = kiln_calloc((size_t)body->n_values + 1, sizeof *by_id);
@@ -68,5 +158,6 @@ kiln_status tir_compose_fused(kiln_ctx *ctx, tir_func *f, const gir_node *n, gir
                                       body->outputs[i]->name);
     }
     kiln_free(by_id);
+    if (!s) s = fold_epilogue(ctx, n, f, out, body->n_outputs);
     return s;
 }
