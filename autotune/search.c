@@ -183,6 +183,8 @@ void tune_search_opts_default(tune_search_opts *o) {
 
 kiln_status tune_search_new(kiln_ctx *ctx, const tir_func *f, const tune_space *space, const cg_cpu_target *target,
                             uint64_t seed, const tune_search_opts *opts, tune_search **out) {
+    if (space->n_knobs < 0 || space->n_knobs > TUNE_MAX_KNOBS)
+        return kiln_fail(ctx, KILN_ERR_INVALID, "search (%s): %d knobs", space->template_name, space->n_knobs);
     for (int k = 0; k < space->n_knobs; k++)
         if (space->knobs[k].n_values < 1 || space->knobs[k].n_values > TUNE_MAX_VALUES)
             return kiln_fail(ctx, KILN_ERR_INVALID, "search (%s): knob %s has %d values", space->template_name,
