@@ -41,7 +41,7 @@ kiln_status tune_cost_model_new(kiln_ctx *ctx, uint64_t seed, tune_cost_model **
 
 void tune_cost_model_free(tune_cost_model *m) {
     if (!m) return;
-    if (m->booster) XGBoosterFree(m->booster);
+    if (m->booster) (void)XGBoosterFree(m->booster);
     kiln_free(m->feat);
     kiln_free(m->task);
     kiln_free(m->seconds);
@@ -103,7 +103,7 @@ static kiln_status set_params(kiln_ctx *ctx, BoosterHandle b, uint64_t seed) {
     char seed_s[32];
     snprintf(seed_s, sizeof seed_s, "%d", (int)(seed & 0x7fffffff));
     static const char *const kv[][2] = {
-        {"objective", "reg:squarederror"}, {"tree_method", "exact"}, {"nthread", "1"}, {"verbosity", "0"},
+        {"objective", "reg:squarederror"}, {"tree_method", "hist"}, {"nthread", "1"}, {"verbosity", "0"},
         {"max_depth", "6"}, {"eta", "0.2"}, {"min_child_weight", "1"}, {"subsample", "1"},
     };
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
@@ -133,8 +133,8 @@ static kiln_status fit(kiln_ctx *ctx, tune_cost_model *m, const float *label, Bo
     for (int it = 0; !st && it < N_ROUNDS; it++)
         if (XGBoosterUpdateOneIter(b, it, d)) st = xgb_fail(ctx, "XGBoosterUpdateOneIter");
 done:
-    if (d) XGDMatrixFree(d);
-    if (st && b) XGBoosterFree(b);
+    if (d) (void)XGDMatrixFree(d); /* nothing to do if freeing fails */
+    if (st && b) (void)XGBoosterFree(b);
     if (!st) *out = b;
     return st;
 }
@@ -148,7 +148,7 @@ kiln_status tune_cost_model_train(kiln_ctx *ctx, tune_cost_model *m) {
     kiln_free(label);
     if (!st) m->fitted_n = m->n;
     if (st || !b) return st;
-    if (m->booster) XGBoosterFree(m->booster);
+    if (m->booster) (void)XGBoosterFree(m->booster);
     m->booster = b;
     return KILN_OK;
 }
@@ -184,6 +184,6 @@ kiln_status tune_cost_model_predict(kiln_ctx *ctx, tune_cost_model *m, const flo
                        (unsigned long long)len, n);
     else
         for (int i = 0; i < n; i++) scores[i] = res[i];
-    XGDMatrixFree(d);
+    (void)XGDMatrixFree(d);
     return st;
 }

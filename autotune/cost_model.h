@@ -13,8 +13,9 @@
 ** Until the model has been trained on at least TUNE_COST_MIN_RECORDS
 ** records, predictions are a deterministic pseudo-random function of the
 ** seed and the features (a random ranking, the same on every run).
-** Training and prediction are deterministic: one thread, exact greedy tree
-** construction, the seed fixed.
+** Training and prediction are deterministic: one thread, histogram-based
+** tree construction (several times faster than exact greedy on thousands
+** of records, as accurate here), the seed fixed.
 **
 **   tune_cost_model *m;
 **   tune_cost_model_new(ctx, seed, &m);
