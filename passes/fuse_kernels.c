@@ -13,8 +13,9 @@
 **     chains and diamonds of them become one kernel);
 **   - a reduction absorbs elementwise/injective producer groups and may
 **     take an elementwise epilogue over its own output;
-**   - an injective node (Transpose, Slice, Pad, Cast) joins elementwise or
-**     injective producers, and elementwise consumers join it.
+**   - an injective node (Transpose, Slice, Pad, Cast, and views such as
+**     Reshape, which compile to copies) joins elementwise or injective
+**     producers, and elementwise consumers join it.
 ** A group has exactly one result read outside it: a node joins only when
 ** every other member's result is read by members alone (never a graph
 ** output, never a subgraph). That also rules out cycles: no path can leave
@@ -54,6 +55,9 @@ static fk_kind class_of(const kiln_op_def *op) {
     case KILN_FUSE_INJECTIVE: return FK_INJ;
     case KILN_FUSE_REDUCE: return FK_REDUCE;
     case KILN_FUSE_ANCHOR: return FK_ANCHOR;
+    /* a view compiled as a copy (Reshape, Squeeze, Flatten) fuses as the
+    ** injective copy it is, unless it reads only an operand's shape */
+    case KILN_FUSE_SHAPE: return op->shape_only_inputs ? FK_NONE : FK_INJ;
     default: return FK_NONE;
     }
 }

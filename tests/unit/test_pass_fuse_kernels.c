@@ -216,6 +216,15 @@ static void reduction_absorbs_producers(void) {
                  "Mul+Abs+ReduceSum+Sqrt");
 }
 
+/* Reshape compiles to a copy: it fuses as an injective op with its
+** neighbours (here the head split of attention). */
+static void views_fuse_as_injective(void) {
+    check_fusion("graph \"heads\" {\n  opset 17\n  input %x : f32[4,12]\n  const %shape : i64[3] = {4, 3, 4}\n"
+                 "  %s = Sigmoid(%x)\n  %r = Reshape(%s, %shape)\n  %t = Transpose(%r) {perm=[1, 0, 2]}\n"
+                 "  output %t : f32[3,4,4]\n}\n",
+                 "Sigmoid+Reshape+Transpose");
+}
+
 /* ---- groups that must not form ---- */
 
 /* %a is read by two nodes that cannot both join: it stays alone, and the
@@ -276,6 +285,6 @@ static void bad_body_is_an_error(void) {
     kiln_ctx_free(ctx);
 }
 
-TEST_MAIN(T(conv_epilogue_fuses), T(matmul_epilogue_and_chain_fuse), T(reduction_absorbs_producers),
+TEST_MAIN(T(conv_epilogue_fuses), T(matmul_epilogue_and_chain_fuse), T(reduction_absorbs_producers), T(views_fuse_as_injective),
           T(member_read_twice_outside), T(path_through_an_outside_node), T(dynamic_shapes_stay),
           T(bad_body_is_an_error))
