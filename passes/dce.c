@@ -45,7 +45,7 @@ static bool node_live(const gir_node *n, const bool *live) {
 }
 
 /* Keeps the nodes that keep[i] marks, in order; the others' outputs lose
-** their producer. */
+** their producer and their subgraphs are freed. */
 static void compact_nodes(gir_graph *g, const bool *keep) {
     int kept = 0;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -53,6 +53,12 @@ static void compact_nodes(gir_graph *g, const bool *keep) {
         if (!keep[i]) {
             for (int k = 0; k < n->n_outputs; k++)
                 if (n->outputs[k] && n->outputs[k]->producer == n) n->outputs[k]->producer = NULL;
+            /* subgraphs are owned by their node, freed with the graph's node list */
+            for (int a = 0; a < n->n_attrs; a++)
+                if (n->attrs[a].kind == GIR_ATTR_GRAPH) {
+                    gir_graph_free(n->attrs[a].g);
+                    n->attrs[a].g = NULL;
+                }
             continue;
         }
         n->id = kept;

@@ -4,6 +4,7 @@
 ** rewrites, the cases that must stay, malformed graphs, and the reference
 ** interpreter's outputs before and after on random inputs.
 */
+#include "ir/mem.h"
 #include "pass_test.h"
 
 #define BN_PARAMS                                                                                \
@@ -290,7 +291,62 @@ static void resnet_block_through_all_passes(void) {
     gir_graph_free(g);
 }
 
+/* Fails the Nth allocation, N = 0, 1, 2, ..., while the passes run, until
+** they all succeed: each failure is KILN_ERR_NOMEM (or nothing: a pass may
+** skip a rewrite it cannot check), never a crash, and nothing leaks. */
+static void allocation_failures_are_reported(void) {
+    static const pt_pass all[] = {pass_simplify,    pass_simplify_chains,  pass_fold_batch_norm,
+                                  pass_fold_matmul, pass_eliminate_common, pass_eliminate_dead};
+    static const char *const text = "graph \"sweep\" {\n"
+                                    "  opset 13\n"
+                                    "  input %x : f32[1,2,3,3]\n"
+                                    "  const %w : f32[4,2,1,1] = {1, -1, 0.5, 2, -0.25, 3, 1.5, -2}\n" BN_PARAMS
+                                    "  const %fw : f32[4,3] = {1,2,3, -1,0,1, 0.5,0.5,0.5, 2,-2,1}\n"
+                                    "  const %fw2 : f32[4,3] = {1,2,3, -1,0,1, 0.5,0.5,0.5, 2,-2,1}\n"
+                                    "  const %shape : i64[2] = {1, 4}\n"
+                                    "  const %k : f32[] = {0.125}\n"
+                                    "  %c = Conv(%x, %w)\n"
+                                    "  %n = BatchNormalization(%c, %s, %beta, %mean, %var)\n"
+                                    "  %p = GlobalAveragePool(%n)\n"
+                                    "  %f = Flatten(%p)\n"
+                                    "  %f2 = Reshape(%f, %shape)\n"
+                                    "  %t = Transpose(%f2)\n"
+                                    "  %t2 = Transpose(%t)\n"
+                                    "  %m = MatMul(%t2, %fw)\n"
+                                    "  %m2 = MatMul(%t2, %fw2)\n"
+                                    "  %y = Mul(%m, %k)\n"
+                                    "  %z = Add(%y, %m2)\n"
+                                    "  %dead = Neg(%z)\n"
+                                    "  output %z\n"
+                                    "}\n";
+    gir_graph *probe = pt_parse(text); /* also creates the context outside the count */
+    int want = -1;
+    if (probe && pt_passes(probe, all, 6)) want = probe->n_nodes;
+    gir_graph_free(probe);
+    CHECK_MSG(want == 6, "%d nodes after the passes", want); /* Conv Pool Flatten MatMul MatMul Add */
+    for (long n = 0; n < 100000; n++) {
+        long base = kiln_mem_live();
+        gir_graph *g = pt_parse(text);
+        if (!g) return;
+        kiln_status s = KILN_OK;
+        kiln_mem_fail_after(n);
+        for (size_t p = 0; p < sizeof all / sizeof all[0] && !s; p++) s = all[p](pt_ctx, g);
+        kiln_mem_fail_after(-1);
+        int done = g->n_nodes;
+        CHECK_MSG(s == KILN_OK || s == KILN_ERR_NOMEM, "allocation %ld: %s", n, kiln_errmsg(pt_ctx));
+        gir_graph_free(g);
+        CHECK_MSG(kiln_mem_live() == base, "allocation %ld: %ld blocks leaked", n, kiln_mem_live() - base);
+        /* a pass may skip a rewrite when a check cannot allocate: go on
+        ** until the run does all of them */
+        if (s == KILN_OK && done == want) {
+            CHECK(n > 3); /* the passes allocate: the sweep saw failures first */
+            break;
+        }
+    }
+}
+
 TEST_MAIN(T(conv_with_groups_and_bias_absorbs_batch_norm), T(conv1d_without_bias_gets_one), T(gemm_absorbs_batch_norm),
           T(matmul_2d_becomes_gemm), T(batch_norms_that_stay), T(malformed_batch_norms_are_left_alone),
           T(transposes_become_gemm_flags), T(a_constant_operand_is_transposed_at_compile_time),
-          T(scalar_scales_move_into_weights), T(matmul_look_alikes_stay), T(resnet_block_through_all_passes))
+          T(scalar_scales_move_into_weights), T(matmul_look_alikes_stay), T(resnet_block_through_all_passes),
+          T(allocation_failures_are_reported))
