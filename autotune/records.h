@@ -15,7 +15,8 @@
 **     keys (device name, compute capability, driver, CUDA and NVRTC versions)
 **     with no change to the database.
 ** A lookup matches the workload hash and the whole target description
-** exactly; tune_db_best never falls back to a near match.
+** exactly; tune_db_best never falls back to a near match. A fallback is
+** declared by the caller: tune_db_best_similar names the keys it waives.
 **
 ** Records are data, never code. Opening a file checks that its schema is
 ** exactly kiln's (no triggers, views or anything else), with SQLite's
@@ -164,6 +165,15 @@ kiln_status tune_db_add_record(kiln_ctx *ctx, tune_db *db, const tune_record *r,
 ** earliest among equals). *found is false (and *out untouched) when none. */
 kiln_status tune_db_best(kiln_ctx *ctx, tune_db *db, uint64_t workload_hash, const char *target,
                          tune_record *out, bool *found);
+
+/* A declared fallback: the best ok record of the workload on any target
+** whose description equals `target` but for the keys in `ignore` (a
+** NULL-terminated list, e.g. {"cpu.model", NULL}). The record's target
+** says where it came from; the caller reports that it is not an exact match. */
+kiln_status tune_db_best_similar(kiln_ctx *ctx, tune_db *db, uint64_t workload_hash, const char *target,
+                                 const char *const *ignore, tune_record *out, bool *found);
+/* Whether two canonical descriptions are equal but for the keys in ignore. */
+bool tune_target_similar(const char *a, const char *b, const char *const *ignore);
 
 /* How many records (of any status: every measured trial) the key has. */
 kiln_status tune_db_count(kiln_ctx *ctx, tune_db *db, uint64_t workload_hash, const char *target,

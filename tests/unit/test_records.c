@@ -263,6 +263,21 @@ static void test_key_misses(void) {
         CHECK_MSG(!found, "a lookup with %s changed found a record", keys[i]);
         CHECK(count(db, 0x8000000000000001ull, changed) == 0);
     }
+    /* the declared fallback waives named keys only */
+    static const char *const waive_model[] = {"cpu.model", NULL};
+    with_changed("cpu.model", changed);
+    CHECK(tune_db_best_similar(g_ctx, db, 0x8000000000000001ull, changed, waive_model, &r, &found) == KILN_OK);
+    CHECK(found && !strcmp(r.target, g_target)); /* the record says where it came from */
+    tune_record_clear(&r);
+    with_changed("llvm.version", changed);
+    CHECK(tune_db_best_similar(g_ctx, db, 0x8000000000000001ull, changed, waive_model, &r, &found) == KILN_OK &&
+          !found);
+    CHECK(tune_db_best_similar(g_ctx, db, 0x8000000000000002ull, g_target, waive_model, &r, &found) == KILN_OK &&
+          !found);
+    CHECK(tune_target_similar("a=1\nb=2\n", "a=1\nb=3\n", (const char *const[]){"b", NULL}));
+    CHECK(tune_target_similar("a=1\nb=2\n", "a=1\n", (const char *const[]){"b", NULL}));
+    CHECK(!tune_target_similar("a=1\nb=2\n", "a=1\n", NULL));
+    CHECK(!tune_target_similar("a=1\nb=2\n", "a=2\nb=2\n", (const char *const[]){"b", NULL}));
     /* a GPU target is another key, no schema change */
     with_changed("gpu.name", changed);
     CHECK(tune_db_best(g_ctx, db, 0x8000000000000001ull, changed, &r, &found) == KILN_OK && !found);
