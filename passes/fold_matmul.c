@@ -9,7 +9,8 @@
 **
 ** s is a constant of one element; the scaled value and the scaling node's
 ** result must have the same type (no broadcast) and the scaled value no
-** other reader. Scales are applied in double and rounded once. Only float
+** other reader. A scale on an operand that an elementwise node computes
+** stays (see fuses_upstream). Scales are applied in double and rounded once. Only float
 ** types: an integer scale would change rounding.
 */
 #include <math.h>
@@ -17,6 +18,7 @@
 
 #include "ir/ctx.h"
 #include "ir/dtype.h"
+#include "ir/op.h"
 #include "ir/tensor.h"
 #include "pass.h"
 
@@ -174,6 +176,15 @@ static bool scaled_result(gir_graph *g, gir_node *m, bool *oom) {
     return false;
 }
 
+/* Whether the scale on x would fuse into x's elementwise producer anyway
+** (kernel fusion makes it free there). Such a scale is left where it is: it
+** is often the end of a larger product that pattern fusion reads (GELU's
+** x * (1 + erf(..)) * 0.5 before the next layer's MatMul). */
+static bool fuses_upstream(const gir_value *x) {
+    const gir_node *p = x ? x->producer : NULL;
+    return p && p->op && (p->op->fusion == KILN_FUSE_ELEMWISE || p->op->fusion == KILN_FUSE_BROADCAST);
+}
+
 /* MatMul(x * s, W): the operand's scaling node goes. */
 static bool scaled_operand(gir_graph *g, gir_node *mm, bool *oom) {
     bool gemm = is_op(mm, "Gemm");
@@ -184,7 +195,7 @@ static bool scaled_operand(gir_graph *g, gir_node *mm, bool *oom) {
         for (int slot = 0; slot < 2; slot++) {
             double s;
             bool mul;
-            if (!scalar_factor(m, slot, &s, &mul)) continue;
+            if (!scalar_factor(m, slot, &s, &mul) || fuses_upstream(m->inputs[slot])) continue;
             if (gemm && j == 2) {
                 if (!pass_put_attr_float(g, mm, "beta", gir_attr_float(mm, "beta", 1.0) * (mul ? s : 1.0 / s)))
                     return *oom = true, false;

@@ -230,7 +230,8 @@ static void scalar_scales_move_into_weights(void) {
 }
 
 /* A Transpose of other axes, a non-constant weight, a scale that is not
-** one value, a scaled value read twice, a Div of the scale by the value. */
+** one value, a scaled value read twice, a Div of the scale by the value, a
+** scale at the end of an elementwise product. */
 static void matmul_look_alikes_stay(void) {
     gir_graph *g = pt_check("graph \"keep\" {\n"
                             "  opset 13\n"
@@ -251,15 +252,20 @@ static void matmul_look_alikes_stay(void) {
                             "  %s3 = Add(%s, %s2)\n"
                             "  %t = Gemm(%a, %w)\n"
                             "  %t2 = Div(%half, %t)\n"
+                            "  %e = Erf(%x)\n" /* GELU's last product stays for pattern fusion */
+                            "  %e2 = Mul(%e, %x)\n"
+                            "  %e3 = Mul(%e2, %half)\n"
+                            "  %e4 = MatMul(%e3, %w)\n"
                             "  output %p\n"
                             "  output %q2\n"
                             "  output %r2\n"
                             "  output %s3\n"
                             "  output %t2\n"
+                            "  output %e4\n"
                             "}\n",
                             pass_fold_matmul, 0.0);
     if (!g) return;
-    CHECK_MSG(g->n_nodes == 11, "%d nodes", g->n_nodes);
+    CHECK_MSG(g->n_nodes == 15, "%d nodes", g->n_nodes);
     gir_graph_free(g);
 }
 
