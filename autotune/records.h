@@ -31,12 +31,16 @@
 **   char target[TUNE_TARGET_MAX];
 **   cg_cpu_host(ctx, &cpu);
 **   tune_target_describe_cpu(ctx, &cpu, target, sizeof target);
+**   tune_target_set(ctx, target, sizeof target, "runtime.threads", "8");
 **   tune_db_open(ctx, "kiln.db", TUNE_DB_CREATE, &db);
-**   tune_record r = {.workload_hash = tir_hash(f), .workload_desc = text,
-**                    .target = target, .trace = trace_text, ...};
-**   tune_db_add_record(ctx, db, &r);
+**   tune_db_count(ctx, db, tir_hash(f), target, &n);  // trials so far
+**   tune_record r;
+**   tune_record_init(&r);                 // NaN times, "" strings
+**   r.workload_hash = tir_hash(f), r.workload_desc = text, r.target = target;
+**   r.trace = trace_text, r.knobs = knob_text, r.status = ..., r.median_s = ...;
+**   tune_db_add_record(ctx, db, &r, NULL);
 **   tune_db_best(ctx, db, tir_hash(f), target, &best, &found);
-**   ... use best.trace ...; tune_record_clear(&best);
+**   ... sch_trace_parse(ctx, best.trace, ...) ...; tune_record_clear(&best);
 **   tune_db_close(db);
 */
 #ifndef KILN_RECORDS_H
