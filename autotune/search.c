@@ -449,13 +449,21 @@ static kiln_status take_default(tune_search *s, batch_out *b) {
     return st;
 }
 
-/* Random points not yet proposed (64 draws each at most). */
+/* Exploration, points not yet proposed (64 draws each at most): every
+** other one a neighbour of the best point so far (one or two knobs
+** changed: what the model, fitted to few points, may misjudge right where
+** it matters), the others uniformly random. */
 static kiln_status take_random(tune_search *s, batch_out *b, int want) {
     for (int r = 0; r < want && b->got < b->n; r++)
         for (int tries = 0; tries < 64; tries++) {
             uint8_t idx[TUNE_MAX_KNOBS];
             int i;
-            random_idx(s, idx);
+            if (r % 2 == 0 && s->best >= 0 && tries < 32) {
+                memcpy(idx, s->pts[s->best].idx, sizeof idx);
+                mutate(s, idx);
+            } else {
+                random_idx(s, idx);
+            }
             kiln_status st = add_point(s, idx, &i);
             if (st) return st;
             if (s->pts[i].state == P_NEW) {

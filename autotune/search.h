@@ -16,8 +16,10 @@
 **      tournament on the model's scores; every point it visits is a
 **      candidate;
 **   3. the batch: the best-scored candidates not yet measured or proposed,
-**      with a share opts.eps of random unmeasured points (exploration);
-**      the very first batch starts with the space's default point.
+**      with a share opts.eps of exploration: unmeasured neighbours of the
+**      best point so far (one or two knobs changed) and uniformly random
+**      points, in turns; the very first batch starts with the space's
+**      default point.
 **
 ** A point is never proposed twice, whatever its measurement's outcome; a
 ** failed point (status not 0) is never the best. With the same seed and the

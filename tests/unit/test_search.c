@@ -123,25 +123,56 @@ static void evo_opts(tune_search_opts *o) {
     o->exhaustive_max = 0; /* the evolutionary search, whatever the space's size */
 }
 
-/* Near the optimum in 64 of the space's >= 512 points, both ways of
-** finding candidates; the first point measured is the default. */
+/* Near the optimum in 64 of the space's >= 512 points (most seeds on it,
+** none far), both ways of finding candidates; the first point measured is
+** the default. */
 static void t_finds_optimum(void) {
     if (!setup()) return;
     double opt = optimum();
     for (int whole = 0; whole < 2; whole++) {
-        tune_search_opts o;
-        if (whole) tune_search_opts_default(&o);
-        else evo_opts(&o);
-        mlog log = {.fail_at = -1};
-        double t = search_once(1, &o, 64, 8, &log);
-        printf("%s: best %.4g (optimum %.4g) after %d trials\n", whole ? "exhaustive" : "evolutionary", t, opt, log.n);
-        CHECK_MSG(t <= 1.05 * opt, "%s: best %g, optimum %g", whole ? "exhaustive" : "evolutionary", t, opt);
-        CHECK(log.n == 64 && log.repeats == 0);
-        int64_t def[TUNE_MAX_KNOBS];
-        tune_space_default(&g_sp, def);
-        CHECK(log.n > 0 && memcmp(log.pts, def, sizeof(int64_t) * (size_t)g_sp.n_knobs) == 0);
-        free(log.pts);
+        int near = 0;
+        double worst = 0;
+        for (uint64_t seed = 1; seed <= 8; seed++) {
+            tune_search_opts o;
+            if (whole) tune_search_opts_default(&o);
+            else evo_opts(&o);
+            mlog log = {.fail_at = -1};
+            double t = search_once(seed, &o, 64, 8, &log);
+            near += t <= 1.05 * opt;
+            worst = fmax(worst, t / opt);
+            CHECK(log.n == 64 && log.repeats == 0);
+            int64_t def[TUNE_MAX_KNOBS];
+            tune_space_default(&g_sp, def);
+            CHECK(log.n > 0 && memcmp(log.pts, def, sizeof(int64_t) * (size_t)g_sp.n_knobs) == 0);
+            free(log.pts);
+        }
+        printf("%s: 64 trials of %d points: %d of 8 seeds within 5%% of the optimum, the worst %.3fx\n",
+               whole ? "exhaustive" : "evolutionary", (int)tune_space_size(&g_sp), near, worst);
+        CHECK_MSG(near >= 6 && worst < 1.6, "%s: %d near, worst %g", whole ? "exhaustive" : "evolutionary", near, worst);
     }
+}
+
+/* The best of n distinct points drawn uniformly at random. */
+static double random_best(uint64_t seed, int n) {
+    int nk = g_sp.n_knobs, size = (int)tune_space_size(&g_sp);
+    char *seen = calloc((size_t)size, 1);
+    double best = INFINITY;
+    for (int got = 0; seen && got < n;) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        int at = (int)((seed >> 33) % (uint64_t)size), rest = at;
+        if (seen[at]) continue;
+        seen[at] = 1, got++;
+        int64_t pt[TUNE_MAX_KNOBS];
+        for (int k = nk - 1; k >= 0; k--) {
+            pt[k] = g_sp.knobs[k].values[rest % g_sp.knobs[k].n_values];
+            rest /= g_sp.knobs[k].n_values;
+        }
+        int st;
+        double t = synth(pt, &st);
+        if (!st) best = fmin(best, t);
+    }
+    free(seen);
+    return best;
 }
 
 /* Guided by the model it does better than random sampling of as many
@@ -149,18 +180,16 @@ static void t_finds_optimum(void) {
 static void t_beats_random(void) {
     if (!setup()) return;
     double opt = optimum(), gap_search = 0, gap_random = 0;
-    tune_search_opts o, r;
+    tune_search_opts o;
     evo_opts(&o);
-    evo_opts(&r);
-    r.eps = 1.0; /* every point random */
     for (uint64_t seed = 1; seed <= 4; seed++) {
-        mlog a = {.fail_at = -1}, b = {.fail_at = -1};
+        mlog a = {.fail_at = -1};
         gap_search += search_once(seed, &o, 40, 8, &a) / opt - 1;
-        gap_random += search_once(seed, &r, 40, 8, &b) / opt - 1;
-        free(a.pts), free(b.pts);
+        gap_random += random_best(seed, 40) / opt - 1;
+        free(a.pts);
     }
     printf("mean gap to the optimum after 40 trials: search %.3f, random %.3f\n", gap_search / 4, gap_random / 4);
-    CHECK_MSG(gap_search < gap_random, "search %g, random %g", gap_search, gap_random);
+    CHECK_MSG(gap_search < 0.5 * gap_random, "search %g, random %g", gap_search, gap_random);
 }
 
 /* The same seed and results: the same points in the same order. */
@@ -258,6 +287,29 @@ static void t_measure_fails(void) {
     free(log.pts);
 }
 
+/* Two tasks' searches share one model: each adds its records under its
+** task, and both still find their optimum. */
+static void t_shared_model(void) {
+    if (!setup()) return;
+    tune_cost_model *m = NULL;
+    CHECK(tune_cost_model_new(g_ctx, 4, &m) == KILN_OK);
+    if (!m) return;
+    double opt = optimum();
+    for (int task = 0; task < 2; task++) {
+        tune_search_opts o;
+        evo_opts(&o);
+        o.model = m;
+        o.task = task;
+        mlog log = {.fail_at = -1};
+        double t = search_once(20 + (uint64_t)task, &o, 48, 8, &log);
+        CHECK_MSG(t <= 1.6 * opt, "task %d: best %g, optimum %g", task, t, opt);
+        CHECK(tune_cost_model_n_records(m) == 48 * (task + 1));
+        free(log.pts);
+    }
+    CHECK(tune_cost_model_trained(m));
+    tune_cost_model_free(m);
+}
+
 /* A space without knobs has one point: the default, once. */
 static void t_single_point(void) {
     if (!setup()) return;
@@ -307,4 +359,4 @@ static void t_done(void) {
 }
 
 TEST_MAIN(T(t_finds_optimum), T(t_beats_random), T(t_reproducible), T(t_exhausts_space), T(t_reports),
-          T(t_measure_fails), T(t_single_point), T(t_allocation_failures), T(t_done))
+          T(t_measure_fails), T(t_shared_model), T(t_single_point), T(t_allocation_failures), T(t_done))
