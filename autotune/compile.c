@@ -202,6 +202,7 @@ kiln_status kc_compile(kiln_ctx *ctx, gir_graph *g, const kiln_tensor *inputs, i
         if (all_static(st->node, st->why_reference, sizeof st->why_reference))
             s = lower_node(ctx, p, o, st, &cap);
     }
+    if (!s) s = kc_plan_memory(ctx, p);
     p->lower_ms = now_ms() - t0;
     t0 = now_ms();
     if (!s) s = jit_all(ctx, p, o);
@@ -225,6 +226,11 @@ void kc_plan_free(kc_plan *p) {
         kiln_free(p->kernels[i]);
     }
     cg_module_free(p->module);
+    pass_mem_plan_free(&p->mem);
+    kiln_free(p->where);
+    kiln_free(p->arena_block);
+    kiln_free(p->vals);
+    kiln_free(p->last_use);
     kiln_free(p->kernels);
     kiln_free(p->steps);
     kiln_free(p);

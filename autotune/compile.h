@@ -10,6 +10,14 @@
 ** weights). A node whose op has no compute definition runs its reference
 ** kernel, and the plan says so (kc_plan_summary): nothing falls back
 ** silently.
+**
+** Memory: the values that kernels produce live in one arena per plan at
+** static offsets (passes/memplan.h), allocated at the first run and kept,
+** never zeroed (every kernel writes all of its outputs); an elementwise
+** kernel may write its output over an input that dies there. Kernels write
+** graph outputs straight into the caller's tensors. Values that reference
+** kernels produce (and those with shapes known only at run time) live on the
+** heap and are freed after their last use.
 */
 #ifndef KILN_COMPILE_H
 #define KILN_COMPILE_H
@@ -19,6 +27,7 @@
 #include "codegen/cg_llvm.h"
 #include "ir/gir.h"
 #include "ir/sched.h"
+#include "passes/memplan.h"
 #include "passes/pass.h"
 
 struct tune_lua_schedules;
@@ -49,6 +58,14 @@ typedef struct kc_step {
     char why_reference[200]; /* when kernel is NULL */
 } kc_step;
 
+/* Where a value lives while the plan runs (kc_plan.where). */
+enum {
+    KC_VAL_NONE = 0, /* not produced by a step: a graph input or a constant */
+    KC_VAL_ARENA,    /* at mem.offset in the arena */
+    KC_VAL_OUTPUT,   /* a graph output that a kernel writes into the caller's tensor */
+    KC_VAL_HEAP      /* an owned tensor (reference kernels' outputs), freed after its last use */
+};
+
 typedef struct kc_plan {
     gir_graph *g; /* borrowed; its input shapes are fixed by kc_compile */
     int n_steps;
@@ -58,6 +75,14 @@ typedef struct kc_plan {
     cg_module *module;
     cg_options cg;
     double lower_ms, jit_ms;
+    mem_plan mem;         /* arena offsets of the values kernels produce */
+    signed char *where;   /* by value id: KC_VAL_* */
+    size_t scratch_bytes; /* room for outputs that nodes omit but kernels write */
+    /* kept between runs: kc_run must not run one plan on two threads at once */
+    void *arena_block;
+    uint8_t *arena, *scratch;
+    kiln_tensor *vals; /* by value id, while running */
+    int *last_use;     /* by value id: the last step that reads it */
 } kc_plan;
 
 /* Fixes g's input shapes to the given inputs' and runs the graph passes:
@@ -67,7 +92,14 @@ kiln_status kc_prepare_graph(kiln_ctx *ctx, gir_graph *g, const kiln_tensor *inp
 
 kiln_status kc_compile(kiln_ctx *ctx, gir_graph *g, const kiln_tensor *inputs, int n_inputs,
                        const kc_options *o, kc_plan **out);
-/* Runs the plan on inputs of the shapes it was compiled for. */
+/* Plans the arena of a lowered plan (kc_compile calls it); allocates it
+** (at the first run). */
+kiln_status kc_plan_memory(kiln_ctx *ctx, kc_plan *p);
+kiln_status kc_plan_arena(kiln_ctx *ctx, kc_plan *p);
+
+/* Runs the plan on inputs of the shapes it was compiled for. outputs[]
+** receive owned tensors. Not reentrant: one plan runs on one thread at a
+** time (its arena is reused by every run). */
 kiln_status kc_run(kiln_ctx *ctx, kc_plan *p, const kiln_tensor *inputs, int n_inputs,
                    kiln_tensor *outputs, int n_outputs);
 void kc_plan_free(kc_plan *p);

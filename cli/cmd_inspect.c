@@ -27,7 +27,7 @@
 
 typedef struct inspect_opts {
     const char *path, *schedules;
-    bool full, no_graph, text, kernels, llvm, list_passes;
+    bool full, no_graph, text, kernels, llvm, list_passes, memory;
     bool optimize; /* print the graph the passes make (--after, -O, --disable-pass given) */
     cli_input_opts in;
     cli_pass_opts pass;
@@ -45,6 +45,9 @@ static int usage(void) {
             "               NAME=FILE, else the declared shapes with unknown dims 1) and print\n"
             "               each kernel's compute DAG, trace and loop IR\n"
             "  --llvm       with --kernels, also the optimized LLVM IR\n"
+            "  --memory     compile for the CPU (inputs as for --kernels) and print the arena\n"
+            "               plan: its size, the lower bound, values in the arena, in-place\n"
+            "               reuses; with --full, every value's offset and lifetime\n"
             "  --schedules FILE.lua  with --kernels, schedules from a Lua script\n"
             "  --after PASS  print the graph after the pipeline's pass PASS (input shapes\n"
             "               as for --kernels); -O0/-O2/--disable-pass alone print the graph\n"
@@ -72,6 +75,7 @@ static int parse_opts(int argc, char **argv, inspect_opts *o) {
         if (!strcmp(a, "--full")) o->full = true;
         else if (!strcmp(a, "--kernels")) o->kernels = true;
         else if (!strcmp(a, "--llvm")) o->llvm = true;
+        else if (!strcmp(a, "--memory")) o->memory = true;
         else if (!strcmp(a, "--schedules") && i + 1 < argc) o->schedules = argv[++i];
         else if (!strcmp(a, "--no-graph")) o->no_graph = true;
         else if ((a[0] != '-' || !a[1]) && !o->path) o->path = a;
@@ -231,6 +235,64 @@ static kiln_status compile_and_print(kiln_ctx *ctx, const inspect_opts *o, kiln_
     return s;
 }
 
+/* ---- the arena plan (--memory) ---- */
+
+static void print_value_plan(const kc_plan *p, const gir_value *v) {
+    const mem_plan *mp = &p->mem;
+    static const char *const where[] = {"", "arena", "output", "heap"};
+    char ty[256];
+    int id = v->id;
+    printf("#   %-32s %-24s", v->name, gir_type_str(&v->type, ty, sizeof ty));
+    if (mp->offset[id] >= 0)
+        printf(" %10zu B at %10" PRId64, mp->bytes[id], mp->offset[id]);
+    else
+        printf(" %-27s", where[p->where[id] & 3]);
+    printf("  steps %d..%d", mp->first[id], mp->last[id]);
+    if (mp->share[id] >= 0) printf("  in place of %s", p->g->values[mp->share[id]]->name);
+    printf("\n");
+}
+
+static void print_memory(const kc_plan *p, bool full) {
+    const mem_plan *mp = &p->mem;
+    char a[32], b[32], r[32];
+    size_t reused = 0;
+    int heap = 0, outs = 0;
+    for (int v = 0; v < mp->n_values; v++) {
+        if (mp->share[v] >= 0) reused += mp->bytes[v];
+        heap += p->where[v] == KC_VAL_HEAP;
+        outs += p->where[v] == KC_VAL_OUTPUT;
+    }
+    human_bytes(mp->arena_bytes, a, sizeof a);
+    human_bytes(mp->lower_bound, b, sizeof b);
+    human_bytes(reused, r, sizeof r);
+    printf("# arena:       %s (%zu bytes, offsets aligned to %zu)\n", a, mp->arena_bytes, mp->alignment);
+    printf("# lower bound: %s (%zu bytes: the most bytes live at one step)\n", b, mp->lower_bound);
+    printf("# ratio:       %.3f\n", mp->lower_bound ? (double)mp->arena_bytes / (double)mp->lower_bound : 1.0);
+    printf("# values:      %d in the arena over %d steps, %d in place (%s reused), %d written into the\n"
+           "#              caller's outputs, %d on the heap (reference kernels' outputs)\n",
+           mp->n_in_arena, mp->n_steps, mp->n_inplace, r, outs, heap);
+    if (p->scratch_bytes) printf("# scratch:     %zu bytes for outputs that nodes omit\n", p->scratch_bytes);
+    if (!full) return;
+    for (int v = 0; v < mp->n_values; v++)
+        if (p->where[v] != KC_VAL_NONE) print_value_plan(p, p->g->values[v]);
+}
+
+static kiln_status compile_and_print_memory(kiln_ctx *ctx, const inspect_opts *o, kiln_model *m, kiln_tensor *in) {
+    kc_options ko;
+    kc_options_default(&ko);
+    ko.passes = o->pass.passes;
+    kc_plan *p = NULL;
+    kiln_status s = o->schedules ? cli_fail(ctx, "--memory takes no --schedules") : KILN_OK;
+    if (!s) s = cli_load_inputs(ctx, m, &o->in, in, false);
+    if (!s) s = kc_compile(ctx, kiln_model_graph(m), in, kiln_model_num_inputs(m), &ko, &p);
+    if (!s) {
+        kc_plan_summary(stdout, p);
+        print_memory(p, o->full);
+    }
+    kc_plan_free(p);
+    return s;
+}
+
 /* The graph after the pipeline (or its pass --after), input shapes fixed. */
 static kiln_status optimize_and_print(kiln_ctx *ctx, const inspect_opts *o, kiln_model *m, kiln_tensor *in) {
     gir_graph *g = kiln_model_graph(m);
@@ -245,13 +307,14 @@ static kiln_status optimize_and_print(kiln_ctx *ctx, const inspect_opts *o, kiln
 }
 
 static int inspect_compiled(kiln_ctx *ctx, const inspect_opts *o) {
-    if (o->text) return cli_error(ctx, cli_fail(ctx, "--kernels and the pass options need an ONNX model"));
+    if (o->text) return cli_error(ctx, cli_fail(ctx, "--kernels, --memory and the pass options need an ONNX model"));
     kiln_model *m = NULL;
     kiln_status s = kiln_model_load(ctx, o->path, &m);
     if (s) return cli_error(ctx, s);
     int ni = kiln_model_num_inputs(m);
     kiln_tensor *in = kiln_calloc((size_t)ni + 1, sizeof(kiln_tensor));
     if (!in) s = cli_fail(ctx, "out of memory");
+    else if (o->memory) s = compile_and_print_memory(ctx, o, m, in);
     else s = o->kernels ? compile_and_print(ctx, o, m, in) : optimize_and_print(ctx, o, m, in);
     for (int k = 0; in && k < ni; k++) kiln_tensor_release(&in[k]);
     kiln_free(in);
@@ -267,7 +330,7 @@ int cmd_inspect(int argc, char **argv) {
         cli_pass_list(stdout);
         return 0;
     }
-    if (o.kernels || o.optimize) {
+    if (o.kernels || o.optimize || o.memory) {
         kiln_ctx *kctx;
         if (kiln_ctx_new(&kctx)) return 1;
         rc = inspect_compiled(kctx, &o);
