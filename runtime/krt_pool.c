@@ -2,12 +2,34 @@
 ** krt_pool.c — a fixed pool of pthreads that runs one parallel loop at a
 ** time: the loop's range is split into one contiguous chunk per thread, the
 ** caller runs chunk 0, and returns when every chunk is done.
+**
+** Waking a sleeping thread costs tens of microseconds, as much as a small
+** kernel's loop, and a model runs hundreds of loops back to back. So a
+** worker that finishes a chunk spins (with a pause instruction) for up to
+** KRT_SPIN_NS waiting for the next loop before it sleeps on the condition
+** variable, and the caller spins (yielding the core after a while) until
+** the workers are done.
+**
+** Synchronization: the caller writes the job (fn, closure, n, pending),
+** then publishes it by incrementing `generation` (release); a worker that
+** reads the new generation (acquire) sees the job. A worker finishing its
+** chunk decrements `pending` (release); the caller's acquire load of 0 makes
+** every chunk's writes visible to it. A worker about to sleep increments
+** `sleepers` and re-reads `generation` under the mutex; the caller reads
+** `sleepers` after publishing. Both pairs are sequentially consistent, so
+** either the caller sees the sleeper and broadcasts under the mutex, or the
+** worker sees the new job and does not sleep.
 */
 #include "krt_pool.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
+
+#define KRT_SPIN_NS 100000 /* how long an idle worker spins before it sleeps */
 
 typedef void (*krt_body_fn)(void *closure, int64_t begin, int64_t end);
 
@@ -15,19 +37,34 @@ struct krt_pool {
     int threads;
     pthread_t *workers;
     pthread_mutex_t mu;
-    pthread_cond_t start, done;
-    /* the current job */
-    uint64_t generation;
+    pthread_cond_t start;
+    /* the current job: written by the caller before generation is bumped */
     krt_body_fn fn;
     void *closure;
     int64_t n;
-    int pending;
-    bool stop;
+    atomic_uint_least64_t generation;
+    atomic_int pending; /* workers that have not finished their chunk */
+    atomic_int sleepers;
+    atomic_bool stop;
 };
 
 static krt_pool *g_current = NULL;
 static _Thread_local bool t_in_parallel = false;
 static pthread_mutex_t g_submit = PTHREAD_MUTEX_INITIALIZER;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static void chunk_range(int64_t n, int parts, int k, int64_t *b, int64_t *e) {
     int64_t base = n / parts, rem = n % parts;
@@ -40,6 +77,29 @@ typedef struct worker_arg {
     int index;
 } worker_arg;
 
+/* The next generation after `seen` (spinning a while, then sleeping), or
+** `seen` when the pool stops. */
+static uint64_t wait_for_job(krt_pool *p, uint64_t seen) {
+    int64_t deadline = 0;
+    for (unsigned spin = 0;; spin++) {
+        uint64_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        if (g != seen) return g;
+        if (atomic_load_explicit(&p->stop, memory_order_relaxed)) return seen;
+        cpu_relax();
+        if ((spin & 63) != 63) continue;
+        int64_t t = now_ns();
+        if (!deadline) deadline = t + KRT_SPIN_NS;
+        else if (t > deadline) break;
+    }
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add(&p->sleepers, 1);
+    uint64_t g;
+    while ((g = atomic_load(&p->generation)) == seen && !atomic_load(&p->stop)) pthread_cond_wait(&p->start, &p->mu);
+    atomic_fetch_sub(&p->sleepers, 1);
+    pthread_mutex_unlock(&p->mu);
+    return g;
+}
+
 static void *worker_main(void *arg) {
     worker_arg *wa = arg;
     krt_pool *p = wa->pool;
@@ -47,21 +107,15 @@ static void *worker_main(void *arg) {
     free(wa);
     t_in_parallel = true;
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->stop && p->generation == seen) pthread_cond_wait(&p->start, &p->mu);
-        if (p->stop) break;
-        seen = p->generation;
-        krt_body_fn fn = p->fn;
-        void *closure = p->closure;
+        uint64_t g = wait_for_job(p, seen);
+        if (g == seen) break; /* stopping */
+        seen = g;
         int64_t b, e;
         chunk_range(p->n, p->threads, index, &b, &e);
-        pthread_mutex_unlock(&p->mu);
-        if (b < e) fn(closure, b, e);
-        pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0) pthread_cond_signal(&p->done);
+        if (b < e) p->fn(p->closure, b, e);
+        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -72,7 +126,10 @@ krt_pool *krt_pool_new(int threads) {
     p->threads = threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->start, NULL);
-    pthread_cond_init(&p->done, NULL);
+    atomic_init(&p->generation, 0);
+    atomic_init(&p->pending, 0);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->stop, false);
     p->workers = calloc((size_t)threads, sizeof(pthread_t));
     if (!p->workers) {
         krt_pool_free(p);
@@ -99,13 +156,12 @@ void krt_pool_free(krt_pool *p) {
     if (!p) return;
     if (g_current == p) g_current = NULL;
     pthread_mutex_lock(&p->mu);
-    p->stop = true;
+    atomic_store(&p->stop, true);
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
     for (int i = 1; p->workers && i < p->threads; i++) pthread_join(p->workers[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->start);
-    pthread_cond_destroy(&p->done);
     free(p->workers);
     free(p);
 }
@@ -113,6 +169,15 @@ void krt_pool_free(krt_pool *p) {
 int krt_pool_threads(const krt_pool *p) { return p ? p->threads : 1; }
 
 void krt_pool_set_current(krt_pool *p) { g_current = p; }
+
+/* Until every worker has finished its chunk: spins, then yields the core
+** (a worker may be waiting for it on a busy machine). */
+static void wait_for_workers(krt_pool *p) {
+    for (unsigned spin = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spin++) {
+        if (spin < 4096) cpu_relax();
+        else sched_yield();
+    }
+}
 
 void krt_parallel_for(int64_t n, krt_body_fn fn, void *closure) {
     krt_pool *p = g_current;
@@ -122,21 +187,21 @@ void krt_parallel_for(int64_t n, krt_body_fn fn, void *closure) {
         return;
     }
     pthread_mutex_lock(&g_submit); /* one job at a time per process */
-    pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->closure = closure;
     p->n = n;
-    p->pending = p->threads - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->start);
-    pthread_mutex_unlock(&p->mu);
+    atomic_store_explicit(&p->pending, p->threads - 1, memory_order_relaxed);
+    atomic_fetch_add(&p->generation, 1); /* publishes the job (seq_cst: see the file comment) */
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->start);
+        pthread_mutex_unlock(&p->mu);
+    }
     int64_t b, e;
     chunk_range(n, p->threads, 0, &b, &e);
     t_in_parallel = true;
     if (b < e) fn(closure, b, e);
     t_in_parallel = false;
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    wait_for_workers(p);
     pthread_mutex_unlock(&g_submit);
 }

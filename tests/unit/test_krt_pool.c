@@ -1,13 +1,16 @@
 /*
 ** test_krt_pool.c — the runtime's thread pool: every index of a parallel
 ** loop runs exactly once in contiguous chunks, nested loops run serially in
-** the calling thread, and pools come and go cleanly.
+** the calling thread, and pools come and go cleanly. Workers spin a while
+** between loops, then sleep: loops that come after a pause wake them, and
+** what a chunk writes with plain stores is visible to the caller afterwards.
 */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 #include "runtime/krt_pool.h"
@@ -136,5 +139,63 @@ static void test_pools_come_and_go(void) {
     krt_pool_set_current(NULL);
 }
 
+typedef struct plain {
+    int64_t *data;
+    int64_t round;
+} plain;
+
+static void plain_fn(void *closure, int64_t begin, int64_t end) {
+    plain *pl = closure;
+    for (int64_t i = begin; i < end; i++) pl->data[i] = pl->data[i] * 3 + pl->round + i;
+}
+
+static void sleep_us(long us) {
+    struct timespec ts = {0, us * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* Plain writes of every chunk are seen by the caller after the loop, and the
+** next loop's chunks see the caller's writes, whether the workers were
+** spinning (loops back to back) or asleep (a pause longer than the spin). */
+static void writes_are_visible_across_loops(void) {
+    enum { N = 997 };
+    krt_pool *p = krt_pool_new(3);
+    CHECK(p != NULL);
+    if (!p) return;
+    krt_pool_set_current(p);
+    int64_t data[N], want[N];
+    for (int i = 0; i < N; i++) data[i] = want[i] = i;
+    bool ok = true;
+    for (int64_t round = 1; round <= 300 && ok; round++) {
+        plain pl = {data, round};
+        if (round % 50 == 0) sleep_us(2000); /* the workers go to sleep */
+        krt_parallel_for(N, plain_fn, &pl);
+        for (int i = 0; i < N; i++) {
+            want[i] = want[i] * 3 + round + i;
+            ok &= data[i] == want[i];
+            data[i] = want[i] = data[i] % 1000003; /* the caller writes between loops */
+        }
+    }
+    CHECK(ok);
+    krt_pool_set_current(NULL);
+    krt_pool_free(p);
+}
+
+/* A pool freed right after its loops (workers still spinning) or long
+** after (workers asleep) stops cleanly. */
+static void free_while_spinning_or_asleep(void) {
+    for (int rep = 0; rep < 40; rep++) {
+        krt_pool *p = krt_pool_new(2 + rep % 3);
+        CHECK(p != NULL);
+        if (!p) return;
+        krt_pool_set_current(p);
+        CHECK(covered_once(64, 2 + rep % 3));
+        if (rep % 4 == 3) sleep_us(1000);
+        krt_pool_free(p);
+    }
+    CHECK(covered_once(10, 1)); /* the freed pool is no longer current */
+}
+
 TEST_MAIN(T(test_every_index_once), T(test_negative_and_serial), T(test_nested_serial), T(test_many_jobs),
-          T(test_pools_come_and_go))
+          T(test_pools_come_and_go), T(writes_are_visible_across_loops),
+          T(free_while_spinning_or_asleep))
