@@ -16,7 +16,9 @@
 **   - an injective node (Transpose, Slice, Pad, Cast, and views such as
 **     Reshape, which compile to copies) joins elementwise or injective
 **     producers, and elementwise consumers join it.
-** A group has exactly one result read outside it: a node joins only when
+** A value computed in a group is never read broadcast to more elements
+** inside it (inlined, it would be recomputed per use). A group has exactly
+** one result read outside it: a node joins only when
 ** every other member's result is read by members alone (never a graph
 ** output, never a subgraph). That also rules out cycles: no path can leave
 ** the group and come back, since only the last member's result leaves it.
@@ -115,8 +117,29 @@ static bool epilogue_fits(const fk_state *st, int G, int i) {
     return st->kind[G] != FK_ANCHOR || (h && same_dims(&h->outputs[0]->type, out));
 }
 
+static int64_t type_numel(const gir_type *t) {
+    int64_t n = 1;
+    for (int d = 0; d < t->rank; d++) n *= t->dims[d].value;
+    return n;
+}
+
+/* Whether node i reads nothing that group G computes at more places than
+** G computes it: a broadcast of an inlined value recomputes it per use. */
+static bool no_expansion(const fk_state *st, int G, int i) {
+    const gir_node *n = st->g->nodes[i];
+    int64_t out = type_numel(&n->outputs[0]->type);
+    for (int k = 0; k < n->n_inputs; k++) {
+        const gir_value *v = n->inputs[k];
+        if (v && v->producer && v->producer->id < st->n && st->grp[v->producer->id] == G &&
+            type_numel(&v->type) < out)
+            return false;
+    }
+    return true;
+}
+
 /* Whether node i may join group G, by their kinds. */
 static bool compatible(const fk_state *st, int G, int i) {
+    if (!no_expansion(st, G, i)) return false;
     switch (st->cls[i]) {
     case FK_EW: return st->kind[G] == FK_EW || st->kind[G] == FK_INJ || epilogue_fits(st, G, i);
     case FK_INJ:
@@ -173,7 +196,9 @@ static bool fits_after(const fk_state *st, int L, int H) {
         if (st->grp[j] != L) continue;
         const gir_node *n = st->g->nodes[j];
         const gir_type *out = &n->outputs[0]->type;
-        if (j < h->id || (st->kind[H] == FK_ANCHOR && !same_dims(&h->outputs[0]->type, out))) return false;
+        if (j < h->id || (st->kind[H] == FK_ANCHOR && !same_dims(&h->outputs[0]->type, out)) ||
+            !no_expansion(st, L, j))
+            return false;
         for (int k = 0; k < n->n_inputs; k++) {
             const gir_value *v = n->inputs[k];
             int G = v && v->producer && v->producer->id < st->n ? st->grp[v->producer->id] : -1;

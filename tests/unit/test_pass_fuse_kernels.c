@@ -250,6 +250,13 @@ static void path_through_an_outside_node(void) {
                  "Add+Neg");
 }
 
+/* %a broadcast over %y's rows would be recomputed per row if inlined. */
+static void computed_value_is_not_broadcast(void) {
+    check_fusion("graph \"bcast\" {\n  opset 17\n  input %x : f32[1,8]\n  input %y : f32[16,8]\n"
+                 "  %a = Exp(%x)\n  %b = Add(%y, %a)\n  %c = Relu(%b)\n  output %c : f32[16,8]\n}\n",
+                 "Add+Relu");
+}
+
 static void dynamic_shapes_stay(void) {
     kiln_ctx *ctx;
     kiln_ctx_new(&ctx);
@@ -286,5 +293,5 @@ static void bad_body_is_an_error(void) {
 }
 
 TEST_MAIN(T(conv_epilogue_fuses), T(matmul_epilogue_and_chain_fuse), T(reduction_absorbs_producers), T(views_fuse_as_injective),
-          T(member_read_twice_outside), T(path_through_an_outside_node), T(dynamic_shapes_stay),
+          T(member_read_twice_outside), T(path_through_an_outside_node), T(computed_value_is_not_broadcast), T(dynamic_shapes_stay),
           T(bad_body_is_an_error))
