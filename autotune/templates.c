@@ -21,7 +21,8 @@
 #include "ir/dtype.h"
 #include "tmpl_internal.h"
 
-static const tmpl_def *const k_templates[] = {&tmpl_matmul, &tmpl_conv, &tmpl_pool, &tmpl_reduce, &tmpl_elemwise};
+extern const tmpl_def tmpl_conv_blocked; /* tmpl_conv_blocked.c: the blocked channel layout */
+static const tmpl_def *const k_templates[] = {&tmpl_matmul, &tmpl_conv_blocked, &tmpl_conv, &tmpl_pool, &tmpl_reduce, &tmpl_elemwise};
 #define N_TEMPLATES (int)(sizeof k_templates / sizeof k_templates[0])
 #define DEFAULT_ID N_TEMPLATES
 

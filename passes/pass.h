@@ -169,6 +169,19 @@ kiln_status pass_fuse_gelu(kiln_ctx *ctx, gir_graph *g);       /* the Erf and th
 kiln_status pass_fuse_softmax(kiln_ctx *ctx, gir_graph *g);    /* scale and additive mask folded into one softmax */
 kiln_status pass_fuse_attention(kiln_ctx *ctx, gir_graph *g);  /* softmax(QKᵀ·s + mask)·V → Attention */
 
+/* Layout selection (passes/choose_layout.c): regions of Conv nodes (static
+** 4-D f32, constant weights) joined by elementwise ops (per-channel or
+** scalar constants, two region tensors) move to the blocked channel layout
+** N C/c H W c (ai.kiln ConvBlocked, weights blocked at compile time), with
+** LayoutToBlocked / LayoutFromBlocked at the regions' edges; conversions
+** that meet cancel. A Conv moves only where its padded channels cost little.
+** The block c is a knob: set_block (>= 0; -1 returns to the default), else
+** the environment's KILN_LAYOUT_BLOCK, else the host's vector width in f32
+** lanes; 0 keeps every Conv in NCHW. */
+kiln_status pass_choose_layout(kiln_ctx *ctx, gir_graph *g);
+void pass_choose_layout_set_block(int64_t block);
+int64_t pass_choose_layout_block(void);
+
 /* Kernel fusion (passes/fuse_kernels.c): an anchor (Conv, MatMul/Gemm,
 ** pooling, reduction) with its elementwise/broadcast epilogue, injective
 ** prologues where legal, and chains of elementwise ops become one node of
