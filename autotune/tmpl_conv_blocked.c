@@ -175,6 +175,21 @@ static void cb_inner(tb *b, const cb_info *ci, bool unroll, bool ukw) {
     tb_vectorize(b, C->name, C->axes[4]->name);
 }
 
+/* The padded input, at the root (rows in parallel) or per tile: one
+** block-wide vector per position, the padding's select once per vector
+** (element by element, LLVM would copy each block with a call to memcpy). */
+static void cb_pad(tb *b, const tir_stage *P, const tir_stage *E, const char *tile, bool par) {
+    const char *lanes = P->axes[4]->name;
+    if (tile) {
+        tb_compute_at(b, P->name, E->name, tile);
+    } else {
+        const char *rows[3] = {P->axes[0]->name, P->axes[1]->name, P->axes[2]->name};
+        const char *r = tb_fuse(b, P->name, 3, rows);
+        if (par && r) tb_parallel(b, P->name, r);
+    }
+    tb_vectorize(b, P->name, lanes);
+}
+
 static void cb_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tune_space *sp, const int64_t *pt) {
     cb_info ci;
     if (!cb_analyse(f, t, &ci)) return;
@@ -212,7 +227,7 @@ static void cb_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tun
         cb_inner(b, &ci, unroll && tile > 1, ukw);
     }
     if (par && tl) tb_parallel(b, E->name, tl);
-    if (pad_tile && tl) tb_compute_at(b, ci.pad->name, E->name, tl);
+    if (ci.pad) cb_pad(b, ci.pad, E, pad_tile ? tl : NULL, par);
     tmpl_sched_rest(b, f, t, sp, pt);
 }
 
