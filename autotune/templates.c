@@ -6,6 +6,7 @@
 **   matmul    register-blocked micro-kernel over a MATMUL stage
 **   conv      register-blocked direct convolution over a CONV stage
 **   pool      window reductions vectorized along the output width
+**   attention the Attention DAG per tile of query rows
 **   reduce    any function with reductions: vector accumulators or vector
 **             partial sums, statistics computed per row inside the consumer
 **   elemwise  functions without reductions: producers inlined, the
@@ -22,7 +23,8 @@
 #include "tmpl_internal.h"
 
 extern const tmpl_def tmpl_conv_blocked; /* tmpl_conv_blocked.c: the blocked channel layout */
-static const tmpl_def *const k_templates[] = {&tmpl_matmul, &tmpl_conv_blocked, &tmpl_conv, &tmpl_pool, &tmpl_reduce, &tmpl_elemwise};
+extern const tmpl_def tmpl_attention; /* tmpl_attention.c: Attention per tile of query rows */
+static const tmpl_def *const k_templates[] = {&tmpl_matmul, &tmpl_conv_blocked, &tmpl_conv, &tmpl_pool, &tmpl_attention, &tmpl_reduce, &tmpl_elemwise};
 #define N_TEMPLATES (int)(sizeof k_templates / sizeof k_templates[0])
 #define DEFAULT_ID N_TEMPLATES
 

@@ -7,8 +7,10 @@
 ** (present key/value, the qk matrix) are KILN_ERR_UNSUPPORTED: those nodes
 ** run their reference kernel.
 **
-** The stages, per (batch, head, query) row of keys j:
-**   scores[b,h,i,j]  = sum(d) Q[b,h,i,d] * K[b,g,j,d]      (g: h's key head)
+** The stages, per (batch, head, query) row of keys j (autotune/tmpl_attention.c
+** schedules them per tile of query rows):
+**   key_t[b,g,d,j]   = K[b,g,j,d]                          (keys innermost)
+**   scores[b,h,i,j]  = sum(d) Q[b,h,i,d] * key_t[b,g,d,j]      (g: h's key head)
 **   logits[b,h,i,j]  = softcap(scores * scale) + bias(b,h,i,j)
 **   row_max[b,h,i]   = max(j) logits
 **   probs[b,h,i,j]   = exp(logits - row_max)   (0 when the row is all masked)
@@ -83,7 +85,19 @@ static ex_expr *kv_head(tir_func *f, const att_cmp *a, ex_expr *h) {
     return group == 1 ? h : ex_floordiv(&f->eb, h, ex_int(&f->eb, group));
 }
 
-static tir_stage *att_scores(tir_func *f, const att_cmp *a) {
+/* K with positions innermost, key_t[b, g, d, j]: the scores' inner loop
+** over keys then reads it contiguously (a schedule computes it once). */
+static tir_stage *att_key_t(tir_func *f, const att_cmp *a) {
+    int64_t dims[4] = {a->b, a->hk, a->dq, a->t};
+    tir_stage *st = cmp_stage(f, "key_t", a->calc, 4, dims, TIR_TAG_INJECTIVE, (const char *const[]){"b", "h", "d", "j"});
+    ex_expr *x[4];
+    cmp_axes(f, st, x);
+    if (!st) return NULL;
+    st->body = att_load(f, a, a->k, a->dq, x[0], x[1], x[3], x[2]);
+    return st;
+}
+
+static tir_stage *att_scores(tir_func *f, const att_cmp *a, const tir_tensor *kt) {
     int64_t dims[4] = {a->b, a->hq, a->sq, a->t};
     tir_stage *st = cmp_stage(f, "scores", a->calc, 4, dims, TIR_TAG_REDUCE, (const char *const[]){"b", "h", "i", "j"});
     ex_var *d = cmp_raxis(f, st, "d", a->dq);
@@ -91,8 +105,8 @@ static tir_stage *att_scores(tir_func *f, const att_cmp *a) {
     cmp_axes(f, st, x);
     if (!st || !d) return NULL;
     ex_expr *dv = ex_varref(&f->eb, d);
-    ex_expr *prod = cmp_bin(f, EX_MUL, att_load(f, a, a->q, a->dq, x[0], x[1], x[2], dv),
-                            att_load(f, a, a->k, a->dq, x[0], kv_head(f, a, x[1]), x[3], dv));
+    ex_expr *ki[4] = {x[0], kv_head(f, a, x[1]), dv, x[3]};
+    ex_expr *prod = cmp_bin(f, EX_MUL, att_load(f, a, a->q, a->dq, x[0], x[1], x[2], dv), cmp_load(f, kt, ki));
     st->body = cmp_reduction(f, st, EX_SUM, prod);
     return st;
 }
@@ -183,7 +197,8 @@ static tir_stage *att_context(tir_func *f, const att_cmp *a, const tir_tensor *p
 /* The output: context / row_sum in Q's type and layout. */
 static tir_stage *att_output(tir_func *f, const att_cmp *a, const tir_tensor *ctx_t, const tir_tensor *sum) {
     int64_t d4[4] = {a->b, a->hq, a->sq, a->dv}, d3[3] = {a->b, a->sq, a->hq * a->dv};
-    tir_stage *st = cmp_stage(f, "attention", a->q->dtype, a->is3d ? 3 : 4, a->is3d ? d3 : d4, TIR_TAG_ELEMWISE, NULL);
+    tir_stage *st = cmp_stage(f, "attention", a->q->dtype, a->is3d ? 3 : 4, a->is3d ? d3 : d4, TIR_TAG_ELEMWISE,
+                              a->is3d ? (const char *const[]){"b", "i", "c"} : (const char *const[]){"b", "h", "i", "e"});
     ex_expr *x[4];
     cmp_axes(f, st, x);
     if (!st) return NULL;
@@ -205,7 +220,8 @@ CMP_FN(attention) {
     att_cmp a = {0};
     kiln_status s = att_setup(ctx, n, in, &a);
     if (s) return s;
-    tir_stage *sc = att_scores(f, &a);
+    tir_stage *kt = att_key_t(f, &a);
+    tir_stage *sc = kt ? att_scores(f, &a, kt->out) : NULL;
     tir_stage *lg = sc ? att_logits(f, &a, sc->out) : NULL;
     tir_stage *mx = lg ? att_row(f, &a, "row_max", EX_RMAX, lg->out) : NULL;
     tir_stage *pr = mx ? att_probs(f, &a, lg->out, mx->out) : NULL;
