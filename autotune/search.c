@@ -520,6 +520,10 @@ static kiln_status fill_batch(tune_search *s, batch_out *b) {
 
 kiln_status tune_search_next_batch(tune_search *s, int n, int64_t *points, int *n_out) {
     batch_out b = {points, n, 0};
+    if (n <= 0) {
+        *n_out = 0;
+        return KILN_OK;
+    }
     s->batch++;
     s->n_cands = 0;
     kiln_status st = tune_cost_model_train(s->ctx, s->o.model);

@@ -265,7 +265,8 @@ static void t_reports(void) {
     CHECK(tune_search_report(s, wrong, 1, &t, &ok) == KILN_ERR_INVALID);
     CHECK_MSG(strstr(kiln_errmsg(g_ctx), "rows=99") != NULL, "%s", kiln_errmsg(g_ctx));
     CHECK(tune_search_n_measured(s) == 1);
-    int got = 0;
+    int got = -1;
+    CHECK(tune_search_next_batch(s, 0, pts, &got) == KILN_OK && got == 0);
     CHECK(tune_search_next_batch(s, 16, pts, &got) == KILN_OK && got == 16);
     for (int i = 0; i < got; i++) CHECK(memcmp(pts + i * nk, def, sizeof(int64_t) * (size_t)nk) != 0);
     tune_search_free(s);
