@@ -8,6 +8,7 @@
 ** divisor acts as 1, and signed narrow types divide in i64 so that
 ** INT_MIN / -1 wraps like the reference instead of trapping.
 */
+#include <math.h>
 #include <string.h>
 
 #include "compute.h"
@@ -128,9 +129,35 @@ CMP_FN(mod) {
 
 /* ---- Pow: the base's type; a float exponent of an integer base in f64 ---- */
 
+enum { POW_ANY, POW_1, POW_2, POW_3, POW_HALF, POW_MINUS1 };
+
+/* A float base's constant exponent whose elements are all 1, 2, 3, 0.5 or
+** -1: the power is then a multiplication, a square root or a division
+** (the reference's pow, computed in f64 and rounded once, differs from
+** these only by the rounding of the calc type). */
+static int pow_kind(const tir_tensor *base, const tir_tensor *e) {
+    if (!kiln_dtype_is_float(base->dtype) || !e->constant) return POW_ANY;
+    int64_t n = kiln_numel(e->constant);
+    if (n <= 0) return POW_ANY;
+    double v = kiln_tensor_f64(e->constant, 0);
+    for (int64_t i = 1; i < n; i++)
+        if (kiln_tensor_f64(e->constant, i) != v) return POW_ANY;
+    return v == 1 ? POW_1 : v == 2 ? POW_2 : v == 3 ? POW_3 : v == 0.5 ? POW_HALF : v == -1 ? POW_MINUS1 : POW_ANY;
+}
+
 static ex_expr *b_pow(tir_func *f, const bin_args *b, ex_expr *x, ex_expr *y) {
-    (void)b;
-    return cmp_bin(f, EX_POW, x, y);
+    kiln_dtype t = x->dtype;
+    switch (b->op) {
+    case POW_1: return x;
+    case POW_2: return cmp_bin(f, EX_MUL, x, x);
+    case POW_3: return cmp_bin(f, EX_MUL, cmp_bin(f, EX_MUL, x, x), x);
+    case POW_MINUS1: return cmp_bin(f, EX_DIV, cmp_f(f, t, 1.0), x);
+    case POW_HALF: { /* pow(-inf, 0.5) is +inf where sqrt gives NaN */
+        ex_expr *ninf = cmp_bin(f, EX_EQ, x, cmp_f(f, t, -HUGE_VAL));
+        return cmp_sel(f, ninf, cmp_f(f, t, HUGE_VAL), cmp_un(f, EX_SQRT, x));
+    }
+    default: return cmp_bin(f, EX_POW, x, y);
+    }
 }
 
 CMP_FN(pow) {
@@ -142,7 +169,7 @@ CMP_FN(pow) {
                             "integer powers of integers (%s ** %s) have no compute definition yet",
                             kiln_dtype_name(bt), kiln_dtype_name(et));
     kiln_dtype calc = bf && bt != KILN_F64 && et != KILN_F64 ? KILN_F32 : KILN_F64;
-    return binary(ctx, f, n, in, out, "pow", b_pow, 0, calc);
+    return binary(ctx, f, n, in, out, "pow", b_pow, pow_kind(in[0], in[1]), calc);
 }
 
 /* ---- BitShift: unsigned; shifting by the width or more gives 0 ---- */
