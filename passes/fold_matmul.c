@@ -159,6 +159,7 @@ static bool absorb(gir_graph *g, gir_node *mm, double s, bool mul, bool with_bia
 
 /* MatMul(..) * s: the scaling node m goes. */
 static bool scaled_result(gir_graph *g, gir_node *m, bool *oom) {
+    if (!is_op(m, "Mul") && !is_op(m, "Div")) return false;
     for (int slot = 0; slot < 2; slot++) {
         double s;
         bool mul;

@@ -164,7 +164,7 @@ static void squeeze_pair(gir_graph *g, gir_node *p, gir_node *n, bool *done) {
 static kiln_status simplify_at(kiln_ctx *ctx, gir_graph *g, gir_node *n, bool *done) {
     gir_node *p;
     *done = false;
-    if (!(p = chain_head(g, n))) return KILN_OK;
+    if ((!reshape_like(n) && !is_op(n, "Transpose")) || !(p = chain_head(g, n))) return KILN_OK;
     if (reshape_like(n) && reshape_like(p)) {
         kiln_status s = reshape_chain(ctx, g, p, n, done);
         if (s || *done) return s;
