@@ -208,47 +208,46 @@ static bool fits_after(const fk_state *st, int L, int H) {
     return true;
 }
 
-/* The producer groups node i may join: all compatible ones when none holds
-** an anchor or a reduction, else that one first, with the elementwise ones
-** that can follow it. */
-static int candidates(const fk_state *st, int i, int *set) {
+/* The producer groups of node i that it may join: those holding an anchor
+** or a reduction in heavy[], the others in light[]; the counts. */
+static void candidates(const fk_state *st, int i, int *heavy, int *n_heavy, int *light, int *n_light) {
     const gir_node *n = st->g->nodes[i];
-    int count = 0, heavy = -1;
+    *n_heavy = *n_light = 0;
     for (int k = 0; k < n->n_inputs; k++) {
         const gir_value *v = n->inputs[k];
         if (!v || v->constant || !v->producer || v->producer->id >= st->n) continue;
         int G = st->grp[v->producer->id];
-        if (G < 0 || G == heavy || in_set(set, count, G) || !compatible(st, G, i)) continue;
-        if (st->kind[G] == FK_ANCHOR || st->kind[G] == FK_REDUCE) {
-            if (heavy < 0) heavy = G;
-            continue;
-        }
-        set[count++] = G;
+        if (G < 0 || in_set(heavy, *n_heavy, G) || in_set(light, *n_light, G) || !compatible(st, G, i)) continue;
+        if (st->kind[G] == FK_ANCHOR || st->kind[G] == FK_REDUCE) heavy[(*n_heavy)++] = G;
+        else light[(*n_light)++] = G;
     }
-    if (heavy < 0) return count;
-    int kept = 0;
-    for (int s = 0; s < count; s++)
-        if (st->kind[set[s]] == FK_EW && fits_after(st, set[s], heavy)) set[kept++] = set[s];
-    memmove(set + 1, set, sizeof *set * (size_t)kept);
-    set[0] = heavy;
-    return kept + 1;
 }
 
+static bool try_merge(fk_state *st, const int *set, int n_set, int i) {
+    if (n_set == 0 || !closed(st, set, n_set, i)) return false;
+    merge(st, set, n_set, i);
+    return true;
+}
+
+/* Node i joins, in order of preference: an anchor's (or reduction's) group
+** with the elementwise groups that can follow it, that group alone, all its
+** elementwise producer groups, one of them. Else it starts its own. */
 static void place(fk_state *st, int i) {
-    int set[64];
+    int heavy[64], light[64], set[65], n_heavy, n_light;
     st->grp[i] = i;
     st->kind[i] = st->cls[i];
     if (st->cls[i] == FK_ANCHOR || st->g->nodes[i]->n_inputs > 64) return;
-    int n_set = candidates(st, i, set);
-    if (n_set > 0 && closed(st, set, n_set, i)) {
-        merge(st, set, n_set, i);
-        return;
+    candidates(st, i, heavy, &n_heavy, light, &n_light);
+    for (int h = 0; h < n_heavy; h++) {
+        int n_set = 0;
+        set[n_set++] = heavy[h];
+        for (int l = 0; l < n_light; l++)
+            if (st->kind[light[l]] == FK_EW && fits_after(st, light[l], heavy[h])) set[n_set++] = light[l];
+        if (try_merge(st, set, n_set, i) || (n_set > 1 && try_merge(st, set, 1, i))) return;
     }
-    for (int s = 0; s < n_set && n_set > 1; s++)
-        if (closed(st, &set[s], 1, i)) {
-            merge(st, &set[s], 1, i);
-            return;
-        }
+    if (n_heavy == 0 && try_merge(st, light, n_light, i)) return;
+    for (int l = 0; l < n_light && (n_light > 1 || n_heavy > 0); l++)
+        if (try_merge(st, &light[l], 1, i)) return;
 }
 
 /* ---- state ---- */

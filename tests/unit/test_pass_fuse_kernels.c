@@ -209,6 +209,16 @@ static void matmul_epilogue_and_chain_fuse(void) {
     check_fusion(b.s, "MatMul+Add+Sigmoid+Mul+Add;Transpose+Exp+Neg");
 }
 
+/* The residual Add of two convolutions joins the one whose result nothing
+** else reads (here the second: %c1 is also read by %n). */
+static void residual_add_joins_the_free_anchor(void) {
+    check_fusion("graph \"twoconv\" {\n  opset 17\n  input %x : f32[1,2,4,4]\n"
+                 "  const %w1 : f32[2,2,1,1] = {1, -1, 0.5, 2}\n  const %w2 : f32[2,2,1,1] = {0.25, 3, -2, 1}\n"
+                 "  %c1 = Conv(%x, %w1)\n  %c2 = Conv(%x, %w2)\n  %a = Add(%c1, %c2)\n  %n = Neg(%c1)\n"
+                 "  output %a : f32[1,2,4,4]\n  output %n : f32[1,2,4,4]\n}\n",
+                 "Conv+Add");
+}
+
 static void reduction_absorbs_producers(void) {
     check_fusion("graph \"sumsq\" {\n  opset 18\n  input %x : f32[6,32]\n  const %axes : i64[1] = {1}\n"
                  "  %q = Mul(%x, %x)\n  %h = Abs(%q)\n  %s = ReduceSum(%h, %axes) {keepdims=1}\n"
@@ -292,6 +302,6 @@ static void bad_body_is_an_error(void) {
     kiln_ctx_free(ctx);
 }
 
-TEST_MAIN(T(conv_epilogue_fuses), T(matmul_epilogue_and_chain_fuse), T(reduction_absorbs_producers), T(views_fuse_as_injective),
+TEST_MAIN(T(conv_epilogue_fuses), T(matmul_epilogue_and_chain_fuse), T(residual_add_joins_the_free_anchor), T(reduction_absorbs_producers), T(views_fuse_as_injective),
           T(member_read_twice_outside), T(path_through_an_outside_node), T(computed_value_is_not_broadcast), T(dynamic_shapes_stay),
           T(bad_body_is_an_error))
