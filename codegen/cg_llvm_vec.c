@@ -5,9 +5,9 @@
 ** In a vectorized loop over v an access whose index is affine in v with
 ** coefficient 1 becomes one vector load/store at the index of lane 0; an
 ** index that does not depend on v is a scalar load (splatted where a vector
-** is needed); any other index becomes a gather/scatter. Under a mask (a
-** guard that differs between lanes) loads and stores are masked, so
-** inactive lanes touch no memory.
+** is needed); any other index loads lane by lane (stores scatter). Under a
+** mask (a guard that differs between lanes) loads and stores are masked,
+** so inactive lanes touch no memory.
 */
 #include "codegen/cg_llvm_internal.h"
 
@@ -212,6 +212,30 @@ static kiln_status uniform_masked_load(cg_emit *cg, kiln_dtype dt, LLVMTypeRef m
     return KILN_OK;
 }
 
+/* A gather as one scalar load per lane. With 64-bit lane indices LLVM 19
+** splits a 16-lane f32 gather into two AVX-512 vgatherqps, and one was seen
+** to get the same register number for its destination and its index, an
+** encoding the CPU rejects (#UD, SIGILL). Loads per lane have no such form
+** (LLVM's own vectorizers may still pair them into gathers where their cost
+** model prefers). An inactive lane loads element 0 of the buffer (always
+** there) and reads zero, as the masked gather did: a poison divisor would
+** be undefined. */
+static LLVMValueRef lane_loads(cg_emit *cg, LLVMTypeRef mt, LLVMValueRef base, LLVMValueRef ix, unsigned align) {
+    LLVMBuilderRef b = cg->b;
+    LLVMValueRef v = LLVMGetUndef(LLVMVectorType(mt, (unsigned)cg->width)), zero = LLVMConstNull(mt);
+    for (int l = 0; l < cg->width; l++) {
+        LLVMValueRef lane = LLVMConstInt(cg->t_i32, (unsigned long long)l, 0);
+        LLVMValueRef i = LLVMBuildExtractElement(b, ix, lane, "");
+        LLVMValueRef on = cg->mask ? LLVMBuildExtractElement(b, cg->mask, lane, "") : NULL;
+        if (on) i = LLVMBuildSelect(b, on, i, LLVMConstInt(LLVMTypeOf(i), 0, 0), "");
+        LLVMValueRef x = LLVMBuildLoad2(b, mt, LLVMBuildInBoundsGEP2(b, mt, base, &i, 1, ""), "");
+        LLVMSetAlignment(x, align);
+        if (on) x = LLVMBuildSelect(b, on, x, zero, "");
+        v = LLVMBuildInsertElement(b, v, x, lane, "");
+    }
+    return v;
+}
+
 kiln_status cg_load(cg_emit *cg, const ex_expr *e, cg_val *out) {
     const lir_buffer *buf = e->buffer;
     LLVMValueRef base;
@@ -245,12 +269,7 @@ kiln_status cg_load(cg_emit *cg, const ex_expr *e, cg_val *out) {
             LLVMSetAlignment(v, align);
         }
     } else {
-        /* masked-off lanes read zeros: a poison divisor would be undefined */
-        LLVMValueRef ix = idx.vec ? idx.v : cg_splat(cg, idx.v, cg->width);
-        LLVMValueRef ptrs = LLVMBuildInBoundsGEP2(b, mt, base, &ix, 1, "");
-        LLVMTypeRef over[2] = {vt, LLVMVectorType(cg->t_ptr, (unsigned)cg->width)};
-        LLVMValueRef args[4] = {ptrs, al, all_lanes(cg), LLVMConstNull(vt)};
-        v = cg_intrin(cg, "llvm.masked.gather", over, 2, args, 4);
+        v = lane_loads(cg, mt, base, idx.vec ? idx.v : cg_splat(cg, idx.v, cg->width), align);
     }
     *out = (cg_val){cg_from_mem(cg, buf->dtype, v), true};
     return KILN_OK;

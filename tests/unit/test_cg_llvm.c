@@ -946,7 +946,8 @@ static void test_strided_vectorized(void) {
     }
     compare_interp(f, args, 0, 0, "strided");
     char *ir = ir_text(f, NULL, false);
-    CHECK(ir && strstr(ir, "llvm.masked.gather") && strstr(ir, "llvm.masked.scatter"));
+    /* gathering loads go lane by lane (see cg_llvm_vec.c: no 64-bit-index gathers) */
+    CHECK(ir && !strstr(ir, "llvm.masked.gather") && strstr(ir, "llvm.masked.scatter"));
     kiln_free(ir);
     lir_func_free(f);
 }
