@@ -20,6 +20,7 @@ static const gir_pass PASSES[] = {
     {"eliminate_dead", pass_eliminate_dead, 2, "nodes and constants that reach no output"},
     {"fuse_layer_norm", pass_fuse_layer_norm, 2, "decomposed LayerNorm -> LayerNormalization"},
     {"fuse_gelu", pass_fuse_gelu, 2, "GELU in its Erf or Tanh form -> Gelu"},
+    {"fuse_softmax", pass_fuse_softmax, 2, "max-subtracted Exp / ReduceSum -> Softmax"},
     {"fuse_attention", pass_fuse_attention, 2, "softmax(Q Kt * scale + mask) V -> Attention"},
     {"choose_layout", pass_choose_layout, 2, "Conv regions -> blocked channel layout (NCHWc), conversions at the edges"},
     {"fuse_kernels", pass_fuse_kernels, 2, "anchors with their epilogues, elementwise chains: one FusedKernel each"},

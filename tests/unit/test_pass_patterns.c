@@ -184,5 +184,88 @@ static void gelu_near_misses(void) {
     gir_graph_free(pc_check(text, pass_fuse_gelu, "Gelu", 0, 0));
 }
 
-TEST_MAIN(T(layer_norm_forms), T(layer_norm_axes_input), T(layer_norm_near_misses), T(gelu_forms),
+/* x : f32[3,9]; axes: the reductions' attribute; sub: the Sub line. */
+static char *sm_text(char *buf, size_t n, const char *axes, const char *sub, const char *extra) {
+    snprintf(buf, n,
+             "graph \"sm\" {\n opset 14\n input %%x : f32[3,9]\n %%m = ReduceMax(%%x) {axes=%s}\n %s\n"
+             " %%e = Exp(%%d)\n %%s = ReduceSum(%%e, %%ax)\n %%o = Div(%%e, %%s)\n output %%o\n%s}\n",
+             axes, sub, extra);
+    return buf;
+}
+
+static void softmax_forms(void) {
+    char t[2048], full[2100];
+    /* ReduceSum takes its axes as an input from opset 13 */
+    const char *fix = " const %ax : i64[1] = {-1}\n";
+    sm_text(t, sizeof t, "[-1]", "%d = Sub(%x, %m)", "");
+    char *at = strstr(t, " %m");
+    snprintf(full, sizeof full, "%.*s%s%s", (int)(at - t), t, fix, at);
+    gir_graph *g = pc_check(full, pass_fuse_softmax, "Softmax", 1, 1e-6);
+    if (g) CHECK(g->n_nodes == 1);
+    gir_graph_free(g);
+    /* near misses: the max over the other axis; exp read elsewhere; x - m reversed */
+    const char *bad[][2] = {{"[0]", "%d = Sub(%x, %m)"}, {"[1]", "%d = Sub(%m, %x)"}};
+    for (int k = 0; k < 2; k++) {
+        sm_text(t, sizeof t, bad[k][0], bad[k][1], "");
+        at = strstr(t, " %m");
+        snprintf(full, sizeof full, "%.*s%s%s", (int)(at - t), t, fix, at);
+        gir_graph_free(pc_check(full, pass_fuse_softmax, "Softmax", 0, 0));
+    }
+    sm_text(t, sizeof t, "[1]", "%d = Sub(%x, %m)", " output %e\n");
+    at = strstr(t, " %m");
+    snprintf(full, sizeof full, "%.*s%s%s", (int)(at - t), t, fix, at);
+    gir_graph_free(pc_check(full, pass_fuse_softmax, "Softmax", 0, 0));
+}
+
+/* Attention over q [1,2,5,4], kt [1,2,4,5] (a Transpose of k), v [1,2,5,3];
+** mid: the lines from %s0 (the QKt product) to %s2 (Softmax's input). */
+static char *att_text(char *buf, size_t n, const char *mid, const char *extra) {
+    snprintf(buf, n,
+             "graph \"att\" {\n opset 14\n input %%q : f32[1,2,5,4]\n input %%k : f32[1,2,5,4]\n"
+             " input %%v : f32[1,2,5,3]\n input %%m : f32[1,1,1,5]\n const %%c : f32[] = {2}\n"
+             " const %%c2 : f32[5] = {2, 2, 2, 2, 2}\n const %%neg : f32[] = {-3.4028234663852886e38}\n"
+             " const %%tril : bool[1,1,5,5] = {true, false, false, false, false, true, true, false, false, false,"
+             " true, true, true, false, false, true, true, true, true, false, true, true, true, true, true}\n"
+             " const %%band : bool[5,5] = {true, true, false, false, false, true, true, false, false, false,"
+             " false, true, true, false, false, false, false, true, true, false, false, false, false, true, true}\n"
+             " %%kt = Transpose(%%k) {perm=[0, 1, 3, 2]}\n %%s0 = MatMul(%%q, %%kt)\n%s\n"
+             " %%p = Softmax(%%s2) {axis=-1}\n %%o = MatMul(%%p, %%v)\n output %%o\n%s}\n",
+             mid, extra);
+    return buf;
+}
+
+static void attention_forms(void) {
+    char t[4096];
+    gir_graph *g = pc_check(att_text(t, sizeof t, " %s1 = Div(%s0, %c)\n %s2 = Add(%s1, %m)", ""), pass_fuse_attention,
+                            "Attention", 1, 1e-5);
+    if (g) CHECK(g->n_nodes == 2 && pc_count(g, "Transpose") == 1 && fabs(gir_attr_float(g->nodes[1], "scale", 0) - 0.5) < 1e-12);
+    gir_graph_free(g);
+    /* gpt2's causal Where: is_causal, no mask input */
+    g = pc_check(att_text(t, sizeof t, " %s1 = Mul(%s0, %c)\n %s2 = Where(%tril, %s1, %neg)", ""), pass_fuse_attention,
+                 "Attention", 1, 1e-5);
+    if (g) CHECK(g->n_nodes == 2 && gir_attr_int(g->nodes[1], "is_causal", 0) == 1 && g->nodes[1]->n_inputs == 3);
+    gir_graph_free(g);
+    /* another constant bool mask: passed as the mask */
+    g = pc_check(att_text(t, sizeof t, " %s1 = Div(%s0, %c)\n %s2 = Where(%band, %s1, %neg)", ""), pass_fuse_attention,
+                 "Attention", 1, 1e-5);
+    if (g) CHECK(g->n_nodes == 2 && g->nodes[1]->n_inputs == 4);
+    gir_graph_free(g);
+    /* no scale, no mask */
+    gir_graph_free(pc_check(att_text(t, sizeof t, " %s2 = Identity(%s0)", ""), pass_fuse_attention, "Attention", 0, 0));
+}
+
+static void attention_near_misses(void) {
+    char t[4096];
+    /* the probabilities read elsewhere */
+    gir_graph_free(pc_check(att_text(t, sizeof t, " %s1 = Div(%s0, %c)\n %s2 = Add(%s1, %m)", " output %p\n"),
+                            pass_fuse_attention, "Attention", 0, 0));
+    /* a scale that is no scalar */
+    gir_graph_free(pc_check(att_text(t, sizeof t, " %s1 = Div(%s0, %c2)\n %s2 = Add(%s1, %m)", ""), pass_fuse_attention,
+                            "Attention", 0, 0));
+    /* Where with a finite but small fill: masked keys would still count */
+    gir_graph_free(pc_check(att_text(t, sizeof t, " %s1 = Div(%s0, %c)\n %s2 = Where(%tril, %s1, %c)", ""),
+                            pass_fuse_attention, "Attention", 0, 0));
+}
+
+TEST_MAIN(T(attention_forms), T(attention_near_misses), T(softmax_forms), T(layer_norm_forms), T(layer_norm_axes_input), T(layer_norm_near_misses), T(gelu_forms),
           T(gelu_near_misses))
