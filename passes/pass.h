@@ -128,37 +128,56 @@ kiln_status pass_infer_shapes(kiln_ctx *ctx, gir_graph *g);
 #define KILN_FOLD_MAX_BYTES ((size_t)64 << 20)
 kiln_status pass_fold_constants(kiln_ctx *ctx, gir_graph *g);
 
-/* Identities (passes/simplify.c): Identity, inference-mode Dropout, x*1,
-** x/1, x+0, x-0, Cast to the same type, Reshape/Expand/Squeeze to the same
-** shape, Transpose by the identity permutation go (when the result's shape
-** and type equal the operand's). */
+/* Identities (passes/simplify.c): Identity, inference-mode Dropout (its
+** mask unread), x*1, 1*x, x/1, x+0, 0+x, x-0, Cast/CastLike to the same
+** type, Reshape/Expand/Squeeze/Unsqueeze/Flatten to the same shape,
+** Transpose by the identity permutation go, when the result's type and
+** static shape equal the operand's (a broadcasting constant keeps the
+** node). Readers read the operand; a graph output keeps its name (its
+** operand's producer writes it), and stays when that is impossible. */
 kiln_status pass_simplify(kiln_ctx *ctx, gir_graph *g);
 
 /* Chains (passes/simplify_chains.c): Reshape∘Reshape (and Flatten,
-** Squeeze, Unsqueeze between static shapes) become one Reshape,
-** Transpose∘Transpose one Transpose (or none), Squeeze∘Unsqueeze of the
-** same axes nothing. */
+** Squeeze, Unsqueeze between static shapes) become one Reshape with a
+** constant shape, Transpose∘Transpose one Transpose by the composed
+** permutation, and a pair that gives back its operand (same shape,
+** identity permutation, Squeeze∘Unsqueeze of the same axes, also when
+** shapes are known only by rank) nothing. Only where the intermediate
+** value has no other reader. */
 kiln_status pass_simplify_chains(kiln_ctx *ctx, gir_graph *g);
 
-/* BatchNormalization (inference) after a Conv or Gemm/MatMul with constant
-** weights whose output nothing else reads: folded into the weights and
-** bias (passes/fold_batch_norm.c). */
+/* BatchNormalization (inference, constant parameters of one value per
+** channel) after a Conv (any rank and group), a Gemm or a 2-D MatMul with
+** constant weights whose output nothing else reads: folded into new
+** weights and bias, computed in double (passes/fold_batch_norm.c). A 2-D
+** MatMul becomes a Gemm with the bias; a MatMul of higher rank stays
+** (BatchNormalization's channel axis 1 is not its column axis). */
 kiln_status pass_fold_batch_norm(kiln_ctx *ctx, gir_graph *g);
 
-/* MatMul/Gemm operands (passes/fold_matmul.c): a Transpose of the last two
-** axes feeding Gemm becomes its transA/transB; a constant transposed
-** operand is transposed at compile time; a scalar Mul/Div by a constant on
-** a MatMul's operand or result moves into the constant operand (or Gemm's
-** alpha). */
+/* MatMul/Gemm operands (passes/fold_matmul.c): a Transpose of the two
+** axes feeding Gemm becomes its transA/transB; a Transpose of a constant
+** read by MatMul/Gemm is done at compile time (a new constant); a Mul/Div
+** by a one-element constant on a MatMul/Gemm result or operand moves into
+** a copy of the constant operand (or Gemm's alpha and beta) when the
+** scaled value has no other reader. A scale on an operand that an
+** elementwise node computes stays (it fuses there; patterns such as GELU
+** end in one). Float types only. */
 kiln_status pass_fold_matmul(kiln_ctx *ctx, gir_graph *g);
 
 /* Common subexpressions (passes/cse.c): nodes with the same op, domain,
-** attributes and inputs, and constants with equal type and bytes, are
-** computed once (nondeterministic ops never merged). */
+** opset, attributes (by value) and inputs, and constants with equal type,
+** shape and bytes, are computed once; the first is kept. Never merged:
+** nondeterministic ops, unbound nodes, nodes with subgraph attributes,
+** constants that are graph inputs or outputs or read by a subgraph. Graph
+** outputs keep their names. */
 kiln_status pass_eliminate_common(kiln_ctx *ctx, gir_graph *g);
 
 /* Dead code (passes/dce.c): nodes none of whose outputs reach a graph
-** output (or a subgraph read) go; unused constants are dropped. */
+** output (directly, or through a live node's subgraph reading it by name)
+** go; values nothing names any more (unread constants, results of removed
+** nodes) leave the value list and ids are renumbered. Kept values with
+** automatic names ("%N") are renamed after their new ids so that later
+** automatic names stay unique. */
 kiln_status pass_eliminate_dead(kiln_ctx *ctx, gir_graph *g);
 
 /* Pattern fusion into composite ops (passes/fuse_*.c): the decomposed
