@@ -13,10 +13,10 @@
 #include "ir/tensor.h"
 #include "measure_internal.h"
 
-/* Below this many stores the interpreter computes the reference (it is
-** bounds-checked and independent of the backend); above, the compiled
-** default nest does. */
-#define TM_INTERP_MAX_WORK 4000000.0
+/* Below this many stores (about half a second) the loop-IR interpreter
+** computes the reference: it is bounds-checked and independent of the
+** backend. Above, the compiled default nest does. */
+#define TM_INTERP_MAX_WORK 500000.0
 
 void tune_gate_tolerance(kiln_dtype dt, double *rtol, double *atol_scale) {
     switch (dt) {

@@ -12,6 +12,7 @@
 #include "autotune/measure.h"
 #include "harness.h"
 #include "ir/ctx.h"
+#include "ir/dtype.h"
 #include "ir/mem.h"
 
 static kiln_ctx *g_ctx;
@@ -251,6 +252,39 @@ static void writes_input(void) {
     tir_func_free(f);
 }
 
+/* for i in [0, n): y[i] = x[i] * 2, integers: an element left unwritten
+** fails the gate whatever value the reference has there (two poisons). */
+static lir_func *twice(kiln_dtype dt, int64_t size, int64_t n) {
+    lir_func *lf = lir_func_new("twice");
+    lir_buffer *x = lir_arg_new(lf, "x", dt, size, true), *y = lir_arg_new(lf, "y", dt, size, false);
+    ex_builder *b = &lf->eb;
+    ex_var *i = ex_var_new(b, "i", n, false);
+    ex_expr *v = ex_binary(b, EX_MUL, ex_load_buffer(b, x, ex_varref(b, i)), ex_const_int(b, dt, 2));
+    lf->body = lir_for(lf, i, ex_int(b, 0), ex_int(b, n), LIR_SERIAL, lir_store(lf, y, ex_varref(b, i), v));
+    return lf;
+}
+
+static void integer_outputs(void) {
+    static const kiln_dtype dts[] = {KILN_I32, KILN_U8, KILN_I64};
+    for (int d = 0; d < 3; d++) {
+        tune_measure_opts o;
+        opts(&o);
+        lir_func *ref_nest = twice(dts[d], 64, 64), *good = twice(dts[d], 64, 64), *partial = twice(dts[d], 64, 63);
+        tune_reference *ref = NULL;
+        CHECK(tune_reference_from_lir(g_ctx, ref_nest, &o, TUNE_REF_INTERP, &ref) == KILN_OK);
+        tune_result r;
+        CHECK(ref && tune_measure_lir(g_ctx, good, ref, &o, &r) == KILN_OK);
+        CHECK_MSG(r.status == TUNE_STATUS_OK && r.checked, "%s: %d %s", kiln_dtype_name(dts[d]), r.status, r.msg);
+        CHECK(ref && tune_measure_lir(g_ctx, partial, ref, &o, &r) == KILN_OK);
+        CHECK_MSG(r.status == TUNE_STATUS_WRONG && strstr(r.msg, "element 63"), "%s: %d %s", kiln_dtype_name(dts[d]),
+                  r.status, r.msg);
+        tune_reference_free(ref);
+        lir_func_free(ref_nest);
+        lir_func_free(good);
+        lir_func_free(partial);
+    }
+}
+
 int main(void) {
     kiln_ctx_new(&g_ctx);
     kt_case cases[] = {
@@ -258,6 +292,7 @@ int main(void) {
         {"planted_bugs", planted_bugs},
         {"racing_reduction", racing_reduction},
         {"writes_input", writes_input},
+        {"integer_outputs", integer_outputs},
     };
     int r = kt_run(cases, (int)(sizeof cases / sizeof cases[0]));
     kiln_ctx_free(g_ctx);

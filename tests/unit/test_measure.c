@@ -13,6 +13,7 @@
 #include "harness.h"
 #include "ir/ctx.h"
 #include "ir/mem.h"
+#include "runtime/krt_pool.h"
 
 static kiln_ctx *g_ctx;
 
@@ -259,6 +260,42 @@ static void template_points(void) {
     tir_func_free(f);
 }
 
+/* The caller may hold LLVM state (a JIT module of its own) and a thread
+** pool whose workers have run: the child still compiles and runs. */
+static void parent_holds_jit_and_pool(void) {
+    tir_func *f = make_matmul(32, 32, 32, NULL);
+    sch_trace *t = trace_of(TILED "parallel C io\n");
+    lir_func *lf = NULL;
+    CHECK(sch_lower(g_ctx, f, t, &lf) == KILN_OK);
+    cg_options co;
+    cg_options_default(&co);
+    cg_module *m = NULL;
+    CHECK(lf && cg_llvm_jit(g_ctx, &lf, 1, &co, &m) == KILN_OK);
+    krt_pool *pool = krt_pool_new(2);
+    krt_pool_set_current(pool);
+    static float a[32 * 32], b[32 * 32], c[32 * 32];
+    void *args[3] = {a, b, c};
+    cg_kernel_fn fn = m ? cg_module_lookup(m, lf->name) : NULL;
+    if (fn) fn(args); /* the pool's workers have run */
+    tune_measure_opts o;
+    opts(&o);
+    o.threads = 2;
+    tune_reference *ref = NULL;
+    CHECK(tune_reference_new(g_ctx, f, &o, TUNE_REF_COMPILED, &ref) == KILN_OK);
+    const sch_trace *ts[3] = {t, t, t};
+    tune_result r[3];
+    CHECK(tune_measure_batch(g_ctx, f, ts, 3, ref, &o, r) == KILN_OK);
+    for (int i = 0; i < 3; i++) CHECK_MSG(r[i].status == TUNE_STATUS_OK && r[i].checked, "%d: %d %s", i, r[i].status, r[i].msg);
+    if (fn) fn(args); /* and the caller's JIT and pool still work */
+    krt_pool_set_current(NULL);
+    krt_pool_free(pool);
+    tune_reference_free(ref);
+    cg_module_free(m);
+    lir_func_free(lf);
+    sch_trace_free(t);
+    tir_func_free(f);
+}
+
 static void setup(void) { kiln_ctx_new(&g_ctx); }
 
 int main(void) {
@@ -269,6 +306,7 @@ int main(void) {
         {"crash_hang_oom", crash_hang_oom},
         {"compile_errors", compile_errors},
         {"template_points", template_points},
+        {"parent_holds_jit_and_pool", parent_holds_jit_and_pool},
     };
     int r = kt_run(cases, (int)(sizeof cases / sizeof cases[0]));
     kiln_ctx_free(g_ctx);
