@@ -178,6 +178,24 @@ static void transposes_become_gemm_flags(void) {
         CHECK(g->nodes[0]->inputs[0] == g->inputs[0] && g->nodes[0]->inputs[1] == g->inputs[1]);
     }
     gir_graph_free(g);
+    /* the Transpose has another reader: it stays for it, the Gemm reads around it */
+    g = pt_check("graph \"tg2\" {\n"
+                 "  opset 13\n"
+                 "  input %a : f32[2,3]\n"
+                 "  input %b : f32[2,4]\n"
+                 "  %at = Transpose(%a)\n"
+                 "  %y = Gemm(%at, %b)\n"
+                 "  %z = Neg(%at)\n"
+                 "  output %y\n"
+                 "  output %z\n"
+                 "}\n",
+                 pass_fold_matmul, 1e-6);
+    if (!g) return;
+    CHECK(g->n_nodes == 3 && pt_count(g, "Transpose") == 1);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!strcmp(g->nodes[i]->op_type, "Gemm"))
+            CHECK(g->nodes[i]->inputs[0] == g->inputs[0] && gir_attr_int(g->nodes[i], "transA", 0) == 1);
+    gir_graph_free(g);
 }
 
 static void a_constant_operand_is_transposed_at_compile_time(void) {
