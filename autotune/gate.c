@@ -216,7 +216,10 @@ static kiln_status run_compiled(kiln_ctx *ctx, const lir_func *lf, const tune_me
     lir_func *fs[1] = {(lir_func *)lf};
     bool done[1] = {false};
     tune_result res;
-    tm_job job = {fs, 1, done, 0, 1, r, o, true};
+    /* the default nest is plain loops: slower than any candidate, and it runs once */
+    tune_measure_opts ro = *o;
+    ro.timeout_s *= 6;
+    tm_job job = {fs, 1, done, 0, 1, r, &ro, true};
     kiln_status s = tm_drive(ctx, &job, done, &res);
     if (s) return s;
     if (res.status != TUNE_STATUS_OK)
