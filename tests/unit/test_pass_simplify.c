@@ -398,6 +398,121 @@ static void automatic_names_stay_unique(void) {
     }
 }
 
+/* ---- random graphs: the passes against the interpreter ---- */
+
+typedef struct rg_value {
+    int rank;
+    int64_t dims[4];
+} rg_value;
+
+static const int64_t rg_shapes[][4] = {{24}, {2, 12}, {4, 6}, {6, 4}, {2, 3, 4}, {4, 3, 2}, {1, 24}, {2, 1, 12}, {3, 8}, {1, 2, 3, 4}};
+static const int rg_ranks[] = {1, 2, 2, 2, 3, 3, 2, 3, 2, 4};
+#define RG_NSHAPES 10
+
+static int rg_pick(int n) { return (int)(pt_unit() * n) % n; }
+
+/* One random node reading earlier values; appends its text to buf. */
+static void rg_node(char *buf, size_t cap, rg_value *vals, int *nv) {
+    int a = pt_unit() < 0.6 ? *nv - 1 : rg_pick(*nv), kind = rg_pick(10), out = *nv; /* mostly chains */
+    rg_value *v = &vals[a], r = *v;
+    size_t len = strlen(buf);
+    char *p = buf + len;
+    size_t room = cap - len;
+    switch (kind) {
+    case 0: snprintf(p, room, "  %%v%d = Relu(%%v%d)\n", out, a); break;
+    case 1: snprintf(p, room, "  %%v%d = Identity(%%v%d)\n", out, a); break;
+    case 2: snprintf(p, room, "  %%v%d = Mul(%%v%d, %%one)\n", out, a); break;
+    case 3: snprintf(p, room, "  %%v%d = Add(%%zero, %%v%d)\n", out, a); break;
+    case 4: {
+        int k = rg_pick(RG_NSHAPES);
+        r.rank = rg_ranks[k];
+        memcpy(r.dims, rg_shapes[k], sizeof r.dims);
+        snprintf(p, room, "  %%v%d = Reshape(%%v%d, %%s%d)\n", out, a, k);
+        break;
+    }
+    case 5: {
+        int64_t perm[4] = {0, 1, 2, 3};
+        for (int i = v->rank - 1; i > 0; i--) {
+            int j = rg_pick(i + 1);
+            int64_t t = perm[i];
+            perm[i] = perm[j], perm[j] = t;
+        }
+        char list[64] = "";
+        for (int i = 0; i < v->rank; i++) {
+            r.dims[i] = v->dims[perm[i]];
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%lld", i ? ", " : "", (long long)perm[i]);
+        }
+        snprintf(p, room, "  %%v%d = Transpose(%%v%d) {perm=[%s]}\n", out, a, list);
+        break;
+    }
+    case 6:
+        if (v->rank < 4) {
+            r.rank = v->rank + 1;
+            r.dims[0] = 1;
+            memcpy(r.dims + 1, v->dims, sizeof(int64_t) * (size_t)v->rank);
+            snprintf(p, room, "  %%v%d = Unsqueeze(%%v%d, %%ax0)\n", out, a);
+        } else {
+            snprintf(p, room, "  %%v%d = Neg(%%v%d)\n", out, a);
+        }
+        break;
+    case 7:
+        if (v->dims[0] == 1 && v->rank > 1) {
+            r.rank = v->rank - 1;
+            memmove(r.dims, v->dims + 1, sizeof(int64_t) * (size_t)r.rank);
+            snprintf(p, room, "  %%v%d = Squeeze(%%v%d, %%ax0)\n", out, a);
+        } else {
+            r.rank = 2;
+            r.dims[0] = v->dims[0];
+            r.dims[1] = 24 / v->dims[0];
+            snprintf(p, room, "  %%v%d = Flatten(%%v%d) {axis=1}\n", out, a);
+        }
+        break;
+    case 8: { /* the same node again, or a sum of two values of one shape */
+        int b = rg_pick(*nv);
+        bool same = vals[b].rank == v->rank && !memcmp(vals[b].dims, v->dims, sizeof(int64_t) * (size_t)v->rank);
+        snprintf(p, room, "  %%v%d = Add(%%v%d, %%v%d)\n", out, a, same ? b : a);
+        break;
+    }
+    default: snprintf(p, room, "  %%v%d = Mul(%%v%d, %%two)\n", out, a); break;
+    }
+    vals[(*nv)++] = r;
+}
+
+static void random_graphs_agree_with_the_interpreter(void) {
+    static const pt_pass all[] = {pass_simplify,    pass_simplify_chains,  pass_fold_batch_norm,
+                                  pass_fold_matmul, pass_eliminate_common, pass_eliminate_dead};
+    static char text[16384];
+    int removed = 0;
+    int rounds = getenv("KILN_RANDOM_GRAPHS") ? atoi(getenv("KILN_RANDOM_GRAPHS")) : 60;
+    for (int round = 0; round < rounds; round++) {
+        rg_value vals[40] = {{3, {2, 3, 4}}};
+        int nv = 1;
+        snprintf(text, sizeof text, "graph \"random%d\" {\n  opset 13\n  input %%v0 : f32[2,3,4]\n"
+                 "  const %%one : f32[] = {1}\n  const %%zero : f32[1] = {0}\n  const %%two : f32[] = {2}\n"
+                 "  const %%ax0 : i64[1] = {0}\n", round);
+        for (int k = 0; k < RG_NSHAPES; k++) {
+            size_t len = strlen(text);
+            snprintf(text + len, sizeof text - len, "  const %%s%d : i64[%d] = {", k, rg_ranks[k]);
+            for (int i = 0; i < rg_ranks[k]; i++) {
+                len = strlen(text);
+                snprintf(text + len, sizeof text - len, "%s%lld", i ? ", " : "", (long long)rg_shapes[k][i]);
+            }
+            strcat(text, "}\n");
+        }
+        int n_nodes = 6 + rg_pick(30);
+        for (int i = 0; i < n_nodes; i++) rg_node(text, sizeof text, vals, &nv);
+        size_t len = strlen(text);
+        snprintf(text + len, sizeof text - len, "  output %%v%d\n  output %%v%d\n}\n", nv - 1, 1 + rg_pick(nv - 2));
+        int failures = kt_failures;
+        gir_graph *g = pt_check_n(text, all, 6, 0.0);
+        if (kt_failures != failures) fprintf(stderr, "the graph:\n%s", text);
+        if (!g) return;
+        removed += n_nodes - g->n_nodes;
+        gir_graph_free(g);
+    }
+    CHECK_MSG(removed > rounds * 3, "the passes removed only %d nodes in %d graphs", removed, rounds);
+}
+
 static void the_pipeline_lists_the_passes_in_order(void) {
     static const char *const order[] = {"fold_constants",   "simplify",         "simplify_chains", "fold_batch_norm",
                                         "fold_matmul",      "eliminate_common", "eliminate_dead"};
@@ -416,5 +531,5 @@ TEST_MAIN(T(identities_go_and_the_output_keeps_its_name), T(integer_identities_a
           T(look_alikes_stay), T(input_to_output_identity_stays), T(reshape_chains_become_one_reshape),
           T(a_chain_back_to_its_operand_goes), T(transpose_chains_compose), T(shared_intermediates_stay),
           T(squeeze_pairs_by_rank), T(common_nodes_and_constants_merge), T(some_equal_nodes_stay),
-          T(dead_nodes_and_constants_go), T(automatic_names_stay_unique), T(passes_compose), T(malformed_graphs_are_left_alone),
+          T(dead_nodes_and_constants_go), T(automatic_names_stay_unique), T(random_graphs_agree_with_the_interpreter), T(passes_compose), T(malformed_graphs_are_left_alone),
           T(the_pipeline_lists_the_passes_in_order))
