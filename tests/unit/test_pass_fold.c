@@ -315,6 +315,56 @@ static void resnet_block_through_all_passes(void) {
     gir_graph_free(g);
 }
 
+/* Appends "{v, v, ...}" of n random values in [lo, hi) to buf. */
+static void random_list(char *buf, size_t cap, int64_t n, double lo, double hi) {
+    size_t len = strlen(buf);
+    snprintf(buf + len, cap - len, "{");
+    for (int64_t i = 0; i < n; i++) {
+        len = strlen(buf);
+        snprintf(buf + len, cap - len, "%s%.6g", i ? ", " : "", lo + (hi - lo) * pt_unit());
+    }
+    len = strlen(buf);
+    snprintf(buf + len, cap - len, "}\n");
+}
+
+/* Conv of rank 3, 4 and 5, groups 1, 2 and 4 (depthwise), with and without
+** bias, random weights and statistics: one Conv left, same outputs. */
+static void conv_batch_norm_sweep(void) {
+    static char text[65536];
+    for (int rank = 3; rank <= 5; rank++)
+        for (int group = 1; group <= 4; group *= 2)
+            for (int bias = 0; bias < 2; bias++) {
+                int64_t cin = 4, cout = 8, k = 2, wn = cout * (cin / group);
+                char sp[32] = "", ksp[32] = "";
+                for (int d = 2; d < rank; d++) {
+                    strcat(sp, ",5");
+                    strcat(ksp, ",2");
+                    wn *= k;
+                }
+                snprintf(text, sizeof text, "graph \"sweep\" {\n  opset 15\n  input %%x : f32[2,%lld%s]\n",
+                         (long long)cin, sp);
+                size_t len = strlen(text);
+                snprintf(text + len, sizeof text - len, "  const %%w : f32[%lld,%lld%s] = ", (long long)cout,
+                         (long long)(cin / group), ksp);
+                random_list(text, sizeof text, wn, -1, 1);
+                static const char *const names[] = {"b", "s", "beta", "mean", "var"};
+                for (int i = 0; i < 5; i++) {
+                    len = strlen(text);
+                    snprintf(text + len, sizeof text - len, "  const %%%s : f32[%lld] = ", names[i], (long long)cout);
+                    random_list(text, sizeof text, cout, i == 4 ? 0.1 : -2, 2);
+                }
+                len = strlen(text);
+                snprintf(text + len, sizeof text - len,
+                         "  %%c = Conv(%%x, %%w%s) {group=%d}\n"
+                         "  %%y = BatchNormalization(%%c, %%s, %%beta, %%mean, %%var) {epsilon=0.01}\n"
+                         "  output %%y\n}\n",
+                         bias ? ", %b" : "", group);
+                gir_graph *g = pt_check(text, pass_fold_batch_norm, 1e-5);
+                CHECK_MSG(g && g->n_nodes == 1 && pt_count(g, "Conv") == 1, "rank %d group %d bias %d", rank, group, bias);
+                gir_graph_free(g);
+            }
+}
+
 /* Fails the Nth allocation, N = 0, 1, 2, ..., while the passes run, until
 ** they all succeed: each failure is KILN_ERR_NOMEM (or nothing: a pass may
 ** skip a rewrite it cannot check), never a crash, and nothing leaks. */
@@ -369,7 +419,7 @@ static void allocation_failures_are_reported(void) {
     }
 }
 
-TEST_MAIN(T(conv_with_groups_and_bias_absorbs_batch_norm), T(conv1d_without_bias_gets_one), T(gemm_absorbs_batch_norm),
+TEST_MAIN(T(conv_with_groups_and_bias_absorbs_batch_norm), T(conv1d_without_bias_gets_one), T(conv_batch_norm_sweep), T(gemm_absorbs_batch_norm),
           T(matmul_2d_becomes_gemm), T(batch_norms_that_stay), T(malformed_batch_norms_are_left_alone),
           T(transposes_become_gemm_flags), T(a_constant_operand_is_transposed_at_compile_time),
           T(scalar_scales_move_into_weights), T(matmul_look_alikes_stay), T(resnet_block_through_all_passes),
