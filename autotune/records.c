@@ -191,6 +191,25 @@ static kiln_status check_file(kiln_ctx *ctx, const char *path, unsigned flags) {
     return KILN_OK;
 }
 
+/* Turns on WAL mode unless it is on. Changing the journal mode does not
+** wait on the busy handler: when processes open a new file at once, the
+** change is retried until the busy timeout. */
+static kiln_status set_wal(kiln_ctx *ctx, tune_db *db) {
+    for (int waited_ms = 0;; waited_ms += 10) {
+        sqlite3_stmt *st;
+        kiln_status s = tune_db_prepare(ctx, db, "PRAGMA journal_mode", &st);
+        if (s) return s;
+        int rc = sqlite3_step(st);
+        bool on = rc == SQLITE_ROW && !sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal");
+        sqlite3_finalize(st);
+        if (!on && rc == SQLITE_ROW) rc = sqlite3_exec(db->h, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+        if (on || rc == SQLITE_OK) return KILN_OK;
+        if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= BUSY_TIMEOUT_MS)
+            return tune_db_sqlfail(ctx, db->h, db->path, rc, "turning on WAL mode");
+        sqlite3_sleep(10);
+    }
+}
+
 static kiln_status open_checked(kiln_ctx *ctx, tune_db *db, unsigned flags) {
     int oflags = db->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     int rc = sqlite3_open_v2(db->path, &db->h, oflags | SQLITE_OPEN_NOMUTEX, NULL);
@@ -203,12 +222,15 @@ static kiln_status open_checked(kiln_ctx *ctx, tune_db *db, unsigned flags) {
     db->version = ver;
     if (db->readonly && ver == 0)
         return kiln_fail(ctx, KILN_ERR_PARSE, "%s: an empty file, not a kiln records database", db->path);
-    if (!db->readonly && ver < TUNE_DB_SCHEMA_VERSION) s = upgrade(ctx, db);
-    if (!s) s = check_intact(ctx, db);
-    if (!s && !db->readonly) s = tune_db_exec(ctx, db, "PRAGMA journal_mode=WAL", "turning on WAL mode");
     /* with WAL, NORMAL cannot corrupt the file; a power cut may lose the
     ** last commits, which costs a few re-measurements */
-    if (!s) s = tune_db_exec(ctx, db, "PRAGMA synchronous=NORMAL", "setting the sync mode");
+    s = tune_db_exec(ctx, db, "PRAGMA synchronous=NORMAL", "setting the sync mode");
+    /* a new file is kiln's: WAL before creating it saves a rollback journal;
+    ** any other file only once it is known to be a kiln database */
+    if (!s && !db->readonly && ver == 0) s = set_wal(ctx, db);
+    if (!s && !db->readonly && ver < TUNE_DB_SCHEMA_VERSION) s = upgrade(ctx, db);
+    if (!s) s = check_intact(ctx, db);
+    if (!s && !db->readonly) s = set_wal(ctx, db);
     return s;
 }
 
