@@ -14,6 +14,7 @@
 #include "passes/pass.h"
 #include "lua_schedule.h"
 #include "templates.h"
+#include "tuner.h"
 
 #define MAX_IO 64
 
@@ -73,7 +74,8 @@ static bool all_static(const gir_node *n, char *why, size_t size) {
 
 /* A Lua script's schedule when it has one for this workload or one of its
 ** stage tags (an error in the script fails the compile: no silent fallback),
-** else the default template. */
+** else the best record of the records database when one is given and has
+** one, else the default template. */
 static kiln_status schedule_for(kiln_ctx *ctx, const kc_options *o, const tir_func *f, sch_trace **trace,
                                 const char **from) {
     if (o->lua) {
@@ -86,6 +88,10 @@ static kiln_status schedule_for(kiln_ctx *ctx, const kc_options *o, const tir_fu
         }
         sch_trace_free(*trace);
         *trace = NULL;
+    }
+    if (o->records) {
+        kiln_status s = tune_lookup_trace(ctx, o->records, f, trace, from);
+        if (s || *trace) return s;
     }
     *from = "default";
     return tune_default_trace(ctx, f, &o->cg.target, trace);

@@ -36,6 +36,7 @@ typedef struct kc_options {
     cg_options cg;
     struct tune_lua_schedules *lua; /* schedule overrides from a Lua script, or NULL */
     pass_options passes;            /* the graph passes (-O level, disabled passes) */
+    struct tune_lookup *records;    /* tuned schedules from a records database, or NULL */
 } kc_options;
 
 void kc_options_default(kc_options *o);

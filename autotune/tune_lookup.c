@@ -17,7 +17,17 @@ struct tune_lookup {
     const char *fallback[MAX_FALLBACK_KEYS + 1];
     int tuned, fallback_used, untuned, invalid;
     char first_invalid[256];
+    uint64_t *seen; /* workloads counted already: a kernel shared by nodes counts once */
+    int n_seen, cap_seen;
 };
+
+/* Whether hash is counted for the first time (out of memory: counted again). */
+static bool first_time(tune_lookup *l, uint64_t hash) {
+    for (int i = 0; i < l->n_seen; i++)
+        if (l->seen[i] == hash) return false;
+    if (kiln_grow((void **)&l->seen, &l->cap_seen, l->n_seen + 1, sizeof(uint64_t))) l->seen[l->n_seen++] = hash;
+    return true;
+}
 
 kiln_status tune_lookup_open(kiln_ctx *ctx, const char *db_path, const cg_cpu_target *target, int threads,
                              const char *const *fallback_keys, tune_lookup **out) {
@@ -38,6 +48,7 @@ kiln_status tune_lookup_open(kiln_ctx *ctx, const char *db_path, const cg_cpu_ta
 void tune_lookup_close(tune_lookup *l) {
     if (!l) return;
     tune_db_close(l->db);
+    kiln_free(l->seen);
     kiln_free(l);
 }
 
@@ -116,10 +127,11 @@ kiln_status tune_lookup_trace(kiln_ctx *ctx, tune_lookup *l, const tir_func *f, 
     bool exact = text != NULL;
     if (!s && !text) s = fallback_trace(ctx, l, hash, &text);
     if (s) return s;
+    bool first = first_time(l, hash);
     if (text && replays(ctx, l, f, text, out)) {
         *from = exact ? "db" : "db-fallback";
-        exact ? l->tuned++ : l->fallback_used++;
-    } else {
+        if (first) exact ? l->tuned++ : l->fallback_used++;
+    } else if (first) {
         l->untuned++;
     }
     kiln_free(text);

@@ -8,6 +8,7 @@
 
 #include "autotune/compile.h"
 #include "autotune/lua_schedule.h"
+#include "autotune/tuner.h"
 #include "cli_util.h"
 #include "frontend/onnx.h"
 #include "ir/ctx.h"
@@ -20,8 +21,31 @@ struct cli_exec {
     kc_plan *plan;
     krt_pool *pool;
     tune_lua_schedules *lua;
+    tune_lookup *records;
     double prepare_ms;
 };
+
+bool cli_exec_db_arg(cli_exec_opts *o, int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) return false;
+    if (!strcmp(argv[*i], "--db")) o->db = argv[++*i];
+    else if (!strcmp(argv[*i], "--db-fallback")) o->db_fallback = argv[++*i];
+    else return false;
+    return true;
+}
+
+#define MAX_FALLBACK 8
+
+/* Opens the records database with the declared fallback keys. */
+static kiln_status open_records(kiln_ctx *ctx, const cli_exec_opts *o, const cg_cpu_target *t, tune_lookup **out) {
+    char keys[512];
+    const char *list[MAX_FALLBACK + 1] = {NULL};
+    int n = 0;
+    snprintf(keys, sizeof keys, "%s", o->db_fallback ? o->db_fallback : "");
+    for (char *save = NULL, *k = strtok_r(keys, ",", &save); k && n < MAX_FALLBACK; k = strtok_r(NULL, ",", &save))
+        list[n++] = k;
+    kiln_status s = tune_lookup_open(ctx, o->db, t, o->threads > 0 ? o->threads : 1, list, out);
+    return s ? kiln_wrap(ctx, s, "--db %s", o->db) : KILN_OK;
+}
 
 kiln_status cli_exec_prepare(kiln_ctx *ctx, kiln_model *m, const cli_exec_opts *o, const kiln_tensor *inputs,
                              int n_inputs, cli_exec **out) {
@@ -29,6 +53,7 @@ kiln_status cli_exec_prepare(kiln_ctx *ctx, kiln_model *m, const cli_exec_opts *
     if (!cpu && strcmp(o->target, "ref") != 0)
         return cli_fail(ctx, "target '%s' is not available (targets: ref, cpu)", o->target);
     if (!cpu && o->schedules) return cli_fail(ctx, "--schedules needs --target cpu");
+    if (!cpu && o->db) return cli_fail(ctx, "--db needs --target cpu");
     cli_exec *e = kiln_calloc(1, sizeof *e);
     if (!e) return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory");
     e->m = m;
@@ -43,6 +68,8 @@ kiln_status cli_exec_prepare(kiln_ctx *ctx, kiln_model *m, const cli_exec_opts *
         if (!e->pool) s = kiln_fail(ctx, KILN_ERR_NOMEM, "cannot start the thread pool");
         if (!s && o->schedules) s = tune_lua_schedules_load(ctx, o->schedules, NULL, &e->lua);
         ko.lua = e->lua;
+        if (!s && o->db) s = open_records(ctx, o, &ko.cg.target, &e->records);
+        ko.records = e->records;
         if (!s) s = kc_compile(ctx, kiln_model_graph(m), inputs, n_inputs, &ko, &e->plan);
     }
     e->prepare_ms = cli_now_ms() - t0;
@@ -67,6 +94,7 @@ double cli_exec_prepare_ms(const cli_exec *e) { return e->prepare_ms; }
 
 void cli_exec_summary(FILE *f, const cli_exec *e) {
     if (e->plan) kc_plan_summary(f, e->plan);
+    if (e->records) tune_lookup_summary(f, e->records);
 }
 
 kiln_status cli_exec_print_kernels(kiln_ctx *ctx, FILE *f, const cli_exec *e, bool llvm) {
@@ -79,5 +107,6 @@ void cli_exec_free(cli_exec *e) {
     kc_plan_free(e->plan);
     krt_pool_free(e->pool);
     tune_lua_schedules_free(e->lua);
+    tune_lookup_close(e->records);
     kiln_free(e);
 }

@@ -18,7 +18,12 @@ typedef struct cli_exec_opts {
     int threads;        /* cpu: worker threads (>= 1) */
     const char *schedules; /* cpu: a Lua schedule script, or NULL */
     const pass_options *passes; /* cpu: the graph passes; NULL: the defaults (-O2) */
+    const char *db;             /* cpu: a records database of tuned schedules, or NULL */
+    const char *db_fallback;    /* cpu: comma-separated target keys a record may differ in, or NULL */
 } cli_exec_opts;
+
+/* Takes --db FILE / --db-fallback KEYS at argv[*i]; true if taken. */
+bool cli_exec_db_arg(cli_exec_opts *o, int argc, char **argv, int *i);
 
 /* Prepares to run m on inputs of these shapes (cpu: compiles every kernel). */
 kiln_status cli_exec_prepare(kiln_ctx *ctx, kiln_model *m, const cli_exec_opts *o, const kiln_tensor *inputs,

@@ -27,6 +27,8 @@ static int usage(void) {
             "usage: kiln bench MODEL.onnx [--target cpu|ref] [--threads N] [--schedules FILE.lua] [--warmup W]\n"
             "                  [--repeat R] [--json] [--inputs DIR] [--input NAME=FILE]...\n"
             "  with --json the last line of stdout is one JSON object.\n");
+    fprintf(stderr, "  --db FILE             take tuned schedules from a records database (kiln tune)\n"
+                    "  --db-fallback KEYS    target keys a record may differ in (e.g. cpu.model)\n");
     cli_pass_usage(stderr);
     return 2;
 }
@@ -42,7 +44,9 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
-        if (cli_input_arg(&o->in, argc, argv, &i) || cli_pass_arg(&o->pass, argc, argv, &i)) continue;
+        if (cli_input_arg(&o->in, argc, argv, &i) || cli_pass_arg(&o->pass, argc, argv, &i) ||
+            cli_exec_db_arg(&o->exec, argc, argv, &i))
+            continue;
         if (!strcmp(a, "--target") && has) o->exec.target = argv[++i];
         else if (!strcmp(a, "--threads") && has) o->exec.threads = atoi(argv[++i]);
         else if (!strcmp(a, "--schedules") && has) o->exec.schedules = argv[++i];

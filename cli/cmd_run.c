@@ -32,6 +32,8 @@ static int usage(void) {
             "  inputs come from DIR/input_K.pb (or .npy) in graph-input order, from --input\n"
             "  NAME=FILE (.pb or .npy), or are random; outputs go to DIR/output_K.pb (and .npy\n"
             "  with --npy); --labels prints the top K classes of output 0.\n");
+    fprintf(stderr, "  --db FILE             take tuned schedules from a records database (kiln tune)\n"
+                    "  --db-fallback KEYS    target keys a record may differ in (e.g. cpu.model)\n");
     cli_pass_usage(stderr);
     return 2;
 }
@@ -46,7 +48,9 @@ static int parse_opts(int argc, char **argv, run_opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has = i + 1 < argc;
-        if (cli_input_arg(&o->in, argc, argv, &i) || cli_pass_arg(&o->pass, argc, argv, &i)) continue;
+        if (cli_input_arg(&o->in, argc, argv, &i) || cli_pass_arg(&o->pass, argc, argv, &i) ||
+            cli_exec_db_arg(&o->exec, argc, argv, &i))
+            continue;
         if (!strcmp(a, "--target") && has) o->exec.target = argv[++i];
         else if (!strcmp(a, "--threads") && has) o->exec.threads = atoi(argv[++i]);
         else if (!strcmp(a, "--schedules") && has) o->exec.schedules = argv[++i];
