@@ -16,6 +16,10 @@
 #include "ir/mem.h"
 
 #define N_ROUNDS 60
+/* A failed record's weight against a success's 1: failing regions are
+** avoided without drowning what the successes around them say (a crash
+** next to the optimum must not hide the optimum). */
+#define FAIL_WEIGHT 0.25f
 
 struct tune_cost_model {
     uint64_t seed;
@@ -112,7 +116,8 @@ static kiln_status set_params(kiln_ctx *ctx, BoosterHandle b, uint64_t seed) {
     return KILN_OK;
 }
 
-static kiln_status fit(kiln_ctx *ctx, tune_cost_model *m, const float *label, BoosterHandle *out) {
+static kiln_status fit(kiln_ctx *ctx, tune_cost_model *m, const float *label, const float *weight,
+                       BoosterHandle *out) {
     DMatrixHandle d = NULL;
     BoosterHandle b = NULL;
     kiln_status st = KILN_OK;
@@ -122,6 +127,10 @@ static kiln_status fit(kiln_ctx *ctx, tune_cost_model *m, const float *label, Bo
     }
     if (XGDMatrixSetFloatInfo(d, "label", label, (bst_ulong)m->n)) {
         st = xgb_fail(ctx, "XGDMatrixSetFloatInfo(label)");
+        goto done;
+    }
+    if (XGDMatrixSetFloatInfo(d, "weight", weight, (bst_ulong)m->n)) {
+        st = xgb_fail(ctx, "XGDMatrixSetFloatInfo(weight)");
         goto done;
     }
     if (XGBoosterCreate(&d, 1, &b)) {
@@ -141,10 +150,12 @@ done:
 
 kiln_status tune_cost_model_train(kiln_ctx *ctx, tune_cost_model *m) {
     if (m->n < TUNE_COST_MIN_RECORDS || m->n == m->fitted_n) return KILN_OK;
-    float *label = kiln_malloc(sizeof(float) * (size_t)m->n);
+    float *label = kiln_malloc(sizeof(float) * 2 * (size_t)m->n);
     if (!label) return kiln_fail(ctx, KILN_ERR_NOMEM, "cost model: out of memory for %d labels", m->n);
+    float *weight = label + m->n;
+    for (int i = 0; i < m->n; i++) weight[i] = m->seconds[i] > 0 ? 1.0f : FAIL_WEIGHT;
     BoosterHandle b = NULL;
-    kiln_status st = labels(m, label) ? fit(ctx, m, label, &b) : KILN_OK;
+    kiln_status st = labels(m, label) ? fit(ctx, m, label, weight, &b) : KILN_OK;
     kiln_free(label);
     if (!st) m->fitted_n = m->n;
     if (st || !b) return st;

@@ -6,7 +6,8 @@
 ** features and the measured time (or a failure). Times are comparable only
 ** within a task, so the label of a record is its task's best time divided
 ** by its own (1 for the task's fastest, towards 0 for slow ones, 0 for a
-** failed candidate); one model serves every task it has records of. A
+** failed candidate, which counts a quarter of a success in the fit); one
+** model serves every task it has records of. A
 ** prediction is a score, higher for faster. Scores compare candidates of
 ** one task; their scale means nothing across tasks.
 **

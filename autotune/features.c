@@ -247,6 +247,20 @@ static void level_footprint(const walker *w, const access *acc, int n, int from,
     }
 }
 
+/* How the accesses move with the innermost loop: counts of contiguous
+** (step 1), invariant (step 0) and strided or irregular ones. */
+static void inner_strides(const walker *w, const access *acc, int n, float *g) {
+    int inner = w->main_depth - 1;
+    for (int a = 0; a < n; a++) {
+        int64_t coef[MAX_DEPTH] = {0};
+        bool lin = inner >= 0 && affine(w, inner, acc[a].index, 1, coef);
+        int64_t c = inner >= 0 ? coef[inner] : 0;
+        if (inner < 0 || (lin && c == 0)) g[TUNE_FG_INNER_INVARIANT] += 1;
+        else if (lin && (c == 1 || c == -1)) g[TUNE_FG_INNER_CONTIG] += 1;
+        else g[TUNE_FG_INNER_STRIDED] += 1;
+    }
+}
+
 static void main_features(const walker *w, float *out) {
     access local[MAX_ACCESSES];
     int n = 0;
@@ -285,6 +299,7 @@ static void main_features(const walker *w, float *out) {
     g[TUNE_FG_INNER_GUARD] = w->main_inner_guard;
     g[TUNE_FG_MAIN_TRIPS] = (float)lg(w->main_trips);
     g[TUNE_FG_INNER_BYTES] = (float)lg(inner);
+    inner_strides(w, local, n, g);
 }
 
 kiln_status tune_features_lir(kiln_ctx *ctx, const lir_func *lf, float out[TUNE_N_FEATURES]) {
@@ -347,7 +362,8 @@ const char *tune_feature_name(int i, char *buf, size_t n) {
     static const char *const level[TUNE_FEAT_PER_LEVEL] = {"extent", "vectorized", "unrolled", "parallel", "bytes", "lines"};
     static const char *const global[TUNE_FEAT_N_GLOBAL] = {
         "flops", "bytes", "intensity", "stages", "local_bytes", "parallel_extent", "vector_width",
-        "unrolled_extent", "depth", "inner_guard", "guards", "main_trips", "nests", "inner_bytes"};
+        "unrolled_extent", "depth", "inner_guard", "guards", "main_trips", "nests", "inner_bytes",
+        "inner_contiguous", "inner_invariant", "inner_strided"};
     if (i < 0 || i >= TUNE_N_FEATURES) snprintf(buf, n, "?");
     else if (i < TUNE_FEAT_GLOBAL) snprintf(buf, n, "l%d.%s", i / TUNE_FEAT_PER_LEVEL, level[i % TUNE_FEAT_PER_LEVEL]);
     else if (i < TUNE_FEAT_KNOBS) snprintf(buf, n, "%s", global[i - TUNE_FEAT_GLOBAL]);

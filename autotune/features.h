@@ -40,6 +40,10 @@
 **   +11 main_trips       log2(1 + times the main store executes)
 **   +12 nests            number of root statements (loop nests) of the kernel
 **   +13 inner_bytes      log2(1 + bytes of one innermost iteration's accesses)
+**   +14 inner_contiguous accesses of the main store (its loads and the store)
+**                        whose index steps by 1 with the innermost loop
+**   +15 inner_invariant  ... that do not change with the innermost loop
+**   +16 inner_strided    ... that step by more, or not affinely
 **
 **  Knobs (TUNE_FEAT_KNOBS onwards), two floats per knob slot, in the
 **  space's knob order (zeros for slots the space does not have):
@@ -55,7 +59,7 @@
 #define TUNE_FEAT_LEVELS 6
 #define TUNE_FEAT_PER_LEVEL 6
 #define TUNE_FEAT_GLOBAL (TUNE_FEAT_LEVELS * TUNE_FEAT_PER_LEVEL)
-#define TUNE_FEAT_N_GLOBAL 14
+#define TUNE_FEAT_N_GLOBAL 17
 #define TUNE_FEAT_KNOBS (TUNE_FEAT_GLOBAL + TUNE_FEAT_N_GLOBAL)
 #define TUNE_N_FEATURES (TUNE_FEAT_KNOBS + 2 * TUNE_MAX_KNOBS)
 
@@ -63,7 +67,8 @@
 enum {
     TUNE_FG_FLOPS = 0, TUNE_FG_BYTES, TUNE_FG_INTENSITY, TUNE_FG_STAGES, TUNE_FG_LOCAL_BYTES,
     TUNE_FG_PARALLEL, TUNE_FG_VECTOR, TUNE_FG_UNROLLED, TUNE_FG_DEPTH, TUNE_FG_INNER_GUARD,
-    TUNE_FG_GUARDS, TUNE_FG_MAIN_TRIPS, TUNE_FG_NESTS, TUNE_FG_INNER_BYTES
+    TUNE_FG_GUARDS, TUNE_FG_MAIN_TRIPS, TUNE_FG_NESTS, TUNE_FG_INNER_BYTES, TUNE_FG_INNER_CONTIG,
+    TUNE_FG_INNER_INVARIANT, TUNE_FG_INNER_STRIDED
 };
 
 /* The loop-IR features of lf into out[0 .. TUNE_FEAT_KNOBS); the knob slots

@@ -178,7 +178,7 @@ void tune_search_opts_default(tune_search_opts *o) {
     o->generations = 4;
     o->mutate_prob = 0.85;
     o->eps = 0.125;
-    o->exhaustive_max = 4096;
+    o->exhaustive_max = 64;
 }
 
 kiln_status tune_search_new(kiln_ctx *ctx, const tir_func *f, const tune_space *space, const cg_cpu_target *target,

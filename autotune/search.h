@@ -7,7 +7,7 @@
 **
 **   1. the cost model (cost_model.h) is refitted on the records reported
 **      since the last batch;
-**   2. candidates: when the space is small (at most opts.exhaustive_max
+**   2. candidates: when the space is tiny (at most opts.exhaustive_max
 **      points) every point not yet measured; otherwise an evolutionary
 **      search: a population seeded with the best measured points and
 **      random ones, evolved for opts.generations generations by mutation
@@ -53,7 +53,9 @@ typedef struct tune_search_opts {
     int generations;       /* generations per batch (4) */
     double mutate_prob;    /* a child is a mutant with this probability, else a crossover (0.85) */
     double eps;            /* share of each batch drawn at random (0.125, rounded, at least 1 of 4 or more) */
-    uint64_t exhaustive_max; /* spaces up to this many points are scored whole (4096) */
+    uint64_t exhaustive_max; /* spaces up to this many points are scored whole (64; scoring larger
+                              * ones whole trusts the model's extrapolation more than evolving
+                              * from the measured points does, and finds less in as many trials) */
     tune_cost_model *model; /* a model shared with other searches (records tagged with `task`), or NULL: its own */
     int task;
 } tune_search_opts;

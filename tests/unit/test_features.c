@@ -72,6 +72,7 @@ static void t_contiguous(void) {
     CHECK(gf(v, TUNE_FG_UNROLLED) == 1 /* lg(1): no unrolled loop */ && gf(v, TUNE_FG_INNER_GUARD) == 0);
     CHECK(gf(v, TUNE_FG_GUARDS) == 0 && gf(v, TUNE_FG_LOCAL_BYTES) == 0);
     CHECK(near(gf(v, TUNE_FG_MAIN_TRIPS), lg(1024)) && near(gf(v, TUNE_FG_INNER_BYTES), lg(8)));
+    CHECK(gf(v, TUNE_FG_INNER_CONTIG) == 2 && gf(v, TUNE_FG_INNER_INVARIANT) == 0 && gf(v, TUNE_FG_INNER_STRIDED) == 0);
     for (int k = TUNE_FEAT_KNOBS; k < TUNE_N_FEATURES; k++) CHECK(v[k] == 0);
     lir_func_free(f);
 }
@@ -86,6 +87,7 @@ static void t_strided_guarded(void) {
     CHECK(near(lf_(v, 0, 4), lg(128)) && near(lf_(v, 0, 5), lg(1 + 16)));
     CHECK(near(lf_(v, 1, 4), lg(8192)));
     CHECK(gf(v, TUNE_FG_INNER_GUARD) == 1 && near(gf(v, TUNE_FG_GUARDS), lg(64)));
+    CHECK(gf(v, TUNE_FG_INNER_CONTIG) == 1 && gf(v, TUNE_FG_INNER_STRIDED) == 1);
     lir_func_free(f);
 }
 
@@ -130,6 +132,9 @@ static void t_matmul_tiles(void) {
                 CHECK_MSG(near(gf(v, TUNE_FG_LOCAL_BYTES), lg((double)(rows[r] * vecs[c] * lanes * 4))), "%s", ps);
                 CHECK_MSG(near(lf_(v, 0, 0), lg(lanes)) && lf_(v, 0, 1) == 1, "%s", ps);
                 CHECK_MSG((gf(v, TUNE_FG_PARALLEL) > 1) == ((r + c) % 2 == 1), "%s", ps); /* lg(1): none */
+                /* along the lanes: the accumulator (load and store) and B step by 1, A stays */
+                CHECK_MSG(gf(v, TUNE_FG_INNER_CONTIG) == 3 && gf(v, TUNE_FG_INNER_INVARIANT) == 1 &&
+                              gf(v, TUNE_FG_INNER_STRIDED) == 0, "%s", ps);
                 /* the same matmul however tiled */
                 CHECK(near(gf(v, TUNE_FG_MAIN_TRIPS), lg(64.0 * 96 * 128)));
                 CHECK(near(v[TUNE_FEAT_KNOBS + 2 * tune_knob_index(&sp, "rows") + 1], lg((double)rows[r])));

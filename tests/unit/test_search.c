@@ -123,32 +123,34 @@ static void evo_opts(tune_search_opts *o) {
     o->exhaustive_max = 0; /* the evolutionary search, whatever the space's size */
 }
 
-/* Near the optimum in 64 of the space's >= 512 points (most seeds on it,
-** none far), both ways of finding candidates; the first point measured is
-** the default. */
+/* Near the optimum in 64 of the space's >= 512 points (on average over
+** seeds, and none far), both ways of finding candidates; the first point
+** measured is the default. */
 static void t_finds_optimum(void) {
     if (!setup()) return;
     double opt = optimum();
     for (int whole = 0; whole < 2; whole++) {
         int near = 0;
-        double worst = 0;
+        double worst = 0, mean = 0;
         for (uint64_t seed = 1; seed <= 8; seed++) {
             tune_search_opts o;
-            if (whole) tune_search_opts_default(&o);
-            else evo_opts(&o);
+            evo_opts(&o);
+            if (whole) o.exhaustive_max = tune_space_size(&g_sp);
             mlog log = {.fail_at = -1};
             double t = search_once(seed, &o, 64, 8, &log);
             near += t <= 1.05 * opt;
             worst = fmax(worst, t / opt);
+            mean += t / opt / 8;
             CHECK(log.n == 64 && log.repeats == 0);
             int64_t def[TUNE_MAX_KNOBS];
             tune_space_default(&g_sp, def);
             CHECK(log.n > 0 && memcmp(log.pts, def, sizeof(int64_t) * (size_t)g_sp.n_knobs) == 0);
             free(log.pts);
         }
-        printf("%s: 64 trials of %d points: %d of 8 seeds within 5%% of the optimum, the worst %.3fx\n",
-               whole ? "exhaustive" : "evolutionary", (int)tune_space_size(&g_sp), near, worst);
-        CHECK_MSG(near >= 6 && worst < 1.6, "%s: %d near, worst %g", whole ? "exhaustive" : "evolutionary", near, worst);
+        printf("%s: 64 trials of %d points: %d of 8 seeds within 5%% of the optimum, mean %.3fx, worst %.3fx\n",
+               whole ? "whole space" : "evolutionary", (int)tune_space_size(&g_sp), near, mean, worst);
+        if (whole) CHECK_MSG(mean < 1.25 && worst < 2.0, "whole space: mean %g, worst %g", mean, worst);
+        else CHECK_MSG(mean < 1.1 && worst < 1.5, "evolutionary: mean %g, worst %g", mean, worst);
     }
 }
 
@@ -182,14 +184,17 @@ static void t_beats_random(void) {
     double opt = optimum(), gap_search = 0, gap_random = 0;
     tune_search_opts o;
     evo_opts(&o);
-    for (uint64_t seed = 1; seed <= 4; seed++) {
+    const int n_seeds = 16;
+    for (uint64_t seed = 1; seed <= (uint64_t)n_seeds; seed++) {
         mlog a = {.fail_at = -1};
         gap_search += search_once(seed, &o, 40, 8, &a) / opt - 1;
         gap_random += random_best(seed, 40) / opt - 1;
         free(a.pts);
     }
-    printf("mean gap to the optimum after 40 trials: search %.3f, random %.3f\n", gap_search / 4, gap_random / 4);
-    CHECK_MSG(gap_search < 0.5 * gap_random, "search %g, random %g", gap_search, gap_random);
+    gap_search /= n_seeds, gap_random /= n_seeds;
+    printf("mean gap to the optimum after 40 trials (%d seeds): search %.3f, random %.3f\n", n_seeds, gap_search,
+           gap_random);
+    CHECK_MSG(gap_search < 0.6 * gap_random, "search %g, random %g", gap_search, gap_random);
 }
 
 /* The same seed and results: the same points in the same order. */
