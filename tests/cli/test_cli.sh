@@ -68,5 +68,25 @@ expect 0 "-- loop IR" -- "$KILN" inspect "$RELU/model.onnx" --kernels
 expect 0 "define void @kiln_k0" -- "$KILN" inspect "$RELU/model.onnx" --kernels --llvm
 expect 0 "conformance \(target ref\): [0-9]+ cases .* [1-9][0-9]* passed" -- "$KILN" conformance "$CASES" --filter test_relu
 
+# graph passes
+expect 0 "fold_constants +-O0" -- "$KILN" inspect --passes
+expect 0 "Relu" -- "$KILN" inspect "$RELU/model.onnx" --after fold_constants
+expect 2 "no pass is named 'nosuch'" -- "$KILN" inspect "$RELU/model.onnx" --after nosuch
+expect 2 "no pass is named 'nosuch'" -- "$KILN" run "$RELU/model.onnx" --target cpu --disable-pass nosuch
+expect 0 "ran on target cpu" -- "$KILN" run "$RELU/model.onnx" --target cpu -O0 --verify-passes
+
+# tuning into a records database, and using it
+CONV=$CASES/test_basic_conv_with_padding
+expect 0 "[0-9]+ tasks, [0-9]+ schedules" -- "$KILN" tune "$CONV/model.onnx" --list
+expect 2 "--db FILE is required" -- "$KILN" tune "$CONV/model.onnx"
+expect 0 "model \(sum of weight x kernel time\): default" -- "$KILN" tune "$CONV/model.onnx" --db "$TMP/t.db" --trials 3 --batch 3 --plot "$TMP/curve.svg"
+if grep -q "<svg" "$TMP/curve.svg" 2>/dev/null; then ok; else bad "tune --plot wrote no svg"; fi
+expect 0 "in 0.0 s" -- "$KILN" tune "$CONV/model.onnx" --db "$TMP/t.db" --trials 3 --batch 3
+expect 0 "records: 1 kernel\(s\) tuned" -- "$KILN" run "$CONV/model.onnx" --target cpu --db "$TMP/t.db"
+expect 0 "records: 0 kernel\(s\) tuned, 0 from a declared fallback, 1 untuned" -- "$KILN" bench "$CONV/model.onnx" --threads 2 --repeat 1 --db "$TMP/t.db"
+expect 0 "records: 0 kernel\(s\) tuned, 1 from a declared fallback" -- "$KILN" bench "$CONV/model.onnx" --threads 2 --repeat 1 --db "$TMP/t.db" --db-fallback runtime.threads
+expect 0 "records +[1-9]" -- "$KILN" db stats "$TMP/t.db"
+expect 1 "not a kiln records database" -- "$KILN" run "$CONV/model.onnx" --target cpu --db "$TMP/garbage.onnx"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,0 +1,256 @@
+/*
+** test_tuner.c — tuning a small model into a records database: every
+** candidate is recorded; a second run measures nothing for tasks at their
+** budget; two runs with the same seed propose the same first candidates; a
+** compile with the database takes the records (and a target that differs
+** in one key misses, unless that key is a declared fallback); an
+** interrupted run keeps what it measured.
+*/
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "autotune/compile.h"
+#include "autotune/tasks.h"
+#include "autotune/tuner.h"
+#include "harness.h"
+#include "ir/gir_text.h"
+#include "ir/interp.h"
+#include "ir/tensor.h"
+
+static kiln_ctx *g_ctx;
+static char g_dir[64];
+
+static const char *k_body =
+    "  %m = MatMul(%x, %w)\n"
+    "  %a = Add(%m, %b)\n"
+    "  %y = Relu(%a)\n"
+    "  %z = Sigmoid(%x)\n"
+    "  output %y : f32[16,40]\n"
+    "  output %z : f32[16,48]\n"
+    "}\n";
+
+/* The model's text: weights of n values written out. */
+static char *model_text(void) {
+    size_t cap = 64 * 1024, len = 0;
+    char *t = malloc(cap);
+    if (!t) return NULL;
+    len += (size_t)snprintf(t + len, cap - len, "graph \"mlp\" {\n  opset 17\n  input %%x : f32[16,48]\n"
+                                                "  const %%w : f32[48,40] = {");
+    for (int i = 0; i < 48 * 40; i++) len += (size_t)snprintf(t + len, cap - len, "%s%g", i ? ", " : "", ((i * 5) % 11) / 22.0 - 0.25);
+    len += (size_t)snprintf(t + len, cap - len, "}\n  const %%b : f32[40] = {");
+    for (int i = 0; i < 40; i++) len += (size_t)snprintf(t + len, cap - len, "%s%g", i ? ", " : "", i / 40.0);
+    snprintf(t + len, cap - len, "}\n%s", k_body);
+    return t;
+}
+
+
+
+typedef struct fixture {
+    gir_graph *g;
+    kc_plan *plan;
+    tune_tasks tasks;
+    kiln_tensor in;
+} fixture;
+
+static bool setup(fixture *fx) {
+    memset(fx, 0, sizeof *fx);
+    if (!g_ctx) {
+        kiln_ctx_new(&g_ctx);
+        snprintf(g_dir, sizeof g_dir, "/tmp/kiln_tuner_XXXXXX");
+        CHECK(mkdtemp(g_dir) != NULL);
+    }
+    int64_t dims[2] = {16, 48};
+    kiln_tensor_init(&fx->in, KILN_F32, 2, dims);
+    kiln_status s = kiln_tensor_alloc(g_ctx, &fx->in);
+    for (int64_t i = 0; !s && i < 16 * 48; i++) ((float *)fx->in.data)[i] = (float)((i * 7) % 13) / 13.0f - 0.5f;
+    char *text = model_text();
+    if (!s) s = text ? gir_parse(g_ctx, text, &fx->g) : KILN_ERR_NOMEM;
+    free(text);
+    if (!s) s = gir_bind_graph(g_ctx, fx->g);
+    kc_options ko;
+    kc_options_default(&ko);
+    if (!s) s = kc_compile(g_ctx, fx->g, &fx->in, 1, &ko, &fx->plan);
+    if (!s) s = tune_tasks_from_plan(g_ctx, fx->plan, &fx->tasks);
+    CHECK_MSG(s == KILN_OK, "%s", kiln_errmsg(g_ctx));
+    return s == KILN_OK;
+}
+
+static void teardown(fixture *fx) {
+    tune_tasks_free(&fx->tasks);
+    kc_plan_free(fx->plan);
+    gir_graph_free(fx->g);
+    kiln_tensor_release(&fx->in);
+}
+
+static void opts_for(tune_run_opts *o, const char *db, int trials) {
+    tune_run_opts_default(o);
+    o->db_path = db;
+    o->trials = trials;
+    o->batch = 4;
+    o->confirm = 2;
+    o->seed = 7;
+    o->measure.budget_ms = 5;
+    o->measure.min_samples = 3;
+}
+
+static int total(const tune_run_report *r, bool now) {
+    int n = 0;
+    for (int i = 0; i < r->n_tasks; i++) n += now ? r->tasks[i].measured_now : r->tasks[i].measured_before;
+    return n;
+}
+
+typedef struct knob_list {
+    char items[64][256];
+    int n;
+} knob_list;
+
+static kiln_status collect(kiln_ctx *ctx, const tune_record *r, void *user) {
+    knob_list *l = user;
+    if (l->n < 64 && r->trial >= 0) snprintf(l->items[l->n++], 256, "%016llx %s", (unsigned long long)r->workload_hash, r->knobs);
+    return KILN_OK;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(a, b); }
+
+static void read_knobs(const char *db_path, knob_list *l) {
+    tune_db *db = NULL;
+    memset(l, 0, sizeof *l);
+    CHECK(tune_db_open(g_ctx, db_path, TUNE_DB_READONLY, &db) == KILN_OK);
+    if (db) CHECK(tune_db_foreach(g_ctx, db, NULL, collect, l) == KILN_OK);
+    tune_db_close(db);
+    qsort(l->items, (size_t)l->n, sizeof l->items[0], cmp_str);
+}
+
+static void tunes_and_resumes(void) {
+    fixture fx;
+    if (!setup(&fx)) return;
+    char db[128];
+    snprintf(db, sizeof db, "%s/a.db", g_dir);
+    tune_run_opts o;
+    opts_for(&o, db, 3);
+    tune_run_report r1, r2;
+    CHECK_MSG(tune_run(g_ctx, &fx.tasks, &fx.plan->cg.target, &o, &r1) == KILN_OK, "%s", kiln_errmsg(g_ctx));
+    CHECK(r1.n_tasks == fx.tasks.n && fx.tasks.n >= 2);
+    CHECK(total(&r1, false) == 0);
+    for (int i = 0; i < r1.n_tasks; i++) {
+        CHECK(r1.tasks[i].measured_now >= 1 && r1.tasks[i].measured_now <= 3);
+        CHECK(isfinite(r1.tasks[i].default_s) && r1.tasks[i].default_s > 0);
+        CHECK(isfinite(r1.tasks[i].best_s) && r1.tasks[i].best_s > 0);
+    }
+    /* at its budget: nothing measured again */
+    CHECK(tune_run(g_ctx, &fx.tasks, &fx.plan->cg.target, &o, &r2) == KILN_OK);
+    CHECK(total(&r2, true) == 0);
+    CHECK(total(&r2, false) == total(&r1, true));
+    tune_run_report_free(&r1);
+    tune_run_report_free(&r2);
+    /* a larger budget continues where the records stop */
+    opts_for(&o, db, 5);
+    CHECK(tune_run(g_ctx, &fx.tasks, &fx.plan->cg.target, &o, &r2) == KILN_OK);
+    for (int i = 0; i < r2.n_tasks; i++) CHECK(r2.tasks[i].measured_before + r2.tasks[i].measured_now <= 5);
+    tune_run_report_free(&r2);
+    teardown(&fx);
+}
+
+static void same_seed_same_candidates(void) {
+    fixture fx;
+    if (!setup(&fx)) return;
+    char a[128], b[128];
+    snprintf(a, sizeof a, "%s/s1.db", g_dir);
+    snprintf(b, sizeof b, "%s/s2.db", g_dir);
+    tune_run_opts o;
+    tune_run_report r;
+    opts_for(&o, a, 4);
+    CHECK(tune_run(g_ctx, &fx.tasks, &fx.plan->cg.target, &o, &r) == KILN_OK);
+    tune_run_report_free(&r);
+    opts_for(&o, b, 4);
+    CHECK(tune_run(g_ctx, &fx.tasks, &fx.plan->cg.target, &o, &r) == KILN_OK);
+    tune_run_report_free(&r);
+    knob_list *x = calloc(2, sizeof *x);
+    read_knobs(a, &x[0]);
+    read_knobs(b, &x[1]);
+    CHECK(x[0].n > 0 && x[0].n == x[1].n);
+    for (int i = 0; i < x[0].n && i < x[1].n; i++) CHECK_MSG(!strcmp(x[0].items[i], x[1].items[i]), "%s vs %s", x[0].items[i], x[1].items[i]);
+    free(x);
+    teardown(&fx);
+}
+
+static void compile_takes_records(void) {
+    fixture fx;
+    if (!setup(&fx)) return;
+    char db[128];
+    snprintf(db, sizeof db, "%s/c.db", g_dir);
+    tune_run_opts o;
+    tune_run_report r;
+    opts_for(&o, db, 2);
+    CHECK(tune_run(g_ctx, &fx.tasks, &fx.plan->cg.target, &o, &r) == KILN_OK);
+    tune_run_report_free(&r);
+    tune_lookup *l = NULL;
+    CHECK(tune_lookup_open(g_ctx, db, &fx.plan->cg.target, 1, NULL, &l) == KILN_OK);
+    for (int i = 0; l && i < fx.tasks.n; i++) {
+        sch_trace *t = NULL;
+        const char *from = NULL;
+        CHECK(tune_lookup_trace(g_ctx, l, fx.tasks.v[i].tir, &t, &from) == KILN_OK);
+        CHECK(t != NULL && from && !strcmp(from, "db"));
+        sch_trace_free(t);
+    }
+    tune_lookup_close(l);
+    /* two threads are another key: a miss, unless declared a fallback */
+    const char *keys[] = {"runtime.threads", NULL};
+    for (int k = 0; k < 2; k++) {
+        CHECK(tune_lookup_open(g_ctx, db, &fx.plan->cg.target, 2, k ? keys : NULL, &l) == KILN_OK);
+        sch_trace *t = NULL;
+        const char *from = NULL;
+        CHECK(tune_lookup_trace(g_ctx, l, fx.tasks.v[0].tir, &t, &from) == KILN_OK);
+        CHECK(k ? t && !strcmp(from, "db-fallback") : t == NULL && from == NULL);
+        sch_trace_free(t);
+        tune_lookup_close(l);
+    }
+    teardown(&fx);
+}
+
+static void interrupted_keeps_records(void) {
+    fixture fx;
+    if (!setup(&fx)) return;
+    char db[128];
+    snprintf(db, sizeof db, "%s/i.db", g_dir);
+    volatile sig_atomic_t stop = 1; /* set before the first round: nothing measured, nothing lost */
+    tune_run_opts o;
+    tune_run_report r;
+    opts_for(&o, db, 4);
+    o.interrupted = &stop;
+    CHECK(tune_run(g_ctx, &fx.tasks, &fx.plan->cg.target, &o, &r) == KILN_OK);
+    CHECK(r.interrupted && total(&r, true) == 0);
+    tune_run_report_free(&r);
+    teardown(&fx);
+}
+
+static void points_parse(void) {
+    fixture fx;
+    if (!setup(&fx)) return;
+    const tune_space *sp = &fx.tasks.v[0].space;
+    int64_t def[TUNE_MAX_KNOBS], back[TUNE_MAX_KNOBS];
+    char text[512];
+    tune_space_default(sp, def);
+    tune_point_str(sp, def, text, sizeof text);
+    CHECK(tune_point_parse(sp, text, back));
+    CHECK(!memcmp(def, back, sizeof(int64_t) * (size_t)sp->n_knobs));
+    CHECK(!tune_point_parse(sp, "other tile=1", back));
+    if (sp->n_knobs) {
+        char *cut = strrchr(text, ' ');
+        *cut = 0; /* a knob missing */
+        CHECK(!tune_point_parse(sp, text, back));
+    }
+    teardown(&fx);
+}
+
+static void remove_files(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    CHECK(system(cmd) == 0);
+    kiln_ctx_free(g_ctx);
+}
+
+TEST_MAIN(T(points_parse), T(tunes_and_resumes), T(same_seed_same_candidates), T(compile_takes_records),
+          T(interrupted_keeps_records), T(remove_files))
