@@ -64,7 +64,7 @@ static double pc_error(const kiln_tensor *a, const kiln_tensor *b) {
 /* Parses text, infers shapes and folds constants, runs the graph, runs
 ** `pass`, checks that `op` appears `want` times and that the outputs agree
 ** within tol. Returns the graph after the pass (caller frees) or NULL. */
-static gir_graph *pc_check(const char *text, kiln_status (*pass)(kiln_ctx *, gir_graph *), const char *op,
+__attribute__((unused)) static gir_graph *pc_check(const char *text, kiln_status (*pass)(kiln_ctx *, gir_graph *), const char *op,
                            int want, double tol) {
     kiln_ctx *ctx;
     kiln_ctx_new(&ctx);
