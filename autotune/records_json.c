@@ -90,7 +90,9 @@ static bool lit(jr *j, char c) {
 }
 
 static int hexval(char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 static bool hex4(jr *j, unsigned *out) {
@@ -256,7 +258,8 @@ static bool workload_member(jr *j, int key, void *user) {
     tune_record *r = user;
     const char *s;
     if (!str(j, &s)) return false;
-    if (key == 0 && !tune_parse_hex64(s, &r->workload_hash)) return fail(j, "a workload hash that is not 16 hex digits");
+    if (key == 0 && !tune_parse_hex64(s, &r->workload_hash))
+        return fail(j, "a workload hash that is not 16 hex digits");
     if (key == 1) r->workload_ops = s;
     if (key == 2) r->workload_desc = s;
     return true;

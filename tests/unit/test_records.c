@@ -205,7 +205,8 @@ static kiln_status count_cb(kiln_ctx *ctx, const tune_record *r, void *user) {
 static void test_foreach_and_invalid(void) {
     tune_db *db = open_db(fresh("each.db"), TUNE_DB_CREATE);
     if (!db) return;
-    for (int i = 0; i < 5; i++) add(db, make(1 + (uint64_t)(i % 2), i < 3 ? TUNE_STATUS_OK : TUNE_STATUS_TIMEOUT, 1e-3 * (i + 1), i), true);
+    for (int i = 0; i < 5; i++)
+        add(db, make(1 + (uint64_t)(i % 2), i < 3 ? TUNE_STATUS_OK : TUNE_STATUS_TIMEOUT, 1e-3 * (i + 1), i), true);
     int n = 0;
     CHECK(tune_db_foreach(g_ctx, db, NULL, count_cb, &n) == KILN_OK && n == 5);
     tune_filter f = {.by_workload = true, .workload_hash = 1};
@@ -703,6 +704,7 @@ static void teardown(void) {
 }
 
 TEST_MAIN(T(setup), T(test_target_describe), T(test_target_canonical), T(test_workload), T(test_add_best_count),
-          T(test_foreach_and_invalid), T(test_key_misses), T(test_migrate_v1), T(test_migrate_atomic), T(test_newer_schema),
+          T(test_foreach_and_invalid), T(test_key_misses), T(test_migrate_v1), T(test_migrate_atomic),
+          T(test_newer_schema),
           T(test_corrupt_files), T(test_foreign_schema), T(test_export_import), T(test_import_errors),
           T(test_merge), T(test_prune), T(test_concurrent_writers), T(test_alloc_failures), T(teardown))
