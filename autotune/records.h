@@ -158,7 +158,8 @@ void tune_db_close(tune_db *db); /* NULL is fine */
 const char *tune_db_path(const tune_db *db);
 int tune_db_version(const tune_db *db); /* the file's schema version */
 
-/* Adds a record (and its workload and target when new). A record whose
+/* Adds a record (and its workload and target when new; a workload already
+** there keeps the text it was first stored with). A record whose
 ** content (every field but id) is already there is not added again: *added
 ** (may be NULL) says which. Invalid fields (an unknown status, an ok record
 ** without a finite non-negative median, a target that is not canonical)
