@@ -61,10 +61,11 @@ static int count_ops(const ex_expr *e) {
     return n;
 }
 
-static int count_loads(const ex_expr *e) {
+/* Bytes one evaluation of e loads. */
+static double load_bytes(const ex_expr *e) {
     if (!e) return 0;
-    int n = e->kind == EX_LOAD;
-    for (int i = 0; i < e->n_args; i++) n += count_loads(e->args[i]);
+    double n = e->kind == EX_LOAD ? elem_size(e->dtype) : 0;
+    for (int i = 0; i < e->n_args; i++) n += load_bytes(e->args[i]);
     return n;
 }
 
@@ -76,9 +77,8 @@ static void note_stored(walker *w, const lir_buffer *b) {
 }
 
 static void visit_store(walker *w, const lir_stmt *s) {
-    int loads = count_loads(s->value) + count_loads(s->index);
     w->flops += w->trips * count_ops(s->value);
-    w->bytes += w->trips * (loads + 1) * elem_size(s->buffer->dtype);
+    w->bytes += w->trips * (load_bytes(s->value) + load_bytes(s->index) + elem_size(s->buffer->dtype));
     note_stored(w, s->buffer);
     if (w->main && w->trips <= w->main_trips) return;
     w->main = s;
