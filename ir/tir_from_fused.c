@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "ctx.h"
+#include "dtype.h"
+#include "lir.h"
 #include "op.h"
 #include "tir.h"
 
@@ -138,6 +140,51 @@ static kiln_status fold_epilogue(kiln_ctx *ctx, const gir_node *n, tir_func *f, 
     return KILN_OK;
 }
 
+/* ---- index simplification ----
+** A member after a view (Reshape, Flatten) reads it through the view's
+** flatten/unflatten arithmetic: floordiv((i1 * 768 + i2), 768) and the
+** like. Over the stage's axis ranges most of it cancels (to i1), which is
+** what lets the templates see contiguous loads and vectorize. */
+
+#define TF_MAX_VARS (2 * KILN_MAX_RANK + 8)
+
+static ex_expr *simplify_loads(tir_func *f, ex_expr *e, const lir_var_range *r, int n) {
+    if (!e || e->n_args == 0) return e;
+    ex_expr *args[KILN_MAX_RANK > 3 ? KILN_MAX_RANK : 3];
+    bool changed = false;
+    if (e->n_args > (int)(sizeof args / sizeof args[0])) return e;
+    for (int i = 0; i < e->n_args; i++) {
+        args[i] = simplify_loads(f, e->args[i], r, n);
+        if (args[i] && e->kind == EX_LOAD && kiln_dtype_is_int(args[i]->dtype))
+            args[i] = lir_simplify_expr(&f->eb, args[i], r, n);
+        if (!args[i]) return NULL;
+        changed |= args[i] != e->args[i];
+    }
+    if (!changed) return e;
+    ex_expr *c = kiln_arena_alloc(f->eb.arena, sizeof *c);
+    ex_expr **a = c ? kiln_arena_alloc(f->eb.arena, sizeof *a * (size_t)e->n_args) : NULL;
+    if (!a) return NULL;
+    *c = *e;
+    c->args = a;
+    for (int i = 0; i < e->n_args; i++) a[i] = args[i];
+    return c;
+}
+
+static kiln_status simplify_indices(kiln_ctx *ctx, const gir_node *n, tir_func *f) {
+    for (int k = 0; k < f->n_stages; k++) {
+        tir_stage *s = f->stages[k];
+        lir_var_range r[TF_MAX_VARS];
+        int nr = 0;
+        if (!s->body || s->n_axes + s->n_raxes > TF_MAX_VARS) continue;
+        for (int a = 0; a < s->n_axes; a++) r[nr++] = (lir_var_range){s->axes[a], 0, s->axes[a]->extent};
+        for (int a = 0; a < s->n_raxes; a++) r[nr++] = (lir_var_range){s->raxes[a], 0, s->raxes[a]->extent};
+        ex_expr *b = simplify_loads(f, s->body, r, nr);
+        if (!b) return kiln_op_fail(ctx, n, KILN_ERR_NOMEM, "out of memory simplifying indices");
+        s->body = b;
+    }
+    return KILN_OK;
+}
+
 kiln_status tir_compose_fused(kiln_ctx *ctx, tir_func *f, const gir_node *n, gir_graph *body,
                               tir_tensor *const *in, tir_tensor **out) {
     tir_tensor **by_id = kiln_calloc((size_t)body->n_values + 1, sizeof *by_id);
@@ -159,5 +206,6 @@ kiln_status tir_compose_fused(kiln_ctx *ctx, tir_func *f, const gir_node *n, gir
     }
     kiln_free(by_id);
     if (!s) s = fold_epilogue(ctx, n, f, out, body->n_outputs);
+    if (!s) s = simplify_indices(ctx, n, f);
     return s;
 }
