@@ -7,18 +7,20 @@
 **   for (n, ocb, oh, ow_o) fused            parallel
 **     for icb, kh, kw, ib                    (kw unrolled when short)
 **       for ow_i unrolled                    OW_TILE output positions
-**         for ob vectorized                  one block of output channels
-**           acc[ow_i, ob] += x[..] * w[.., ob]
+**         for ocb_i unrolled                 OC_BLOCKS output blocks (1 or 2)
+**           for ob vectorized                one block of output channels
+**             acc[ow_i, ocb_i, ob] += x[..] * w[.., ob]
 **
 ** The weights are already laid out with ob innermost (the layout pass
 ** blocked them at compile time), so each tap loads one weight vector and
-** broadcasts one x element per position (depthwise: loads one x vector per
-** position, lanes matching). The OW_TILE x block accumulators stay in
+** broadcasts one x element per position for OC_BLOCKS weight vectors
+** (depthwise: loads one x vector per position, lanes matching). The
+** OW_TILE x OC_BLOCKS x block accumulators stay in
 ** registers (cache_write at the tile, or the output stage's tile when an
 ** elementwise epilogue — bias, Relu, Clip, a residual Add in blocked layout
 ** — follows: the epilogue is computed from the tile in registers).
 **
-** Knobs: ow_tile (divisors of OW), unroll (ow_i unrolled or a loop),
+** Knobs: ow_tile (divisors of OW), oc_blocks, unroll (ow_i unrolled or a loop),
 ** unroll_kw, parallel, pad (the padded input at the root or per tile).
 */
 #include <string.h>
@@ -28,8 +30,9 @@
 
 typedef struct cb_info {
     const tir_stage *C, *E, *pad;
-    int64_t OW, block, kw;
+    int64_t OW, OCB, block, kw;
     int nr;
+    bool depthwise; /* no ic reduction: x differs per output block */
     int regs;
 } cb_info;
 
@@ -107,6 +110,10 @@ static bool cb_analyse(const tir_func *f, const cg_cpu_target *t, cb_info *ci) {
     ci->C = C;
     ci->pad = cb_input_stage(f, C);
     ci->OW = C->axes[3]->extent;
+    ci->OCB = C->axes[1]->extent;
+    ci->depthwise = true;
+    for (int r = 0; r < C->n_raxes; r++)
+        if (!strcmp(C->raxes[r]->name, "ib")) ci->depthwise = false;
     ci->block = C->axes[4]->extent;
     ci->nr = C->n_raxes;
     ci->kw = -1;
@@ -122,16 +129,23 @@ static int64_t cb_row_regs(const cb_info *ci, const cg_cpu_target *t) {
     return (ci->block + lanes - 1) / lanes;
 }
 
-/* The widest divisor of OW whose accumulators leave room for the weight
-** and x vectors, preferring 6..14 positions (enough independent FMAs to
-** hide their latency without spilling). */
-static int64_t cb_default_tile(const cb_info *ci, const cg_cpu_target *t) {
-    int64_t rr = cb_row_regs(ci, t), best = 1;
+/* The widest divisor of OW whose accumulators (ob2 blocks each) leave room
+** for the weight and x vectors, preferring up to 14 positions' worth of
+** accumulators per block (enough independent FMAs to hide their latency
+** without spilling). */
+static int64_t cb_default_tile(const cb_info *ci, const cg_cpu_target *t, int64_t ob2) {
+    int64_t rr = cb_row_regs(ci, t) * ob2, best = 1;
     for (int64_t d = 1; d <= ci->OW; d++) {
-        if (ci->OW % d || d * rr + 2 * rr > ci->regs) continue;
-        if (d <= 14 || best < 4) best = d;
+        if (ci->OW % d || d * rr + rr + 1 > ci->regs) continue;
+        if (d * ob2 <= 28 || best < 4) best = d;
     }
     return best;
+}
+
+/* Output blocks per tile: two share each broadcast x element (halving the
+** loads per multiply-add) where the reduction runs over input channels. */
+static int64_t cb_default_blocks(const cb_info *ci, const cg_cpu_target *t) {
+    return !ci->depthwise && ci->OCB % 2 == 0 && cb_row_regs(ci, t) == 1 ? 2 : 1;
 }
 
 static kiln_status cb_space(kiln_ctx *ctx, const tir_func *f, const cg_cpu_target *t, tune_space *sp, bool *applies) {
@@ -143,7 +157,9 @@ static kiln_status cb_space(kiln_ctx *ctx, const tir_func *f, const cg_cpu_targe
     for (int64_t d = 1; d <= ci.OW && nt < TUNE_MAX_VALUES; d++)
         if (ci.OW % d == 0 && d * rr <= 2 * ci.regs) tiles[nt++] = d;
     static const int64_t onoff[] = {1, 0}, off[] = {0}, pad_vals[] = {0, 1}, pad_tile[] = {1};
-    tmpl_knob(sp, "ow_tile", (int)nt, tiles, cb_default_tile(&ci, t));
+    int64_t ob2 = cb_default_blocks(&ci, t), blocks[2] = {1, 2};
+    tmpl_knob(sp, "ow_tile", (int)nt, tiles, cb_default_tile(&ci, t, ob2));
+    tmpl_knob(sp, "oc_blocks", !ci.depthwise && ci.OCB % 2 == 0 ? 2 : 1, blocks, ob2);
     tmpl_knob(sp, "unroll", 2, onoff, 1);
     bool ukw = ci.kw > 1 && ci.kw <= 8;
     tmpl_knob(sp, "unroll_kw", ukw ? 2 : 1, ukw ? onoff : off, ukw);
@@ -161,17 +177,21 @@ static int cb_red_order(const tir_stage *C, const char **ord, int n) {
 
 /* The convolution inside the output stage's tile: its n, ocb, oh are one
 ** point there, ow the tile's positions. */
-static void cb_inner(tb *b, const cb_info *ci, bool unroll, bool ukw) {
+static void cb_inner(tb *b, const cb_info *ci, bool unroll, bool ukw, int64_t ob2) {
     const tir_stage *C = ci->C;
     const char *ord[SCH_MAX_NAMES];
     int n = 0;
-    for (int d = 0; d < 3; d++) ord[n++] = C->axes[d]->name;
+    ord[n++] = C->axes[0]->name;
+    if (ob2 == 1) ord[n++] = C->axes[1]->name;
+    ord[n++] = C->axes[2]->name;
     n = cb_red_order(C, ord, n);
     ord[n++] = C->axes[3]->name;
+    if (ob2 > 1) ord[n++] = C->axes[1]->name;
     ord[n++] = C->axes[4]->name;
     tb_reorder(b, C->name, n, ord);
     if (ukw && ci->kw > 1) tb_unroll(b, C->name, "kw");
     if (unroll) tb_unroll(b, C->name, C->axes[3]->name);
+    if (ob2 > 1) tb_unroll(b, C->name, C->axes[1]->name);
     tb_vectorize(b, C->name, C->axes[4]->name);
 }
 
@@ -197,7 +217,9 @@ static void cb_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tun
     int64_t tile = tmpl_val(sp, pt, "ow_tile", 1);
     bool unroll = tmpl_val(sp, pt, "unroll", 1) != 0, ukw = tmpl_val(sp, pt, "unroll_kw", 0) != 0;
     bool par = tmpl_val(sp, pt, "parallel", 0) != 0, pad_tile = ci.pad && tmpl_val(sp, pt, "pad", 0) != 0;
+    int64_t ob2 = tmpl_val(sp, pt, "oc_blocks", 1);
     if (tile < 1 || ci.OW % tile) tile = 1;
+    if (ob2 < 1 || ci.OCB % ob2 || ci.depthwise) ob2 = 1;
     /* the epilogue's stages between C and E are computed inside E's tile */
     bool after = false;
     for (int i = 0; i < f->n_stages; i++) {
@@ -206,25 +228,30 @@ static void cb_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tun
         if (ss && ss->attach != SCH_INLINE) tb_inline(b, s->name); /* large ones are already */
         after |= s == C;
     }
-    const char *owo = E->axes[3]->name, *owi = NULL, *ord[SCH_MAX_NAMES];
+    const char *owo = E->axes[3]->name, *owi = NULL, *ocbo = E->axes[1]->name, *ocbi = NULL, *ord[SCH_MAX_NAMES];
     if (tile > 1) tb_split1(b, E->name, E->axes[3]->name, tile, &owo, &owi);
+    if (ob2 > 1) tb_split1(b, E->name, E->axes[1]->name, ob2, &ocbo, &ocbi);
     int n = 0;
-    for (int d = 0; d < 3; d++) ord[n++] = E->axes[d]->name;
+    ord[n++] = E->axes[0]->name;
+    ord[n++] = ocbo;
+    ord[n++] = E->axes[2]->name;
     ord[n++] = owo;
     int n_outer = n;
     if (E == C) n = cb_red_order(C, ord, n);
     if (owi) ord[n++] = owi;
+    if (ocbi) ord[n++] = ocbi;
     ord[n++] = E->axes[4]->name;
     tb_reorder(b, E->name, n, ord);
     const char *tl = tb_fuse(b, E->name, n_outer, ord);
     if (E == C && ukw && ci.kw > 1) tb_unroll(b, C->name, "kw");
     if (owi && unroll) tb_unroll(b, E->name, owi);
+    if (ocbi) tb_unroll(b, E->name, ocbi);
     tb_vectorize(b, E->name, E->axes[4]->name);
     if (E == C) {
         tb_cache_write(b, C->name, tl);
     } else {
         tb_compute_at(b, C->name, E->name, tl);
-        cb_inner(b, &ci, unroll && tile > 1, ukw);
+        cb_inner(b, &ci, unroll && tile > 1, ukw, ob2);
     }
     if (par && tl) tb_parallel(b, E->name, tl);
     if (ci.pad) cb_pad(b, ci.pad, E, pad_tile ? tl : NULL, par);
