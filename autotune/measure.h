@@ -44,9 +44,11 @@
 typedef struct tune_measure_opts {
     cg_options cg;
     int threads;         /* the runtime pool's size for parallel loops; 1 runs them serially */
-    double timeout_s;    /* wall-clock limit of one candidate's check and timing */
-    double compile_timeout_s; /* wall-clock limit of compiling one candidate */
-    uint64_t mem_limit;  /* bytes of address space the child may add to the parent's; 0: no limit */
+    double timeout_s;    /* wall-clock limit of one candidate's check and timing (a slow
+                            kernel's samples stop at 40% of it) */
+    double compile_timeout_s; /* wall-clock limit of compiling one candidate (a batch: up to 4x) */
+    uint64_t mem_limit;  /* bytes of address space the child may add to the parent's, and the
+                            most its outputs may take (sanitizer builds: only the latter); 0: none */
     uint64_t seed;       /* of the random inputs */
     int warmup;          /* untimed runs before the samples */
     int min_samples, max_samples;
