@@ -91,6 +91,50 @@ static void t_strided_guarded(void) {
     lir_func_free(f);
 }
 
+/* Odd nests: an empty kernel, a loop that never runs, an else branch, a
+** nest deeper than the walker follows (a clear error, not a crash). */
+static void t_odd_nests(void) {
+    setup();
+    float v[TUNE_N_FEATURES];
+    lir_func *f = lir_func_new("empty");
+    CHECK(tune_features_lir(g_ctx, f, v) == KILN_OK);
+    for (int i = 0; i < TUNE_N_FEATURES; i++) CHECK(v[i] == 0);
+    lir_func_free(f);
+
+    f = lir_func_new("odd");
+    ex_builder *b = &f->eb;
+    lir_buffer *o = lir_arg_new(f, "out", KILN_F32, 64, false);
+    ex_var *i = ex_var_new(b, "i", 64, false), *j = ex_var_new(b, "j", 0, false);
+    ex_expr *vi = ex_varref(b, i);
+    lir_stmt *never = lir_for(f, j, ex_int(b, 0), ex_int(b, 0), LIR_SERIAL,
+                              lir_store(f, o, ex_varref(b, j), ex_const_float(b, KILN_F32, 1)));
+    lir_stmt *then_s = lir_store(f, o, vi, ex_const_float(b, KILN_F32, 2));
+    lir_stmt *else_s = lir_store(f, o, vi, ex_unary(b, EX_NEG, ex_const_float(b, KILN_F32, 2)));
+    lir_stmt *body[2] = {never, lir_if(f, ex_lt(b, vi, ex_int(b, 32)), then_s, else_s)};
+    f->body = lir_for(f, i, ex_int(b, 0), ex_int(b, 64), LIR_SERIAL, lir_seq(f, body, 2));
+    CHECK(!f->eb.failed && tune_features_lir(g_ctx, f, v) == KILN_OK);
+    /* the store that never runs is not the main one; the else branch's negation counts */
+    CHECK(near(gf(v, TUNE_FG_MAIN_TRIPS), lg(64)) && near(gf(v, TUNE_FG_FLOPS), lg(64)));
+    CHECK(gf(v, TUNE_FG_INNER_GUARD) == 1 && gf(v, TUNE_FG_NESTS) == 1 && gf(v, TUNE_FG_STAGES) == 1);
+    lir_func_free(f);
+
+    f = lir_func_new("deep");
+    b = &f->eb;
+    o = lir_arg_new(f, "out", KILN_F32, 1, false);
+    lir_stmt *st = lir_store(f, o, ex_int(b, 0), ex_const_float(b, KILN_F32, 0));
+    for (int d = 0; d < 70; d++) {
+        char name[16];
+        snprintf(name, sizeof name, "l%d", d);
+        st = lir_for(f, ex_var_new(b, name, 1, false), ex_int(b, 0), ex_int(b, 1), LIR_SERIAL, st);
+    }
+    f->body = st;
+    for (int k = 0; k < TUNE_N_FEATURES; k++) v[k] = 7;
+    CHECK(tune_features_lir(g_ctx, f, v) == KILN_ERR_UNSUPPORTED);
+    CHECK_MSG(strstr(kiln_errmsg(g_ctx), "deeper") && strstr(kiln_errmsg(g_ctx), "deep"), "%s", kiln_errmsg(g_ctx));
+    CHECK(v[0] == 7);
+    lir_func_free(f);
+}
+
 static const char *k_matmul = "input %a : f32[64,96]\ninput %c_b : f32[96,128]\n%y = MatMul(%a, %c_b)\noutput %y";
 
 static void set_knob(const tune_space *sp, int64_t *pt, const char *name, int64_t v) {
@@ -267,5 +311,5 @@ static void t_allocation_failures(void) {
     g_ctx = NULL;
 }
 
-TEST_MAIN(T(t_contiguous), T(t_strided_guarded), T(t_matmul_tiles), T(t_matmul_reuse), T(t_all_templates), T(t_bad_knobs), T(t_names),
+TEST_MAIN(T(t_contiguous), T(t_strided_guarded), T(t_odd_nests), T(t_matmul_tiles), T(t_matmul_reuse), T(t_all_templates), T(t_bad_knobs), T(t_names),
           T(t_allocation_failures))
