@@ -159,6 +159,23 @@ static int by_size_desc(const void *pa, const void *pb) {
     return a->id - b->id;
 }
 
+/* Longest lived first (ties: larger first): long-lived buffers at the
+** bottom leave the top to short-lived ones. */
+static int by_lifetime_desc(const void *pa, const void *pb) {
+    const mp_buf *a = pa, *b = pb;
+    int la = a->end - a->start, lb = b->end - b->start;
+    if (la != lb) return la < lb ? 1 : -1;
+    if (a->asize != b->asize) return a->asize < b->asize ? 1 : -1;
+    return a->id - b->id;
+}
+
+/* In order of first use (a linear scan, best fit). */
+static int by_start(const void *pa, const void *pb) {
+    const mp_buf *a = pa, *b = pb;
+    if (a->start != b->start) return a->start < b->start ? -1 : 1;
+    return a->id - b->id;
+}
+
 static int by_offset(const void *pa, const void *pb) {
     const mp_buf *a = *(const mp_buf *const *)pa, *b = *(const mp_buf *const *)pb;
     if (a->offset != b->offset) return a->offset < b->offset ? -1 : 1;
@@ -201,12 +218,20 @@ static kiln_status assign_offsets(kiln_ctx *ctx, mp_state *st) {
             b[nb++] = (mp_buf){v, p->bytes[v], round_up(p->bytes[v], p->alignment), p->first[v], st->end[v], 0};
     p->lower_bound = lower_bound(st, b, nb, diff);
     kiln_free(diff);
-    qsort(b, (size_t)nb, sizeof *b, by_size_desc);
-    for (int i = 0; i < nb; i++) {
-        b[i].offset = b[i].asize ? place_one(&b[i], b, i, conf) : 0;
-        size_t top = (size_t)b[i].offset + b[i].asize;
-        if (top > p->arena_bytes) p->arena_bytes = top;
-        p->offset[b[i].id] = b[i].offset;
+    /* greedy placements in three orders; the smallest arena wins */
+    static int (*const orders[])(const void *, const void *) = {by_size_desc, by_lifetime_desc, by_start};
+    size_t best = SIZE_MAX;
+    for (size_t k = 0; k < sizeof orders / sizeof orders[0]; k++) {
+        qsort(b, (size_t)nb, sizeof *b, orders[k]);
+        size_t arena = 0;
+        for (int i = 0; i < nb; i++) {
+            b[i].offset = b[i].asize ? place_one(&b[i], b, i, conf) : 0;
+            size_t top = (size_t)b[i].offset + b[i].asize;
+            if (top > arena) arena = top;
+        }
+        if (arena >= best) continue;
+        best = p->arena_bytes = arena;
+        for (int i = 0; i < nb; i++) p->offset[b[i].id] = b[i].offset;
     }
     for (int v = 0; v < p->n_values; v++)
         if (st->root[v] >= 0) p->offset[v] = p->offset[st->root[v]];
