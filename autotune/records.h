@@ -234,6 +234,10 @@ typedef struct tune_prune_opts {
 } tune_prune_opts;
 kiln_status tune_db_prune(kiln_ctx *ctx, tune_db *db, const tune_prune_opts *o, int64_t *removed);
 
+/* Rewrites the file without the space deleted records left (SQLite's
+** VACUUM); waits for other writers like a transaction. */
+kiln_status tune_db_vacuum(kiln_ctx *ctx, tune_db *db);
+
 /* ---- export, import, merge (records_io.c) ---- */
 
 /* Writes every record as JSON lines (the format is documented in

@@ -134,3 +134,12 @@ kiln_status tune_db_prune(kiln_ctx *ctx, tune_db *db, const tune_prune_opts *o, 
     if (!s && removed) *removed = n;
     return s;
 }
+
+kiln_status tune_db_vacuum(kiln_ctx *ctx, tune_db *db) {
+    if (db->readonly) return kiln_fail(ctx, KILN_ERR_INVALID, "%s: opened read-only, cannot vacuum", db->path);
+    if (db->txn_depth) return kiln_fail(ctx, KILN_ERR_INVALID, "%s: vacuum inside a transaction", db->path);
+    kiln_status s = tune_db_exec(ctx, db, "VACUUM", "vacuuming");
+    /* the rewritten pages sit in the WAL until a checkpoint moves them */
+    if (!s) s = tune_db_exec(ctx, db, "PRAGMA wal_checkpoint(TRUNCATE)", "checkpointing");
+    return s;
+}

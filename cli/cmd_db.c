@@ -25,9 +25,10 @@ static int usage(void) {
             "  import DB FILE|-          add the records of an export (creates DB);\n"
             "                            records already there are skipped\n"
             "  merge DB OTHER.db...      add the records of other databases (idempotent)\n"
-            "  prune DB [--failed] [--keep-best K]\n"
+            "  prune DB [--failed] [--keep-best K] [--vacuum]\n"
             "                            drop records that are not ok, and/or keep only the\n"
-            "                            K best ok records of each workload/target\n");
+            "                            K best ok records of each workload/target;\n"
+            "                            --vacuum then gives the space back to the system\n");
     return 2;
 }
 
@@ -137,9 +138,11 @@ static int db_merge(kiln_ctx *ctx, const char *path, int n, char **others) {
 
 static int db_prune(kiln_ctx *ctx, const char *path, int argc, char **argv) {
     tune_prune_opts o = {0};
+    bool vacuum = false;
     for (int i = 0; i < argc; i++) {
         char *end = NULL;
         if (!strcmp(argv[i], "--failed")) o.drop_failed = true;
+        else if (!strcmp(argv[i], "--vacuum")) vacuum = true;
         else if (!strcmp(argv[i], "--keep-best") && i + 1 < argc) {
             long k = strtol(argv[++i], &end, 10);
             if (*end || k < 1 || k > 1000000) {
@@ -149,14 +152,15 @@ static int db_prune(kiln_ctx *ctx, const char *path, int argc, char **argv) {
             o.keep_best = (int)k;
         } else return usage();
     }
-    if (!o.drop_failed && !o.keep_best) {
-        fprintf(stderr, "kiln db prune: say what to drop: --failed and/or --keep-best K\n");
+    if (!o.drop_failed && !o.keep_best && !vacuum) {
+        fprintf(stderr, "kiln db prune: say what to drop: --failed and/or --keep-best K (or --vacuum)\n");
         return 2;
     }
     tune_db *db = NULL;
     int64_t removed = 0;
     kiln_status s = tune_db_open(ctx, path, 0, &db);
     if (!s) s = tune_db_prune(ctx, db, &o, &removed);
+    if (!s && vacuum) s = tune_db_vacuum(ctx, db);
     tune_db_close(db);
     if (s) return cli_error(ctx, s);
     printf("pruned %lld records from %s\n", (long long)removed, path);

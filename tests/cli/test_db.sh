@@ -82,6 +82,19 @@ expect 0 "pruned 1 records" -- "$KILN" db prune "$TMP/b.db" --keep-best 2
 expect 0 "records +4 \(ok 4, " -- "$KILN" db stats "$TMP/b.db"
 expect 0 "00000000000000a1 .* 2 +2 +1.000 ms" -- "$KILN" db stats "$TMP/b.db"
 
+# --vacuum gives the space of pruned records back
+{
+  echo '{"kiln_records":1}'
+  for i in $(seq 1 200); do record 00000000000000d4 ok "0.$i" "$i"; done
+} >"$TMP/many.jsonl"
+sed -i "s/\"trace\":\"split/\"trace\":\"$(printf '%0500d' 0) split/" "$TMP/many.jsonl"
+expect 0 "imported 200" -- "$KILN" db import "$TMP/v.db" "$TMP/many.jsonl"
+expect 0 "pruned 0" -- "$KILN" db prune "$TMP/v.db" --vacuum # checkpoints: every record in the file
+before=$(stat -c %s "$TMP/v.db")
+expect 0 "pruned 199 records" -- "$KILN" db prune "$TMP/v.db" --keep-best 1 --vacuum
+after=$(stat -c %s "$TMP/v.db")
+[ "$after" -lt $((before / 4)) ] && ok || bad "--vacuum left $after bytes of $before"
+
 # bad exports name the file and line; nothing of them is imported
 sed '3s/"status":"ok"/"status":"fine"/' "$TMP/a.jsonl" >"$TMP/bad.jsonl"
 expect 1 "kiln: .*bad.jsonl:3: a bad record: an unknown status" -- "$KILN" db import "$TMP/d.db" "$TMP/bad.jsonl"

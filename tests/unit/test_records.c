@@ -590,6 +590,41 @@ static void test_prune(void) {
     tune_db_close(db);
 }
 
+static long file_size(const char *p) {
+    FILE *f = fopen(p, "rb");
+    long n = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0) n = ftell(f);
+    if (f) fclose(f);
+    return n;
+}
+
+static void test_vacuum(void) {
+    const char *p = fresh("vacuum.db");
+    tune_db *db = open_db(p, TUNE_DB_CREATE);
+    if (!db) return;
+    static char trace[2000];
+    memset(trace, 't', sizeof trace - 1);
+    for (int i = 0; i < 100; i++) {
+        tune_record r = make(3, TUNE_STATUS_OK, 1e-3 * (i + 1), i);
+        r.trace = trace;
+        add(db, r, true);
+    }
+    tune_db_close(db); /* checkpoints the WAL: the file holds every record */
+    long before = file_size(p);
+    db = open_db(p, 0);
+    if (!db) return;
+    tune_prune_opts o = {.keep_best = 1};
+    CHECK(tune_db_prune(g_ctx, db, &o, NULL) == KILN_OK);
+    CHECK_MSG(tune_db_vacuum(g_ctx, db) == KILN_OK, "%s", kiln_errmsg(g_ctx));
+    long after = file_size(p);
+    CHECK_MSG(before > 150000 && after < before / 4, "%ld bytes before, %ld after", before, after);
+    CHECK(count(db, 3, g_target) == 1);
+    tune_db_close(db);
+    db = open_db(p, TUNE_DB_READONLY);
+    if (db) CHECK(tune_db_vacuum(g_ctx, db) == KILN_ERR_INVALID && msg_has("read-only"));
+    tune_db_close(db);
+}
+
 /* ---- concurrency ---- */
 
 #define WRITERS 4
@@ -707,4 +742,4 @@ TEST_MAIN(T(setup), T(test_target_describe), T(test_target_canonical), T(test_wo
           T(test_foreach_and_invalid), T(test_key_misses), T(test_migrate_v1), T(test_migrate_atomic),
           T(test_newer_schema),
           T(test_corrupt_files), T(test_foreign_schema), T(test_export_import), T(test_import_errors),
-          T(test_merge), T(test_prune), T(test_concurrent_writers), T(test_alloc_failures), T(teardown))
+          T(test_merge), T(test_prune), T(test_vacuum), T(test_concurrent_writers), T(test_alloc_failures), T(teardown))
