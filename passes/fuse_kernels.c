@@ -390,7 +390,7 @@ static gir_graph *build_body(const fk_state *st, const fk_group *gr) {
         b->n_opsets = b->opsets ? g->n_opsets : 0;
         ok = b->opsets != NULL;
     }
-    b->ir_version = ok ? g->ir_version : 0;
+    if (ok) b->ir_version = g->ir_version;
     for (int i = 0; ok && i < gr->n_ins; i++) {
         gir_value *bv = body_value(b, gr->ins[i]);
         ok = bv && gir_add_input(b, bv);

@@ -302,6 +302,38 @@ static void bad_body_is_an_error(void) {
     kiln_ctx_free(ctx);
 }
 
+/* Fails the Nth allocation of the pass, N = 0, 1, ...: each run ends in
+** success or KILN_ERR_NOMEM, leaves a valid graph and leaks nothing. */
+static void allocation_failures(void) {
+    static const char *text = "graph \"sweep\" {\n  opset 17\n  input %x : f32[1,2,4,4]\n"
+                              "  const %w : f32[2,2,1,1] = {1, -1, 0.5, 2}\n  const %b : f32[2] = {0.5, -1}\n"
+                              "  %c = Conv(%x, %w, %b)\n  %a = Add(%c, %x)\n  %y = Relu(%a)\n"
+                              "  %t = Transpose(%y) {perm=[0, 1, 3, 2]}\n  %z = Sigmoid(%t)\n"
+                              "  output %z : f32[1,2,4,4]\n}\n";
+    kiln_ctx *ctx;
+    kiln_ctx_new(&ctx);
+    long n = 0;
+    for (; n < 20000; n++) {
+        long base = kiln_mem_live();
+        gir_graph *g = parse(ctx, text);
+        if (!g || pass_infer_shapes(ctx, g)) {
+            gir_graph_free(g);
+            break;
+        }
+        kiln_mem_fail_after(n);
+        kiln_status s = pass_fuse_kernels(ctx, g);
+        kiln_mem_fail_after(-1);
+        CHECK_MSG(s == KILN_OK || s == KILN_ERR_NOMEM, "allocation %ld failed gave %s", n, kiln_errmsg(ctx));
+        CHECK_MSG(gir_verify(ctx, g, NULL) == KILN_OK, "allocation %ld: %s", n, kiln_errmsg(ctx));
+        bool done = s == KILN_OK && count_op(g, "FusedKernel") == 2;
+        gir_graph_free(g);
+        CHECK_MSG(kiln_mem_live() == base, "allocation %ld failed: %ld blocks leaked", n, kiln_mem_live() - base);
+        if (done) break;
+    }
+    CHECK_MSG(n > 0 && n < 20000, "the pass never succeeded (%ld runs)", n);
+    kiln_ctx_free(ctx);
+}
+
 TEST_MAIN(T(conv_epilogue_fuses), T(matmul_epilogue_and_chain_fuse), T(residual_add_joins_the_free_anchor), T(reduction_absorbs_producers), T(views_fuse_as_injective),
           T(member_read_twice_outside), T(path_through_an_outside_node), T(computed_value_is_not_broadcast), T(dynamic_shapes_stay),
-          T(bad_body_is_an_error))
+          T(bad_body_is_an_error), T(allocation_failures))
