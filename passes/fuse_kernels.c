@@ -492,12 +492,11 @@ static kiln_status rewrite(fk_state *st) {
     if (!fused) return kiln_fail(st->ctx, KILN_ERR_NOMEM, "out of memory");
     kiln_status s = KILN_OK;
     bool any = false;
+    for (int i = 0; i < st->n && !any; i++) any = st->grp[i] >= 0 && st->grp[i] != i;
+    /* first, so that the bodies inherit the import (and print no header) */
+    if (any) s = add_opset(st->ctx, st->g);
     for (int i = 0; i < st->n && !s; i++)
-        if (st->grp[i] == i) {
-            s = fuse_group(st, i, &fused[i]);
-            any |= fused[i] != NULL;
-        }
-    if (!s && any) s = add_opset(st->ctx, st->g);
+        if (st->grp[i] == i) s = fuse_group(st, i, &fused[i]);
     /* on failure too, so that no half-built node is left in the list */
     for (int i = 0; s && i < st->n; i++)
         if (fused[i]) {
