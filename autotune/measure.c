@@ -65,6 +65,7 @@ typedef struct tm_watch {
     int fd;
     bool compiled, killed;
     int current;     /* the candidate running, or -1 */
+    char fault[64];  /* where the child faulted, from its signal handler */
     double deadline; /* when the child is killed */
 } tm_watch;
 
@@ -120,7 +121,7 @@ static kiln_status spawn(kiln_ctx *ctx, const tm_job *job, tm_watch *w) {
     int n = 0;
     for (int i = job->lo; i < job->hi; i++) n += !job->done[i];
     /* a batch compiles in one module: longer than one kernel, not n times longer */
-    *w = (tm_watch){pid, fds[0], false, false, -1, now_s() + job->o->compile_timeout_s * (n < 1 ? 1 : n > 4 ? 4 : n)};
+    *w = (tm_watch){pid, fds[0], false, false, -1, "", now_s() + job->o->compile_timeout_s * (n < 1 ? 1 : n > 4 ? 4 : n)};
     return KILN_OK;
 }
 
@@ -143,6 +144,7 @@ static bool watch(tm_job *job, bool *done, tune_result *out, tm_watch *w) {
         case TM_DONE: finished = true; break;
         case TM_COMPILED: w->compiled = true; w->deadline = now_s() + o->timeout_s; break;
         case TM_START: w->current = m.index; w->deadline = now_s() + o->timeout_s; break;
+        case TM_FAULT: snprintf(w->fault, sizeof w->fault, "%.60s", m.r.msg); break;
         case TM_RESULT:
             take_result(job, done, out, &m);
             w->current = -1;
@@ -168,6 +170,10 @@ static bool watch(tm_job *job, bool *done, tune_result *out, tm_watch *w) {
         if (!done[i]) victim = i;
     if (victim < 0) return false;
     classify(wst, w->killed, o, &out[victim]);
+    if (w->fault[0] && out[victim].status == TUNE_STATUS_CRASH) {
+        size_t n = strlen(out[victim].msg);
+        snprintf(out[victim].msg + n, sizeof out[victim].msg - n, " %s", w->fault);
+    }
     if (!w->compiled && w->killed)
         snprintf(out[victim].msg, sizeof out[victim].msg, "compiling took longer than %.3g s", o->compile_timeout_s);
     else if (!w->compiled)

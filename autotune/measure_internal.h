@@ -54,7 +54,9 @@ kiln_status tm_reference_tir(kiln_ctx *ctx, const tir_func *f, const tune_measur
 #define TM_MAX_BATCH 64
 
 /* Messages from the child, one fixed struct each (atomic pipe writes). */
-typedef enum tm_msg_kind { TM_COMPILED = 1, TM_START, TM_RESULT, TM_DONE } tm_msg_kind;
+/* TM_FAULT: the child's signal handler reports the signal and the faulting
+** address (in r.msg) before the child dies of it. */
+typedef enum tm_msg_kind { TM_COMPILED = 1, TM_START, TM_RESULT, TM_DONE, TM_FAULT } tm_msg_kind;
 
 typedef struct tm_msg {
     int kind;

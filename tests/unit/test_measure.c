@@ -6,6 +6,8 @@
 ** (the machine is shared), only statuses and that timing happened.
 */
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "autotune/measure.h"
@@ -179,6 +181,8 @@ static void crash_hang_oom(void) {
     CHECK(tune_measure_lir(g_ctx, crash, NULL, &o, &r) == KILN_OK);
     CHECK_MSG(r.status == TUNE_STATUS_CRASH, "crash: %d %s", r.status, r.msg);
     CHECK_MSG(r.signal == SIGSEGV || r.signal == 0 /* a sanitizer's exit */, "signal %d", r.signal);
+    CHECK_MSG(r.signal == 0 || strstr(r.msg, " at "), "no address: %s", r.msg);
+    if (getenv("KILN_TEST_VERBOSE")) fprintf(stderr, "crash: %s\n", r.msg);
 
     lir_func *hang = endless();
     CHECK(tune_measure_lir(g_ctx, hang, NULL, &o, &r) == KILN_OK);
