@@ -118,27 +118,29 @@ static const conv_case k_convs[] = {
     {"3x3, channels padded", 7, 15, 6, 7, 3, 1, 1, 1, 1, 4, true},
     {"1x1", 15, 14, 5, 9, 1, 1, 0, 1, 1, 8, true},
     {"3x3 stride 2", 7, 11, 9, 8, 3, 2, 1, 1, 1, 4, false},
-    {"depthwise", 10, 10, 7, 6, 3, 1, 1, 1, 10, 4, true},
+    {"depthwise", 11, 11, 7, 6, 3, 1, 1, 1, 11, 4, true},
     {"depthwise stride 2", 14, 14, 9, 9, 3, 2, 1, 1, 14, 8, true},
     {"groups of whole blocks", 8, 16, 5, 5, 3, 1, 1, 1, 2, 4, true},
     {"dilation 2, 5x5", 4, 8, 9, 10, 5, 1, 3, 2, 1, 4, false},
 };
 #define N_CONVS (int)(sizeof k_convs / sizeof k_convs[0])
 
-/* x -> Conv -> Relu -> y in the text form. */
+/* x -> Conv -> Relu -> 1x1 Conv -> y in the text form (two convolutions:
+** a lone regular one stays NCHW). */
 static char *conv_graph(const conv_case *c) {
     sbuf b = {0};
-    int64_t wd[4] = {c->oc, c->ic / c->group, c->k, c->k}, bd[1] = {c->oc};
+    int64_t wd[4] = {c->oc, c->ic / c->group, c->k, c->k}, bd[1] = {c->oc}, w2[4] = {c->oc, c->oc, 1, 1};
     sb_add(&b, "graph \"conv\" {\n  opset 17\n  input %%x : f32[1,%lld,%lld,%lld]\n", (long long)c->ic,
            (long long)c->h, (long long)c->w);
     sb_const(&b, "w", 4, wd);
     if (c->bias) sb_const(&b, "b", 1, bd);
+    sb_const(&b, "w2", 4, w2);
     sb_add(&b, "  %%c = Conv(%%x, %%w%s) {group=%lld, kernel_shape=[%lld, %lld], pads=[%lld, %lld, %lld, %lld], "
                "strides=[%lld, %lld], dilations=[%lld, %lld]}\n",
            c->bias ? ", %b" : "", (long long)c->group, (long long)c->k, (long long)c->k, (long long)c->pad,
            (long long)c->pad, (long long)c->pad, (long long)c->pad, (long long)c->stride, (long long)c->stride,
            (long long)c->dil, (long long)c->dil);
-    sb_add(&b, "  %%y = Relu(%%c)\n  output %%y\n}\n");
+    sb_add(&b, "  %%r = Relu(%%c)\n  %%y = Conv(%%r, %%w2)\n  output %%y\n}\n");
     return b.s;
 }
 
@@ -172,7 +174,7 @@ static void reference_kernels_match_conv(void) {
         if (!g || !gb) continue;
         kiln_tensor x = random_input(g, 0), want, got;
         if (!choose(ctx, gb, c->block) && run_ref(ctx, g, &x, 1, &want)) {
-            CHECK_MSG(count_op(gb, "ConvBlocked") == 1 && count_op(gb, "Conv") == 0, "%s: not blocked", c->what);
+            CHECK_MSG(count_op(gb, "ConvBlocked") == 2 && count_op(gb, "Conv") == 0, "%s: not blocked", c->what);
             CHECK_MSG(count_op(gb, "LayoutToBlocked") == 1 && count_op(gb, "LayoutFromBlocked") == 1,
                       "%s: %d To, %d From", c->what, count_op(gb, "LayoutToBlocked"), count_op(gb, "LayoutFromBlocked"));
             if (run_ref(ctx, gb, &x, 1, &got)) {
@@ -488,8 +490,33 @@ static void what_stays_nchw(void) {
     char *text = conv_graph(&k_convs[0]);
     gir_graph *g = parse(ctx, text);
     free(text);
-    if (g && !choose(ctx, g, 0)) CHECK(count_op(g, "Conv") == 1 && count_op(g, "ConvBlocked") == 0);
+    if (g && !choose(ctx, g, 0)) CHECK(count_op(g, "Conv") == 2 && count_op(g, "ConvBlocked") == 0);
     gir_graph_free(g);
+    kiln_ctx_free(ctx);
+}
+
+/* A region of one regular Conv does not pay for its conversions; one
+** depthwise Conv does. */
+static void lone_convolutions(void) {
+    kiln_ctx *ctx;
+    kiln_ctx_new(&ctx);
+    for (int dw = 0; dw < 2; dw++) {
+        sbuf b = {0};
+        int64_t wd[4] = {8, dw ? 1 : 8, 3, 3};
+        sb_add(&b, "graph \"lone\" {\n  opset 17\n  input %%x : f32[1,8,6,6]\n");
+        sb_const(&b, "w", 4, wd);
+        sb_add(&b, "  %%c = Conv(%%x, %%w) {group=%d, pads=[1, 1, 1, 1]}\n  %%y = Relu(%%c)\n  output %%y\n}\n",
+               dw ? 8 : 1);
+        gir_graph *g = parse(ctx, b.s), *gb = parse(ctx, b.s);
+        free(b.s);
+        if (g && gb && !choose(ctx, gb, 4)) {
+            CHECK_MSG(count_op(gb, "ConvBlocked") == dw && count_op(gb, "Conv") == 1 - dw, "depthwise %d", dw);
+            CHECK(count_op(gb, "Relu") == 1);
+            same_outputs(ctx, g, gb, dw ? "lone depthwise" : "lone conv");
+        }
+        gir_graph_free(g);
+        gir_graph_free(gb);
+    }
     kiln_ctx_free(ctx);
 }
 
@@ -517,4 +544,4 @@ static void bad_blocked_shapes_are_errors(void) {
 }
 
 TEST_MAIN(T(reference_kernels_match_conv), T(conversions_pad_and_round_trip), T(compiled_kernel_matches_reference),
-          T(region_of_a_block), T(conversions_that_meet_cancel), T(what_stays_nchw), T(bad_blocked_shapes_are_errors))
+          T(region_of_a_block), T(conversions_that_meet_cancel), T(what_stays_nchw), T(lone_convolutions), T(bad_blocked_shapes_are_errors))
