@@ -99,11 +99,12 @@ static bool is_anchor(const tir_stage *s) {
     return s->tag == TIR_TAG_CONV || s->tag == TIR_TAG_MATMUL || s->tag == TIR_TAG_POOL;
 }
 
-/* Whether stage k (after an anchor) folds into its readers: elementwise,
+/* Whether stage k (after an anchor) folds into its readers: elementwise or
+** a view's copy,
 ** not a result, read only by stages without reductions, and they stay small. */
 static bool foldable(const tir_func *f, int k, tir_tensor *const *out, int n_out) {
     const tir_stage *P = f->stages[k];
-    if (P->n_raxes || P->tag != TIR_TAG_ELEMWISE || !P->body) return false;
+    if (P->n_raxes || (P->tag != TIR_TAG_ELEMWISE && P->tag != TIR_TAG_INJECTIVE) || !P->body) return false;
     for (int i = 0; i < n_out; i++)
         if (out[i] == P->out) return false;
     int readers = 0;
@@ -205,6 +206,7 @@ kiln_status tir_compose_fused(kiln_ctx *ctx, tir_func *f, const gir_node *n, gir
                                       body->outputs[i]->name);
     }
     kiln_free(by_id);
+    if (!s) s = simplify_indices(ctx, n, f);
     if (!s) s = fold_epilogue(ctx, n, f, out, body->n_outputs);
     if (!s) s = simplify_indices(ctx, n, f);
     return s;

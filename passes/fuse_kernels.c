@@ -9,6 +9,8 @@
 **     chain of elementwise/broadcast consumers over its own shape (bias,
 **     folded BatchNorm, activation, a residual Add whose other operand is
 **     computed elsewhere): the epilogue the matmul/conv templates inline;
+**     a view may come between when another restores the anchor's shape
+**     (Gemm → Reshape → Gelu → Reshape), else the group is cut back;
 **   - elementwise/broadcast nodes join any producer group of theirs (so
 **     chains and diamonds of them become one kernel);
 **   - a reduction absorbs elementwise/injective producer groups and may
@@ -104,6 +106,16 @@ static const gir_node *group_head(const fk_state *st, int G) {
     return NULL;
 }
 
+static bool is_view(const gir_node *n) { return n->op->fusion == KILN_FUSE_SHAPE; }
+
+/* Whether group G holds a view (after which its shape may differ from its
+** anchor's until another view restores it; see trim_to_anchor_shape). */
+static bool has_view(const fk_state *st, int G) {
+    for (int j = 0; j < st->n; j++)
+        if (st->grp[j] == G && is_view(st->g->nodes[j])) return true;
+    return false;
+}
+
 /* Node i reads every input that group G computes at its own index, and
 ** (after an anchor) has the anchor's shape: the epilogue form. */
 static bool epilogue_fits(const fk_state *st, int G, int i) {
@@ -114,7 +126,7 @@ static bool epilogue_fits(const fk_state *st, int G, int i) {
         if (v && v->producer && st->grp[v->producer->id] == G && !same_dims(&v->type, out)) return false;
     }
     const gir_node *h = group_head(st, G);
-    return st->kind[G] != FK_ANCHOR || (h && same_dims(&h->outputs[0]->type, out));
+    return st->kind[G] != FK_ANCHOR || (h && same_dims(&h->outputs[0]->type, out)) || has_view(st, G);
 }
 
 static int64_t type_numel(const gir_type *t) {
@@ -142,7 +154,8 @@ static bool compatible(const fk_state *st, int G, int i) {
     if (!no_expansion(st, G, i)) return false;
     switch (st->cls[i]) {
     case FK_EW: return st->kind[G] == FK_EW || st->kind[G] == FK_INJ || epilogue_fits(st, G, i);
-    case FK_INJ:
+    case FK_INJ: /* a view may follow an anchor: Gemm → Reshape → Gelu → Reshape */
+        return st->kind[G] == FK_EW || st->kind[G] == FK_INJ || (st->kind[G] == FK_ANCHOR && is_view(st->g->nodes[i]));
     case FK_REDUCE: return st->kind[G] == FK_EW || st->kind[G] == FK_INJ;
     default: return false;
     }
@@ -432,6 +445,35 @@ static gir_node *fused_node(const fk_state *st, const fk_group *gr, gir_graph *b
     return n;
 }
 
+/* An anchor's group must end in the anchor's shape (the templates' epilogue
+** form). One that passed through a view and did not come back is cut after
+** its last member of that shape whose earlier members are read by no later
+** one; the members after the cut form a group of their own. */
+static void trim_to_anchor_shape(fk_state *st, int G) {
+    const gir_node *h = group_head(st, G);
+    const gir_type *want = h ? &h->outputs[0]->type : NULL;
+    if (!want || same_dims(&st->g->nodes[G]->outputs[0]->type, want)) return;
+    int cut = h->id;
+    for (int m = G - 1; m > h->id && cut == h->id; m--) {
+        if (st->grp[m] != G || !same_dims(&st->g->nodes[m]->outputs[0]->type, want)) continue;
+        bool ok = true;
+        for (int j = h->id; j < m && ok; j++) {
+            const gir_value *v = st->g->nodes[j]->outputs[0];
+            if (st->grp[j] != G) continue;
+            for (int c = st->cons_at[v->id]; c < st->cons_at[v->id + 1] && ok; c++) ok = st->cons[c] <= m;
+        }
+        if (ok) cut = m;
+    }
+    fk_kind rest = FK_EW;
+    for (int j = 0; j < st->n; j++) {
+        if (st->grp[j] != G) continue;
+        if (j <= cut) st->grp[j] = cut;
+        else if (st->cls[j] == FK_INJ) rest = FK_INJ;
+    }
+    st->kind[cut] = FK_ANCHOR;
+    st->kind[G] = rest;
+}
+
 /* Builds one group's node and checks that it lowers; *out stays NULL when
 ** it does not (the members then stay as they are). */
 static kiln_status fuse_group(fk_state *st, int G, gir_node **out) {
@@ -493,6 +535,8 @@ static kiln_status rewrite(fk_state *st) {
     kiln_status s = KILN_OK;
     bool any = false;
     for (int i = 0; i < st->n && !any; i++) any = st->grp[i] >= 0 && st->grp[i] != i;
+    for (int i = 0; i < st->n; i++)
+        if (st->grp[i] == i && st->kind[i] == FK_ANCHOR) trim_to_anchor_shape(st, i);
     /* first, so that the bodies inherit the import (and print no header) */
     if (any) s = add_opset(st->ctx, st->g);
     for (int i = 0; i < st->n && !s; i++)

@@ -226,6 +226,20 @@ static void reduction_absorbs_producers(void) {
                  "Mul+Abs+ReduceSum+Sqrt");
 }
 
+/* A view between an anchor and its epilogue: kept when another view
+** restores the anchor's shape, else the group is cut after the anchor. */
+static void views_around_an_epilogue(void) {
+    static text_buf b;
+    b.n = 0;
+    put(&b, "graph \"sandwich\" {\n  opset 17\n  input %%x : f32[4,8]\n  input %%skip : f32[2,2,16]\n");
+    put_const(&b, "w", "8,16", 128, 5);
+    put(&b, "  const %%s3 : i64[3] = {2, 2, 16}\n  const %%s2 : i64[2] = {4, 16}\n"
+            "  %%m = MatMul(%%x, %%w)\n  %%r = Reshape(%%m, %%s3)\n  %%t = Tanh(%%r)\n  %%u = Reshape(%%t, %%s2)\n"
+            "  %%m2 = MatMul(%%x, %%w)\n  %%r2 = Reshape(%%m2, %%s3)\n  %%a = Add(%%r2, %%skip)\n  %%e = Exp(%%a)\n"
+            "  output %%u : f32[4,16]\n  output %%e : f32[2,2,16]\n}\n");
+    check_fusion(b.s, "MatMul+Reshape+Tanh+Reshape;Reshape+Add+Exp");
+}
+
 /* Reshape compiles to a copy: it fuses as an injective op with its
 ** neighbours (here the head split of attention). */
 static void views_fuse_as_injective(void) {
@@ -334,6 +348,6 @@ static void allocation_failures(void) {
     kiln_ctx_free(ctx);
 }
 
-TEST_MAIN(T(conv_epilogue_fuses), T(matmul_epilogue_and_chain_fuse), T(residual_add_joins_the_free_anchor), T(reduction_absorbs_producers), T(views_fuse_as_injective),
+TEST_MAIN(T(conv_epilogue_fuses), T(matmul_epilogue_and_chain_fuse), T(residual_add_joins_the_free_anchor), T(reduction_absorbs_producers), T(views_fuse_as_injective), T(views_around_an_epilogue),
           T(member_read_twice_outside), T(path_through_an_outside_node), T(computed_value_is_not_broadcast), T(dynamic_shapes_stay),
           T(bad_body_is_an_error), T(allocation_failures))
