@@ -5,16 +5,19 @@
 **
 **   key_t at the root (keys innermost, parallel over b, h, d)
 **   for (b, h, i_o) fused parallel                       one task per query tile
-**     scores[ti, T]: for i, j_o: acc[j_v] = 0; for d: acc += Q[i,d] * key_t[d, j_v]
+**     scores[ti, T]: for i_o, j_o: acc[rows][vec_tiles][lanes] = 0
+**                    for d, i_r, j_m: acc += Q[i,d] * key_t[d, j_v]   (registers)
 **     row_max[ti]   (logits inlined: scale, mask, causal computed in place)
 **     probs[ti, T]  = exp(logits - row_max), vectorized along keys
-**     row_sum[ti]
-**     context[ti, E]: for i, e_o: acc[e_v] = 0; for j: acc += probs[i,j] * V[j, e_v]
+**     row_sum[ti]   (row_max and row_sum as vector partial results)
+**     context[ti, E]: the same tiles: acc += probs[i,j] * V[j, e_v]
 **     out = context / row_sum, vectorized along E
 **
 ** Only a tile of the score matrix (ti x T) lives at a time, in the task's
 ** own buffers. Knobs: tile_i (query rows per task), vectors (the vector
-** width along keys and channels, in lanes; 0: scalar), parallel.
+** width along keys and channels, in lanes; 0: scalar), rows and vec_tiles
+** (the register tile of the two products: rows x vec_tiles vectors of
+** independent accumulators), parallel.
 */
 #include <string.h>
 
@@ -42,9 +45,12 @@ static kiln_status at_space(kiln_ctx *ctx, const tir_func *f, const cg_cpu_targe
     for (int k = 0; k < 6; k++)
         if (cands[k] <= sq && sq % cands[k] == 0) tiles[n++] = cands[k];
     int lanes = tmpl_lanes(t, 4);
-    int64_t vecs[3] = {lanes, lanes / 2 > 0 ? lanes / 2 : 1, 0}, onoff[] = {1, 0};
+    int64_t vecs[3] = {lanes, lanes / 2 > 0 ? lanes / 2 : 1, 0}, onoff[] = {1, 0}, rows[] = {1, 2, 4, 8},
+            vtiles[] = {1, 2, 4};
     tmpl_knob(sp, "tile_i", (int)n, tiles, sq % 16 == 0 ? 16 : tiles[n - 1]);
     tmpl_knob(sp, "vectors", 3, vecs, lanes);
+    tmpl_knob(sp, "rows", 4, rows, 4);
+    tmpl_knob(sp, "vec_tiles", 3, vtiles, 4);
     tmpl_knob(sp, "parallel", 2, onoff, 2 * tmpl_work(sc) >= TMPL_PAR_MIN_MACS);
     return KILN_OK;
 }
@@ -62,24 +68,43 @@ static const char *vec_split(tb *b, const char *stage, const char *axis, int64_t
     return i;
 }
 
-/* A reduction of stage over raxis r accumulated in a local vector tile of
-** axis `ax`: for (outer axes, ax_o) { acc = 0; for r: for ax_v: acc += ... }. */
-static void tile_reduce(tb *b, const char *stage, const char *row, const char *ax, const char *r, int64_t v) {
-    const char *o, *i = vec_split(b, stage, ax, v, &o);
-    if (i) {
-        const char *ord[6] = {"b", "h", row, o, r, i};
-        tb_reorder(b, stage, 6, ord);
-        tb_cache_write(b, stage, o);
-        tb_vectorize(b, stage, i);
-    } else {
-        const char *ord[5] = {"b", "h", row, ax, r};
-        tb_reorder(b, stage, 5, ord);
+/* A reduction of stage over raxis r in register tiles: ri rows (unrolled)
+** by nv vectors of v lanes along ax, accumulated locally:
+**   for (i_o, ax_o) { acc[ri][nv][v] = 0; for r: for i_r, ax_m: for ax_v: acc += ... }
+** Falls back to fewer vectors, then to one vector, then to scalar loops
+** where ax has no such width. */
+static void tile_reduce(tb *b, const char *stage, const char *row, const char *ax, const char *r, int64_t ri,
+                        int64_t nv, int64_t v) {
+    int64_t ext = tb_extent(b, stage, ax), rows = tb_extent(b, stage, row);
+    while (v > 1 && ext % v) v /= 2;
+    if (v < 1) v = 1;
+    while (nv > 1 && ext % (nv * v)) nv /= 2;
+    while (ri > 1 && rows % ri) ri /= 2;
+    const char *io = row, *ir = NULL, *ao = ax, *am = NULL, *av = NULL;
+    if (ri > 1) tb_split1(b, stage, row, ri, &io, &ir);
+    if (v > 1) {
+        const char *outs[3];
+        int64_t fac[2] = {nv, v};
+        if (nv > 1 && tb_split(b, stage, ax, 2, fac, outs)) ao = outs[0], am = outs[1], av = outs[2];
+        else if (tb_split1(b, stage, ax, v, &ao, &av)) am = NULL;
     }
+    const char *ord[8];
+    int n = 0;
+    ord[n++] = "b", ord[n++] = "h", ord[n++] = io, ord[n++] = ao, ord[n++] = r;
+    if (ir) ord[n++] = ir;
+    if (am) ord[n++] = am;
+    if (av) ord[n++] = av;
+    tb_reorder(b, stage, n, ord);
+    tb_cache_write(b, stage, ao);
+    if (ir) tb_unroll(b, stage, ir);
+    if (am) tb_unroll(b, stage, am);
+    if (av) tb_vectorize(b, stage, av);
 }
 
 static void at_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tune_space *sp, const int64_t *pt) {
-    (void)f, (void)t;
     int64_t ti = tmpl_val(sp, pt, "tile_i", 1), v = tmpl_val(sp, pt, "vectors", 0);
+    int64_t ri = tmpl_val(sp, pt, "rows", 1), nv = tmpl_val(sp, pt, "vec_tiles", 1);
+    if (ri > ti) ri = ti;
     bool par = tmpl_val(sp, pt, "parallel", 0) != 0;
     tb_inline(b, "logits");
     /* key_t at the root */
@@ -96,10 +121,17 @@ static void at_trace(tb *b, const tir_func *f, const cg_cpu_target *t, const tun
     if (par && task) tb_parallel(b, "attention", task);
     for (int k = 1; k < N_STAGES - 1; k++)
         if (k != 2) tb_compute_at(b, k_stages[k], "attention", task);
-    tile_reduce(b, "scores", "i", "j", "d", v);
-    tile_reduce(b, "context", "i", "e", "j", v);
+    tile_reduce(b, "scores", "i", "j", "d", ri, nv, v);
+    tile_reduce(b, "context", "i", "e", "j", ri, nv, v);
     const char *po, *pi = vec_split(b, "probs", "j", v, &po);
     if (pi) tb_vectorize(b, "probs", pi);
+    /* the row statistics as vector partial results (a serial chain of
+    ** scalar max or add per element would cost as much as the products) */
+    tmpl_gen gs = {v, tmpl_lanes(t, 4), false, false, true};
+    if (v > 1) {
+        tmpl_sched_stage(b, f->stages[3], &gs, true);
+        tmpl_sched_stage(b, f->stages[5], &gs, true);
+    }
 }
 
 const tmpl_def tmpl_attention = {"attention", at_space, at_trace};

@@ -164,6 +164,7 @@ static gir_value *key_operand(gir_graph *g, gir_node *before, gir_value *kt, gir
         perm[0] = old[0], perm[1] = old[1], perm[2] = old[3], perm[3] = old[2];
         src = tr->inputs[0];
         *drop = tr;
+        if (perm[0] == 0 && perm[1] == 1 && perm[2] == 2 && perm[3] == 3) return src; /* Kt was K transposed */
     }
     gir_node *n = pass_insert_node(g, before, "Transpose", NULL, &src, 1, 1, 1);
     if (!n || !pass_set_attr_ints(g, n, 0, "perm", perm, 4)) return NULL;
@@ -184,7 +185,7 @@ static kiln_status rewrite(kiln_ctx *ctx, gir_graph *g, att_match *a) {
         return kiln_fail(ctx, KILN_ERR_NOMEM, "pass fuse_attention: out of memory");
     fuse_remove(g, a->nodes, a->n_nodes);
     if (drop) pass_remove_node(g, drop);
-    kiln_status s = fuse_bind(ctx, k->producer, "fuse_attention");
+    kiln_status s = k->producer && !k->producer->op ? fuse_bind(ctx, k->producer, "fuse_attention") : KILN_OK;
     return s ? s : fuse_bind(ctx, n, "fuse_attention");
 }
 

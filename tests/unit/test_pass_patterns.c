@@ -238,17 +238,39 @@ static void attention_forms(void) {
     char t[4096];
     gir_graph *g = pc_check(att_text(t, sizeof t, " %s1 = Div(%s0, %c)\n %s2 = Add(%s1, %m)", ""), pass_fuse_attention,
                             "Attention", 1, 1e-5);
-    if (g) CHECK(g->n_nodes == 2 && pc_count(g, "Transpose") == 1 && fabs(gir_attr_float(g->nodes[1], "scale", 0) - 0.5) < 1e-12);
+    /* Kt was k transposed: Attention reads k itself */
+    if (g) CHECK(g->n_nodes == 1 && g->nodes[0]->inputs[1] == gir_value_find(g, "k") &&
+                 fabs(gir_attr_float(g->nodes[0], "scale", 0) - 0.5) < 1e-12);
     gir_graph_free(g);
     /* gpt2's causal Where: is_causal, no mask input */
     g = pc_check(att_text(t, sizeof t, " %s1 = Mul(%s0, %c)\n %s2 = Where(%tril, %s1, %neg)", ""), pass_fuse_attention,
                  "Attention", 1, 1e-5);
-    if (g) CHECK(g->n_nodes == 2 && gir_attr_int(g->nodes[1], "is_causal", 0) == 1 && g->nodes[1]->n_inputs == 3);
+    if (g) CHECK(g->n_nodes == 1 && gir_attr_int(g->nodes[0], "is_causal", 0) == 1 && g->nodes[0]->n_inputs == 3);
     gir_graph_free(g);
     /* another constant bool mask: passed as the mask */
     g = pc_check(att_text(t, sizeof t, " %s1 = Div(%s0, %c)\n %s2 = Where(%band, %s1, %neg)", ""), pass_fuse_attention,
                  "Attention", 1, 1e-5);
-    if (g) CHECK(g->n_nodes == 2 && g->nodes[1]->n_inputs == 4);
+    if (g) CHECK(g->n_nodes == 1 && g->nodes[0]->n_inputs == 4);
+    gir_graph_free(g);
+    /* bert's heads split by one Transpose [0, 2, 3, 1]: K gets [0, 2, 1, 3] */
+    const char *bert =
+        "graph \"bert\" {\n opset 14\n input %q : f32[1,2,5,4]\n input %kr : f32[1,5,2,4]\n input %v : f32[1,2,5,3]\n"
+        " const %c : f32[] = {2}\n %kt = Transpose(%kr) {perm=[0, 2, 3, 1]}\n %s0 = MatMul(%q, %kt)\n"
+        " %s2 = Div(%s0, %c)\n %p = Softmax(%s2) {axis=-1}\n %o = MatMul(%p, %v)\n output %o\n}\n";
+    g = pc_check(bert, pass_fuse_attention, "Attention", 1, 1e-5);
+    if (g && g->n_nodes == 2) {
+        const int64_t *perm = NULL;
+        CHECK(gir_attr_ints(g->nodes[0], "perm", &perm) == 4 && perm[1] == 2 && perm[2] == 1 && perm[3] == 3);
+    } else {
+        CHECK(g && g->n_nodes == 2);
+    }
+    gir_graph_free(g);
+    /* Kt from elsewhere: a Transpose of its last two axes is added */
+    const char *plain =
+        "graph \"p\" {\n opset 14\n input %q : f32[1,2,5,4]\n input %kt : f32[1,2,4,5]\n input %v : f32[1,2,5,3]\n"
+        " %s0 = MatMul(%q, %kt)\n %p = Softmax(%s0) {axis=3}\n %o = MatMul(%p, %v)\n output %o\n}\n";
+    g = pc_check(plain, pass_fuse_attention, "Attention", 1, 1e-5);
+    if (g) CHECK(g->n_nodes == 2 && pc_count(g, "Transpose") == 1 && gir_attr_float(g->nodes[1], "scale", 0) == 1.0);
     gir_graph_free(g);
     /* no scale, no mask */
     gir_graph_free(pc_check(att_text(t, sizeof t, " %s2 = Identity(%s0)", ""), pass_fuse_attention, "Attention", 0, 0));
