@@ -1,20 +1,26 @@
 /*
 ** krt_pool.c — a fixed pool of pthreads that runs one parallel loop at a
-** time: the loop's range is split into one contiguous chunk per thread, the
-** caller runs chunk 0, and returns when every chunk is done.
+** time: the loop's range is split into one contiguous chunk per thread, and
+** the caller and the workers claim chunks from a shared ticket until none is
+** left; the caller returns when every chunk is done.
 **
 ** Waking a sleeping thread costs tens of microseconds, as much as a small
 ** kernel's loop, and a model runs hundreds of loops back to back. So a
-** worker that finishes a chunk spins (with a pause instruction) for up to
+** worker that finishes spins (with a pause instruction) for up to
 ** KRT_SPIN_NS waiting for the next loop before it sleeps on the condition
-** variable, and the caller spins (yielding the core after a while) until
-** the workers are done.
+** variable. Claiming chunks (instead of each thread owning one) keeps a
+** busy machine from stalling the caller: a worker that is not running when
+** a loop starts leaves its chunk to the caller, and the caller waits only
+** for chunks that a worker has begun.
 **
-** Synchronization: the caller writes the job (fn, closure, n, pending),
-** then publishes it by incrementing `generation` (release); a worker that
-** reads the new generation (acquire) sees the job. A worker finishing its
-** chunk decrements `pending` (release); the caller's acquire load of 0 makes
-** every chunk's writes visible to it. A worker about to sleep increments
+** Synchronization: the caller writes the job (fn, closure, n, done = 0),
+** then publishes it by storing `ticket` = generation << 32 | 0 (release)
+** and bumping `generation`. Threads claim chunk k by a CAS of the ticket
+** from (gen, k) to (gen, k + 1) (acquire: the claimer sees the job); a CAS
+** fails when the ticket moved on, including to a later job, so nobody runs
+** a chunk of a job it did not read. Finishing a chunk adds to `done`
+** (release); the caller's acquire load of `done` = chunks makes every
+** chunk's writes visible to it. A worker about to sleep increments
 ** `sleepers` and re-reads `generation` under the mutex; the caller reads
 ** `sleepers` after publishing. Both pairs are sequentially consistent, so
 ** either the caller sees the sleeper and broadcasts under the mutex, or the
@@ -38,12 +44,13 @@ struct krt_pool {
     pthread_t *workers;
     pthread_mutex_t mu;
     pthread_cond_t start;
-    /* the current job: written by the caller before generation is bumped */
+    /* the current job: written by the caller before the ticket is published */
     krt_body_fn fn;
     void *closure;
     int64_t n;
+    atomic_uint_least64_t ticket; /* generation << 32 | the next chunk to claim */
     atomic_uint_least64_t generation;
-    atomic_int pending; /* workers that have not finished their chunk */
+    atomic_int done; /* chunks finished */
     atomic_int sleepers;
     atomic_bool stop;
 };
@@ -74,7 +81,6 @@ static void chunk_range(int64_t n, int parts, int k, int64_t *b, int64_t *e) {
 
 typedef struct worker_arg {
     krt_pool *pool;
-    int index;
 } worker_arg;
 
 /* The next generation after `seen` (spinning a while, then sleeping), or
@@ -100,10 +106,26 @@ static uint64_t wait_for_job(krt_pool *p, uint64_t seen) {
     return g;
 }
 
+/* Claims and runs chunks of the current job until none is left. */
+static void run_chunks(krt_pool *p) {
+    uint64_t t = atomic_load_explicit(&p->ticket, memory_order_acquire);
+    for (;;) {
+        int k = (int)(t & 0xffffffffu);
+        if (k >= p->threads) return;
+        if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + 1, memory_order_acquire,
+                                                   memory_order_acquire))
+            continue; /* t now holds the current ticket */
+        int64_t b, e;
+        chunk_range(p->n, p->threads, k, &b, &e);
+        if (b < e) p->fn(p->closure, b, e);
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
+        t++;
+    }
+}
+
 static void *worker_main(void *arg) {
     worker_arg *wa = arg;
     krt_pool *p = wa->pool;
-    int index = wa->index;
     free(wa);
     t_in_parallel = true;
     uint64_t seen = 0;
@@ -111,10 +133,7 @@ static void *worker_main(void *arg) {
         uint64_t g = wait_for_job(p, seen);
         if (g == seen) break; /* stopping */
         seen = g;
-        int64_t b, e;
-        chunk_range(p->n, p->threads, index, &b, &e);
-        if (b < e) p->fn(p->closure, b, e);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        run_chunks(p);
     }
     return NULL;
 }
@@ -127,7 +146,8 @@ krt_pool *krt_pool_new(int threads) {
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->start, NULL);
     atomic_init(&p->generation, 0);
-    atomic_init(&p->pending, 0);
+    atomic_init(&p->ticket, 0);
+    atomic_init(&p->done, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->stop, false);
     p->workers = calloc((size_t)threads, sizeof(pthread_t));
@@ -142,7 +162,6 @@ krt_pool *krt_pool_new(int threads) {
             break;
         }
         wa->pool = p;
-        wa->index = i;
         if (pthread_create(&p->workers[i], NULL, worker_main, wa) != 0) {
             free(wa);
             p->threads = i; /* run with the threads we got */
@@ -170,10 +189,10 @@ int krt_pool_threads(const krt_pool *p) { return p ? p->threads : 1; }
 
 void krt_pool_set_current(krt_pool *p) { g_current = p; }
 
-/* Until every worker has finished its chunk: spins, then yields the core
-** (a worker may be waiting for it on a busy machine). */
-static void wait_for_workers(krt_pool *p) {
-    for (unsigned spin = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spin++) {
+/* Until every chunk is done: spins, then yields the core (a worker that
+** began a chunk may be waiting for it on a busy machine). */
+static void wait_for_chunks(krt_pool *p) {
+    for (unsigned spin = 0; atomic_load_explicit(&p->done, memory_order_acquire) < p->threads; spin++) {
         if (spin < 4096) cpu_relax();
         else sched_yield();
     }
@@ -190,18 +209,18 @@ void krt_parallel_for(int64_t n, krt_body_fn fn, void *closure) {
     p->fn = fn;
     p->closure = closure;
     p->n = n;
-    atomic_store_explicit(&p->pending, p->threads - 1, memory_order_relaxed);
-    atomic_fetch_add(&p->generation, 1); /* publishes the job (seq_cst: see the file comment) */
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    uint64_t g = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->ticket, (g & 0xffffffffu) << 32, memory_order_release);
+    atomic_store(&p->generation, g); /* wakes the workers (seq_cst: see the file comment) */
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->start);
         pthread_mutex_unlock(&p->mu);
     }
-    int64_t b, e;
-    chunk_range(n, p->threads, 0, &b, &e);
     t_in_parallel = true;
-    if (b < e) fn(closure, b, e);
+    run_chunks(p);
     t_in_parallel = false;
-    wait_for_workers(p);
+    wait_for_chunks(p);
     pthread_mutex_unlock(&g_submit);
 }
