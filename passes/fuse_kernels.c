@@ -135,6 +135,27 @@ static int64_t type_numel(const gir_type *t) {
     return n;
 }
 
+/* Whether the chain of elementwise nodes after view i (each the only
+** reader of the one before) reaches a view back to G's anchor's shape: the
+** group would then end in that shape (else the view is better left to
+** join what follows it, such as a Transpose). */
+static bool comes_back(const fk_state *st, int G, int i) {
+    const gir_node *h = group_head(st, G);
+    const gir_value *v = st->g->nodes[i]->outputs[0];
+    if (h && same_dims(&v->type, &h->outputs[0]->type)) return true; /* i is the way back */
+    for (int step = 0; h && step < 16; step++) {
+        int c0 = st->cons_at[v->id], c1 = st->cons_at[v->id + 1];
+        if (c1 - c0 != 1 || v->is_output || st->sub_read[v->id]) return false;
+        const gir_node *c = st->g->nodes[st->cons[c0]];
+        fk_kind k = c->op ? class_of(c->op) : FK_NONE;
+        if (!c->op || !c->op->compute || c->n_outputs < 1 || !c->outputs[0]) return false;
+        if (is_view(c)) return same_dims(&c->outputs[0]->type, &h->outputs[0]->type);
+        if (k != FK_EW) return false;
+        v = c->outputs[0];
+    }
+    return false;
+}
+
 /* Whether node i reads nothing that group G computes at more places than
 ** G computes it: a broadcast of an inlined value recomputes it per use. */
 static bool no_expansion(const fk_state *st, int G, int i) {
@@ -155,7 +176,8 @@ static bool compatible(const fk_state *st, int G, int i) {
     switch (st->cls[i]) {
     case FK_EW: return st->kind[G] == FK_EW || st->kind[G] == FK_INJ || epilogue_fits(st, G, i);
     case FK_INJ: /* a view may follow an anchor: Gemm → Reshape → Gelu → Reshape */
-        return st->kind[G] == FK_EW || st->kind[G] == FK_INJ || (st->kind[G] == FK_ANCHOR && is_view(st->g->nodes[i]));
+        return st->kind[G] == FK_EW || st->kind[G] == FK_INJ ||
+               (st->kind[G] == FK_ANCHOR && is_view(st->g->nodes[i]) && comes_back(st, G, i));
     case FK_REDUCE: return st->kind[G] == FK_EW || st->kind[G] == FK_INJ;
     default: return false;
     }

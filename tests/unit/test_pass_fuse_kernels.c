@@ -238,6 +238,15 @@ static void views_around_an_epilogue(void) {
             "  %%m2 = MatMul(%%x, %%w)\n  %%r2 = Reshape(%%m2, %%s3)\n  %%a = Add(%%r2, %%skip)\n  %%e = Exp(%%a)\n"
             "  output %%u : f32[4,16]\n  output %%e : f32[2,2,16]\n}\n");
     check_fusion(b.s, "MatMul+Reshape+Tanh+Reshape;Reshape+Add+Exp");
+    /* attention's head split: the view joins the transpose, not the matmul */
+    b.n = 0;
+    put(&b, "graph \"heads\" {\n  opset 17\n  input %%x : f32[4,8]\n");
+    put_const(&b, "w", "8,16", 128, 6);
+    put_const(&b, "bias", "16", 16, 7);
+    put(&b, "  const %%s3 : i64[3] = {4, 2, 8}\n"
+            "  %%m = MatMul(%%x, %%w)\n  %%a = Add(%%m, %%bias)\n  %%r = Reshape(%%a, %%s3)\n"
+            "  %%t = Transpose(%%r) {perm=[1, 0, 2]}\n  output %%t : f32[2,4,8]\n}\n");
+    check_fusion(b.s, "MatMul+Add;Reshape+Transpose");
 }
 
 /* Reshape compiles to a copy: it fuses as an injective op with its
