@@ -17,6 +17,9 @@
 ** and cond is a constant with no row of only masked keys (Attention gives
 ** such a row zeros, Where a uniform average); a causal lower triangle
 ** becomes is_causal=1. Every intermediate must be read only by the pattern.
+** One difference remains by definition: a row whose additive mask is -inf
+** at every key gave NaN and gives zeros now (Attention's rule); finite
+** masks (BERT's -10000) compute the same.
 **
 ** Why the ONNX op and not a kiln-domain one: Attention says exactly this
 ** computation (scale, additive or boolean mask, causal), so the fused graph
