@@ -17,6 +17,7 @@
 #include "ir/gir_text.h"
 #include "ir/interp.h"
 #include "ir/lir.h"
+#include "ir/mem.h"
 #include "ir/op.h"
 #include "ir/sched.h"
 #include "ir/tensor.h"
@@ -543,5 +544,36 @@ static void bad_blocked_shapes_are_errors(void) {
     tn_free(&t);
 }
 
+/* Every allocation of the pass failing in turn: out of memory or done,
+** nothing leaks, and once it is done the graph is the blocked one. */
+static void allocation_failures_leak_nothing(void) {
+    kiln_ctx *ctx;
+    kiln_ctx_new(&ctx);
+    char *text = with_wp2(12);
+    bool done = false;
+    pass_choose_layout_set_block(4);
+    for (long n = 0; n < 5000 && !done; n++) {
+        long base = kiln_mem_live();
+        gir_graph *g = parse(ctx, text);
+        if (!g) break;
+        kiln_mem_fail_after(n);
+        kiln_status s = pass_choose_layout(ctx, g);
+        kiln_mem_fail_after(-1);
+        if (s == KILN_OK) {
+            done = true;
+            CHECK(gir_verify(ctx, g, "choose_layout") == KILN_OK && count_op(g, "ConvBlocked") == 4);
+        } else {
+            CHECK_MSG(s == KILN_ERR_NOMEM, "allocation %ld: %s", n, kiln_errmsg(ctx));
+        }
+        gir_graph_free(g);
+        CHECK_MSG(kiln_mem_live() == base, "allocation %ld leaks %ld blocks", n, kiln_mem_live() - base);
+    }
+    pass_choose_layout_set_block(-1);
+    CHECK(done);
+    free(text);
+    kiln_ctx_free(ctx);
+}
+
 TEST_MAIN(T(reference_kernels_match_conv), T(conversions_pad_and_round_trip), T(compiled_kernel_matches_reference),
-          T(region_of_a_block), T(conversions_that_meet_cancel), T(what_stays_nchw), T(lone_convolutions), T(bad_blocked_shapes_are_errors))
+          T(region_of_a_block), T(conversions_that_meet_cancel), T(what_stays_nchw), T(lone_convolutions), T(bad_blocked_shapes_are_errors),
+          T(allocation_failures_leak_nothing))
