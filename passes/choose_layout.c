@@ -22,7 +22,10 @@
 ** The block (c) is a knob: pass_choose_layout_set_block (the tuner), else
 ** the environment variable KILN_LAYOUT_BLOCK, else the host's vector width
 ** in f32 lanes; 0 keeps NCHW. A Conv moves only when it pays: its channels
-** padded to whole blocks cost little (see cl_pays).
+** padded to whole blocks cost little (cl_pays), and its region holds a
+** depthwise Conv or several Convs to share the conversions (cl_drop_lone).
+** Measured on one AVX-512 core: depthwise 3x3 runs 1.7-2.7x faster blocked
+** (14x14 to 112x112), 1x1 and 3x3 about as fast as in NCHW.
 */
 #include <math.h>
 #include <stdlib.h>

@@ -193,7 +193,8 @@ kiln_status pass_fuse_attention(kiln_ctx *ctx, gir_graph *g);  /* softmax(QKáµ€Â
 ** scalar constants, two region tensors) move to the blocked channel layout
 ** N C/c H W c (ai.kiln ConvBlocked, weights blocked at compile time), with
 ** LayoutToBlocked / LayoutFromBlocked at the regions' edges; conversions
-** that meet cancel. A Conv moves only where its padded channels cost little.
+** that meet cancel. A Conv moves only where its padded channels cost little
+** and its region holds a depthwise Conv or several Convs.
 ** The block c is a knob: set_block (>= 0; -1 returns to the default), else
 ** the environment's KILN_LAYOUT_BLOCK, else the host's vector width in f32
 ** lanes; 0 keeps every Conv in NCHW. */
