@@ -55,7 +55,11 @@ static bool loads_ok(const id_check *c, const tir_stage *s, const ex_expr *e, bo
 /* Whether a kernel computing f may write its only output over input
 ** placeholder ph: every stage that depends on ph reads it (and its other
 ** dependent stages) only at its own element, with no reduction, so output
-** element i depends on ph only at i, and is written after ph[i] is read. */
+** element i depends on ph only at i, and is written after ph[i] is read.
+** The CPU backend declares argument buffers noalias; an in-place pair breaks
+** the letter of that contract but not its effect here: every load of ph[i]
+** feeds the value stored to out[i], so no reordering the compiler may do can
+** move such a load after that store, and no other element of ph is read. */
 static bool reads_only_at_output_index(const tir_func *f, const tir_tensor *ph) {
     if (f->n_outputs != 1 || f->n_stages > 4096) return false;
     bool dep[f->n_stages > 0 ? f->n_stages : 1];
