@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define KRT_SPIN_NS 100000 /* how long an idle worker spins before it sleeps */
+#define KRT_SPIN_NS 50000 /* how long an idle worker spins before it sleeps */
 
 typedef void (*krt_body_fn)(void *closure, int64_t begin, int64_t end);
 
