@@ -439,6 +439,13 @@ static const tc_case k_cases[] = {
          "%y = Attention(%q, %k, %v, %m) {q_num_heads=3, kv_num_heads=3, softcap=2.0}\noutput %y", 0, 0},
     {23, "input %q : T[1,2,7,3]\ninput %k : T[1,2,9,3]\ninput %v : T[1,2,9,5]\ninput %m : T[1,1,1,9]\n"
          "%y = Attention(%q, %k, %v, %m) {left_window_size=2, right_window_size=1}\noutput %y", 0, 0},
+    /* kiln's own ops: a fused kernel (its members' definitions composed) and the blocked layout */
+    {17, "input %a : T[3,1,7]\ninput %b : T[1,13,7]\n%y = ai.kiln::FusedKernel@1(%a, %b) {body=graph \"body\" {\n"
+         "input %p : T[3,1,7]\ninput %q : T[1,13,7]\n%s = Add(%p, %q)\n%t = Neg(%s)\noutput %t\n}}\noutput %y", F, 0},
+    {17, "input %x : T[1,5,3,4]\n%y = ai.kiln::LayoutToBlocked@1(%x) {block=4}\noutput %y", KILN_DT(KILN_F32), 0},
+    {17, "input %x : T[1,2,3,4,4]\n%y = ai.kiln::LayoutFromBlocked@1(%x) {channels=5}\noutput %y", KILN_DT(KILN_F32), 0},
+    {17, "input %x : T[1,2,5,5,4]\ninput %w : T[2,2,3,3,4,4]\ninput %b : T[2,4]\n"
+         "%y = ai.kiln::ConvBlocked@1(%x, %w, %b) {pads=[1,1,1,1]}\noutput %y", KILN_DT(KILN_F32), 0},
     /* resize */
     {13, "input %x : T[1,2,5,7]\nconst %sz : i64[4] = {1, 2, 9, 4}\n%y = Resize(%x, _, _, %sz)\noutput %y", ALLT & ~BOOLT, 0},
     {13, "input %x : T[1,2,5,7]\nconst %sz : i64[4] = {1, 2, 9, 13}\n"
