@@ -185,7 +185,7 @@ kiln_status pass_eliminate_dead(kiln_ctx *ctx, gir_graph *g);
 ** compute definition and schedule are better than the pieces'. */
 kiln_status pass_fuse_layer_norm(kiln_ctx *ctx, gir_graph *g); /* ReduceMean/Sub/Pow/Sqrt/Div → LayerNormalization */
 kiln_status pass_fuse_gelu(kiln_ctx *ctx, gir_graph *g);       /* the Erf and the Tanh forms → Gelu */
-kiln_status pass_fuse_softmax(kiln_ctx *ctx, gir_graph *g);    /* scale and additive mask folded into one softmax */
+kiln_status pass_fuse_softmax(kiln_ctx *ctx, gir_graph *g);    /* exp(x - max) / sum → Softmax (scale and mask: kernel fusion) */
 kiln_status pass_fuse_attention(kiln_ctx *ctx, gir_graph *g);  /* softmax(QKᵀ·s + mask)·V → Attention */
 
 /* Layout selection (passes/choose_layout.c): regions of Conv nodes (static
