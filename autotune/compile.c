@@ -239,5 +239,6 @@ void kc_plan_free(kc_plan *p) {
     kiln_free(p->last_use);
     kiln_free(p->kernels);
     kiln_free(p->steps);
+    kiln_free(p->step_ms);
     kiln_free(p);
 }

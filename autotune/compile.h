@@ -84,6 +84,8 @@ typedef struct kc_plan {
     uint8_t *arena, *scratch;
     kiln_tensor *vals; /* by value id, while running */
     int *last_use;     /* by value id: the last step that reads it */
+    double *step_ms;   /* by step: time summed over runs, when profiling (kc_plan_profile) */
+    int profiled_runs;
 } kc_plan;
 
 /* Fixes g's input shapes to the given inputs' and runs the graph passes:
@@ -104,6 +106,11 @@ kiln_status kc_plan_arena(kiln_ctx *ctx, kc_plan *p);
 kiln_status kc_run(kiln_ctx *ctx, kc_plan *p, const kiln_tensor *inputs, int n_inputs,
                    kiln_tensor *outputs, int n_outputs);
 void kc_plan_free(kc_plan *p);
+
+/* Starts timing every step of the following runs (off until called). */
+kiln_status kc_plan_profile(kiln_ctx *ctx, kc_plan *p);
+/* The steps that took longest per run: kernel, members, share of the total. */
+void kc_plan_print_profile(FILE *f, const kc_plan *p, int top);
 
 /* One line: kernels compiled, distinct, nodes on the reference kernels and
 ** their ops. */

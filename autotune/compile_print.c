@@ -3,6 +3,7 @@
 ** compute DAG, trace, loop IR and LLVM IR.
 */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compile.h"
@@ -102,4 +103,33 @@ kiln_status kc_plan_print_kernels(kiln_ctx *ctx, FILE *f, const kc_plan *p, bool
         fputc('\n', f);
     }
     return KILN_OK;
+}
+
+typedef struct step_time {
+    double ms;
+    int step;
+} step_time;
+
+static int by_ms_desc(const void *a, const void *b) {
+    double x = ((const step_time *)a)->ms, y = ((const step_time *)b)->ms;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+void kc_plan_print_profile(FILE *f, const kc_plan *p, int top) {
+    if (!p->step_ms || p->profiled_runs < 1) return;
+    step_time *order = kiln_calloc((size_t)p->n_steps + 1, sizeof(step_time));
+    if (!order) return;
+    double total = 0;
+    for (int i = 0; i < p->n_steps; i++) order[i] = (step_time){p->step_ms[i], i}, total += p->step_ms[i];
+    qsort(order, (size_t)p->n_steps, sizeof(step_time), by_ms_desc);
+    fprintf(f, "profile: %.3f ms per run in %d steps; the %d longest:\n", total / p->profiled_runs, p->n_steps,
+            top < p->n_steps ? top : p->n_steps);
+    for (int r = 0; r < top && r < p->n_steps; r++) {
+        const kc_step *s = &p->steps[order[r].step];
+        char label[160];
+        double ms = order[r].ms / p->profiled_runs;
+        fprintf(f, "  %8.3f ms %5.1f%%  %-10s %s '%s'\n", ms, total > 0 ? 100 * order[r].ms / total : 0,
+                s->kernel ? s->kernel->name : "reference", node_label(s->node, label, sizeof label), s->node->name);
+    }
+    kiln_free(order);
 }

@@ -6,6 +6,7 @@
 ** their last use.
 */
 #include <string.h>
+#include <time.h>
 
 #include "compile.h"
 #include "ir/ctx.h"
@@ -166,6 +167,18 @@ static kiln_status take_outputs(kiln_ctx *ctx, const kc_plan *p, run_state *st, 
     return KILN_OK;
 }
 
+static double kc_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+kiln_status kc_plan_profile(kiln_ctx *ctx, kc_plan *p) {
+    if (!p->step_ms && !(p->step_ms = kiln_calloc((size_t)p->n_steps + 1, sizeof(double))))
+        return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory");
+    return KILN_OK;
+}
+
 kiln_status kc_run(kiln_ctx *ctx, kc_plan *p, const kiln_tensor *inputs, int n_inputs,
                    kiln_tensor *outputs, int n_outputs) {
     if (n_outputs != p->g->n_outputs)
@@ -185,9 +198,12 @@ kiln_status kc_run(kiln_ctx *ctx, kc_plan *p, const kiln_tensor *inputs, int n_i
     gir_scope scope = {NULL, p->g, st.vals, NULL};
     const gir_scope *prev = gir_scope_enter(&scope);
     for (int i = 0; i < p->n_steps && !s; i++) {
+        double t0 = p->step_ms ? kc_now_ms() : 0;
         s = run_step(ctx, p, &p->steps[i], &st);
+        if (p->step_ms) p->step_ms[i] += kc_now_ms() - t0;
         if (!s) free_dead(p, &st, i);
     }
+    if (p->step_ms && !s) p->profiled_runs++;
     gir_scope_leave(prev);
     if (!s) s = take_outputs(ctx, p, &st, outputs);
     for (int v = 0; v < p->g->n_values; v++)

@@ -102,6 +102,15 @@ kiln_status cli_exec_print_kernels(kiln_ctx *ctx, FILE *f, const cli_exec *e, bo
     return kc_plan_print_kernels(ctx, f, e->plan, llvm);
 }
 
+kiln_status cli_exec_profile(kiln_ctx *ctx, cli_exec *e) {
+    if (!e->plan) return cli_fail(ctx, "--profile needs --target cpu");
+    return kc_plan_profile(ctx, e->plan);
+}
+
+void cli_exec_print_profile(FILE *f, const cli_exec *e, int top) {
+    if (e->plan) kc_plan_print_profile(f, e->plan, top);
+}
+
 void cli_exec_free(cli_exec *e) {
     if (!e) return;
     kc_plan_free(e->plan);

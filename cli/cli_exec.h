@@ -36,6 +36,9 @@ double cli_exec_prepare_ms(const cli_exec *e);
 void cli_exec_summary(FILE *f, const cli_exec *e);
 /* Per-kernel compute, trace, loop IR (and LLVM IR): cpu only. */
 kiln_status cli_exec_print_kernels(kiln_ctx *ctx, FILE *f, const cli_exec *e, bool llvm);
+/* cpu: time every step of the following runs; then print the longest. */
+kiln_status cli_exec_profile(kiln_ctx *ctx, cli_exec *e);
+void cli_exec_print_profile(FILE *f, const cli_exec *e, int top);
 void cli_exec_free(cli_exec *e);
 
 #endif

@@ -19,14 +19,15 @@ typedef struct bench_opts {
     cli_input_opts in;
     cli_pass_opts pass;
     int warmup, repeat;
-    bool json;
+    bool json, profile;
 } bench_opts;
 
 static int usage(void) {
     fprintf(stderr,
             "usage: kiln bench MODEL.onnx [--target cpu|ref] [--threads N] [--schedules FILE.lua] [--warmup W]\n"
             "                  [--repeat R] [--json] [--inputs DIR] [--input NAME=FILE]...\n"
-            "  with --json the last line of stdout is one JSON object.\n");
+            "  with --json the last line of stdout is one JSON object; --profile prints the\n"
+            "  steps (kernels) that took longest per run.\n");
     fprintf(stderr, "  --db FILE             take tuned schedules from a records database (kiln tune)\n"
                     "  --db-fallback KEYS    target keys a record may differ in (e.g. cpu.model)\n");
     cli_pass_usage(stderr);
@@ -53,6 +54,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--warmup") && has) o->warmup = atoi(argv[++i]);
         else if (!strcmp(a, "--repeat") && has) o->repeat = atoi(argv[++i]);
         else if (!strcmp(a, "--json")) o->json = true;
+        else if (!strcmp(a, "--profile")) o->profile = true;
         else if (a[0] != '-' && !o->model) o->model = a;
         else return usage();
     }
@@ -112,8 +114,10 @@ static int bench(kiln_ctx *ctx, const bench_opts *o) {
     if (!s) s = cli_exec_prepare(ctx, m, &o->exec, in, ni, &e);
     if (!s) {
         cli_exec_summary(stdout, e);
-        s = time_runs(ctx, o, e, m, in, times);
+        if (o->profile) s = cli_exec_profile(ctx, e);
+        if (!s) s = time_runs(ctx, o, e, m, in, times);
     }
+    if (!s && o->profile) cli_exec_print_profile(stdout, e, 15);
     if (!s) report(o, e, times, load_ms);
     int rc = s ? cli_error(ctx, s) : 0;
     cli_exec_free(e);

@@ -61,6 +61,7 @@ printf 'function schedule.elemwise(s\n' >"$TMP/syntax.lua"
 expect 1 "syntax.lua:[0-9]+: " -- "$KILN" run "$RELU/model.onnx" --target cpu --schedules "$TMP/syntax.lua"
 expect 1 "needs --target cpu" -- "$KILN" run "$RELU/model.onnx" --schedules "$TMP/bad.lua"
 expect 0 "median [0-9.]+ ms" -- "$KILN" bench "$RELU/model.onnx" --repeat 2 --warmup 0 --json
+expect 0 "profile: [0-9.]+ ms per run in 1 steps" -- "$KILN" bench "$RELU/model.onnx" --repeat 2 --profile
 
 # inspect and conformance
 expect 0 "Relu" -- "$KILN" inspect "$RELU/model.onnx"
