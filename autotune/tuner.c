@@ -31,6 +31,8 @@ typedef struct task_state {
     int n_oks, cap_oks;
     double confirmed_s; /* best confirmation in the database; NaN when none */
     double best_s;      /* the search's best (INFINITY when none) */
+    tune_reference *own_ref; /* the interpreter's reference when the compiled one fails */
+    bool skipped;            /* no reference could be made: not tuned, said why */
 } task_state;
 
 typedef struct tuner {
@@ -203,11 +205,38 @@ static void make_traces(tuner *t, task_state *ts, const int64_t *pts, int n, sch
     }
 }
 
+/* A skipped task keeps its default schedule: its time (not gated, never
+** stored as a record) still counts in the model's estimate. */
+static void time_default_ungated(tuner *t, task_state *ts) {
+    sch_trace *trace = NULL;
+    tune_result r;
+    if (tune_default_trace(t->ctx, ts->task->tir, t->target, &trace)) return;
+    if (!tune_measure(t->ctx, ts->task->tir, trace, NULL, &t->o->measure, &r) && r.status == TUNE_STATUS_OK)
+        ts->rep->default_s = r.median_ns * 1e-9;
+    sch_trace_free(trace);
+}
+
+/* The gate's reference: the cached one (the default nest, interpreted or
+** compiled), else the loop-IR interpreter's (no stack limit on its
+** buffers), else none: the task is skipped with the reason logged. */
+static const tune_reference *task_reference(tuner *t, task_state *ts) {
+    const tune_reference *ref = NULL;
+    if (ts->own_ref) return ts->own_ref;
+    if (!tune_ref_cache_get(t->ctx, t->refs, ts->task->tir, &t->o->measure, &ref)) return ref;
+    if (!tune_reference_new(t->ctx, ts->task->tir, &t->o->measure, TUNE_REF_INTERP, &ts->own_ref)) return ts->own_ref;
+    ts->skipped = true;
+    if (t->o->log)
+        fprintf(t->o->log, "%stask %s is not tuned: no reference for the correctness gate: %s\n",
+                t->o->tty ? "\r\033[K" : "", ts->task->name, kiln_errmsg(t->ctx));
+    time_default_ungated(t, ts);
+    return NULL;
+}
+
 /* Measures the points with valid traces in one batch. */
 static kiln_status measure_points(tuner *t, task_state *ts, sch_trace **traces, int n, tune_result *res) {
-    const tune_reference *ref = NULL;
-    kiln_status s = tune_ref_cache_get(t->ctx, t->refs, ts->task->tir, &t->o->measure, &ref);
-    if (s) return kiln_wrap(t->ctx, s, "the reference of task %s", ts->task->name);
+    const tune_reference *ref = task_reference(t, ts);
+    kiln_status s = KILN_OK;
+    if (!ref) return KILN_OK;
     const sch_trace *ok[MAX_BATCH];
     int idx[MAX_BATCH], m = 0;
     for (int i = 0; i < n; i++)
@@ -258,7 +287,8 @@ static kiln_status one_round(tuner *t, task_state *ts, int n, int *measured) {
     tune_result res[MAX_BATCH];
     make_traces(t, ts, pts, got, traces, res);
     s = measure_points(t, ts, traces, got, res);
-    if (!s) s = round_results(t, ts, pts, traces, res, got);
+    if (ts->skipped) *measured = 0;
+    else if (!s) s = round_results(t, ts, pts, traces, res, got);
     for (int i = 0; i < got; i++) sch_trace_free(traces[i]);
     return s;
 }
@@ -281,7 +311,7 @@ static kiln_status confirm_task(tuner *t, task_state *ts) {
     tune_result res[MAX_CONFIRM];
     make_traces(t, ts, pts, n, traces, res);
     kiln_status s = measure_points(t, ts, traces, n, res);
-    for (int i = 0; i < n && !s; i++) {
+    for (int i = 0; i < n && !s && !ts->skipped; i++) {
         s = store(t, ts, pts + i * TUNE_MAX_KNOBS, traces[i], &res[i], TUNE_TRIAL_CONFIRM);
         double sec = res[i].median_ns * 1e-9;
         if (!s && res[i].status == TUNE_STATUS_OK && (isnan(ts->confirmed_s) || sec < ts->confirmed_s))
@@ -355,8 +385,8 @@ static kiln_status run_rounds(tuner *t, tune_task_sched *sched) {
         task_state *ts = &t->st[k];
         int left = t->o->trials - ts->rep->measured_before - ts->rep->measured_now, got = 0;
         int n = left < t->o->batch ? left : t->o->batch;
-        if (n > 0) s = one_round(t, ts, n, &got);
-        bool done = got == 0 || left - got <= 0 || tune_search_exhausted(ts->search);
+        if (n > 0 && !ts->skipped) s = one_round(t, ts, n, &got);
+        bool done = got == 0 || left - got <= 0 || tune_search_exhausted(ts->search) || ts->skipped;
         if (!s) s = tune_task_sched_report(t->ctx, sched, k, got, ts->best_s, done);
         if (!s && got) {
             progress(t, k, got);
@@ -425,6 +455,7 @@ kiln_status tune_run(kiln_ctx *ctx, const tune_tasks *tasks, const cg_cpu_target
     out->seconds = now_s() - t.t0;
     out->interrupted = o->interrupted && *o->interrupted;
     for (int i = 0; t.st && i < t.n; i++) {
+        tune_reference_free(t.st[i].own_ref);
         tune_search_free(t.st[i].search);
         kiln_free(t.st[i].oks);
     }
