@@ -5,10 +5,13 @@ graph optimizations, the same thread count), measured in the same run.
     python3 bench/run_bench.py [--kiln build/kiln] [--peak build/bench/kiln_fma_peak]
                                [--models resnet50,mobilenetv2,bert,gpt2] [--threads 1,2]
                                [--size full|small] [--repeat R] [--out FILE.md] [--schedules FILE.lua]
+                               [--db FILE]
 
 Writes a markdown table: median latency of each, their ratio (kiln / ORT,
 lower is better), GFLOP/s and the fraction of the machine's fp32 peak (from
 the FMA micro-benchmark bench/fma_peak.c), plus an fp32 GEMM 1024^3 row.
+With --db (a records database from `kiln tune`) kiln also runs with the
+tuned schedules, and the table gets their latency and ratio.
 Timings on a shared machine are noisy: compare the ratios of one run.
 """
 
@@ -77,11 +80,13 @@ def count_flops(path):
     return flops
 
 
-def kiln_median(kiln, path, inputs, threads, repeat, schedules):
+def kiln_median(kiln, path, inputs, threads, repeat, schedules, db=None):
     cmd = [kiln, "bench", path, "--target", "cpu", "--threads", str(threads), "--repeat", str(repeat),
            "--warmup", "2", "--json", "--inputs", inputs]
     if schedules:
         cmd += ["--schedules", schedules]
+    if db:
+        cmd += ["--db", db]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -124,6 +129,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--gemm", type=int, default=1024, help="GEMM size (0: none)")
     ap.add_argument("--schedules", help="a Lua schedule script for kiln")
+    ap.add_argument("--db", help="a records database of tuned schedules: adds tuned columns")
     ap.add_argument("--out", help="also write the table to this file")
     a = ap.parse_args()
     threads = [int(t) for t in a.threads.split(",")]
@@ -140,18 +146,22 @@ def main():
             for t in threads:
                 k = kiln_median(a.kiln, path, inputs, t, a.repeat, a.schedules)
                 o = ort_median(path, inputs, t, a.repeat)
+                tuned = kiln_median(a.kiln, path, inputs, t, a.repeat, a.schedules, a.db)["median_ms"] if a.db else None
                 gf = flops / (k["median_ms"] * 1e6) if flops else 0.0
                 p = peak.get(f"gflops_{t}t", 0.0)
                 rows.append((name, t, k["median_ms"], o, k["median_ms"] / o, gf, gf / p if p else 0.0,
-                             k["compile_ms"]))
+                             k["compile_ms"], tuned))
                 print(f"{name} {t}t: kiln {k['median_ms']:.2f} ms, ort {o:.2f} ms, ratio {k['median_ms'] / o:.2f}",
                       file=sys.stderr)
     lines = [f"fp32 peak (FMA micro-benchmark, {peak.get('isa')}): "
              + ", ".join(f"{t} thread(s) {peak.get(f'gflops_{t}t', 0):.1f} GFLOP/s" for t in threads), "",
-             "| model | threads | kiln ms | ORT ms | kiln/ORT | kiln GFLOP/s | % of peak | kiln compile ms |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| model | threads | kiln ms | ORT ms | kiln/ORT | kiln GFLOP/s | % of peak | kiln compile ms |"
+             + (" kiln tuned ms | tuned/ORT |" if a.db else ""),
+             "|---|---|---|---|---|---|---|---|" + ("---|---|" if a.db else "")]
     for r in rows:
-        lines.append(f"| {r[0]} | {r[1]} | {r[2]:.2f} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.1f} | {100 * r[6]:.0f}% | {r[7]:.0f} |")
+        tuned = f" {r[8]:.2f} | {r[8] / r[3]:.2f} |" if r[8] is not None else ""
+        lines.append(f"| {r[0]} | {r[1]} | {r[2]:.2f} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.1f} | {100 * r[6]:.0f}% | {r[7]:.0f} |"
+                     + tuned)
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:
