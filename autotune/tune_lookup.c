@@ -14,7 +14,8 @@
 struct tune_lookup {
     tune_db *db;
     char target[TUNE_TARGET_MAX];
-    const char *fallback[MAX_FALLBACK_KEYS + 1];
+    const char *fallback[MAX_FALLBACK_KEYS + 1]; /* point into keys */
+    char keys[MAX_FALLBACK_KEYS][64];
     int tuned, fallback_used, untuned, invalid;
     char first_invalid[256];
     uint64_t *seen; /* workloads counted already: a kernel shared by nodes counts once */
@@ -33,9 +34,14 @@ kiln_status tune_lookup_open(kiln_ctx *ctx, const char *db_path, const cg_cpu_ta
                              const char *const *fallback_keys, tune_lookup **out) {
     tune_lookup *l = kiln_calloc(1, sizeof *l);
     if (!l) return kiln_fail(ctx, KILN_ERR_NOMEM, "out of memory");
-    int n = 0;
-    while (fallback_keys && fallback_keys[n] && n < MAX_FALLBACK_KEYS) l->fallback[n] = fallback_keys[n], n++;
-    kiln_status s = tune_target_for(ctx, target, threads, l->target, sizeof l->target);
+    kiln_status s = KILN_OK;
+    for (int n = 0; fallback_keys && fallback_keys[n] && n < MAX_FALLBACK_KEYS && !s; n++) {
+        if (strlen(fallback_keys[n]) >= sizeof l->keys[n])
+            s = kiln_fail(ctx, KILN_ERR_INVALID, "target key '%s' is too long", fallback_keys[n]);
+        snprintf(l->keys[n], sizeof l->keys[n], "%s", fallback_keys[n]);
+        l->fallback[n] = l->keys[n];
+    }
+    if (!s) s = tune_target_for(ctx, target, threads, l->target, sizeof l->target);
     if (!s) s = tune_db_open(ctx, db_path, TUNE_DB_READONLY, &l->db);
     if (s) {
         kiln_free(l);

@@ -79,7 +79,7 @@ void tune_run_report_print(FILE *f, const tune_tasks *tasks, const tune_run_repo
 typedef struct tune_lookup tune_lookup;
 
 /* Opens the database read-only; the key's target is the CPU target with the
-** thread count. fallback_keys: NULL-terminated target keys that a declared
+** thread count. fallback_keys (copied): NULL-terminated target keys that a declared
 ** fallback may differ in (NULL: exact matches only). */
 kiln_status tune_lookup_open(kiln_ctx *ctx, const char *db_path, const cg_cpu_target *target, int threads,
                              const char *const *fallback_keys, tune_lookup **out);
