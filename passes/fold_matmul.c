@@ -217,7 +217,10 @@ static kiln_status round_once(kiln_ctx *ctx, gir_graph *g, bool *changed) {
         gir_node *n = g->nodes[i];
         bool oom = false, done = false;
         kiln_status s = KILN_OK;
-        if (is_op(n, "Gemm")) done = gemm_transpose(g, n, 0, &oom) | gemm_transpose(g, n, 1, &oom);
+        if (is_op(n, "Gemm")) {
+            bool a = gemm_transpose(g, n, 0, &oom), b = gemm_transpose(g, n, 1, &oom); /* both operands */
+            done = a || b;
+        }
         if (!done && !oom && is_matmul(n)) done = scaled_operand(g, n, &oom);
         if (!done && !oom && is_op(n, "Transpose")) s = const_transpose(ctx, g, n, &done);
         if (!done && !oom && !s) done = scaled_result(g, n, &oom);
