@@ -158,9 +158,14 @@ static kiln_status cb_space(kiln_ctx *ctx, const tir_func *f, const cg_cpu_targe
     for (int64_t d = 1; d <= ci.OW && nt < TUNE_MAX_VALUES; d++)
         if (ci.OW % d == 0 && d * rr <= 2 * ci.regs) tiles[nt++] = d;
     static const int64_t onoff[] = {1, 0}, off[] = {0}, pad_vals[] = {0, 1}, pad_tile[] = {1};
-    int64_t ob2 = cb_default_blocks(&ci, t), blocks[2] = {1, 2};
+    /* output blocks per tile: any of these that divides the blocks (more share
+    ** each broadcast x element; the tuner weighs that against registers) */
+    static const int64_t block_cands[] = {1, 2, 3, 4, 6};
+    int64_t ob2 = cb_default_blocks(&ci, t), blocks[5], nb = 0;
+    for (int k = 0; k < 5; k++)
+        if (block_cands[k] == 1 || (!ci.depthwise && ci.OCB % block_cands[k] == 0)) blocks[nb++] = block_cands[k];
     tmpl_knob(sp, "ow_tile", (int)nt, tiles, cb_default_tile(&ci, t, ob2));
-    tmpl_knob(sp, "oc_blocks", !ci.depthwise && ci.OCB % 2 == 0 ? 2 : 1, blocks, ob2);
+    tmpl_knob(sp, "oc_blocks", (int)nb, blocks, ob2);
     tmpl_knob(sp, "unroll", 2, onoff, 1);
     bool ukw = ci.kw > 1 && ci.kw <= 8;
     tmpl_knob(sp, "unroll_kw", ukw ? 2 : 1, ukw ? onoff : off, ukw);
