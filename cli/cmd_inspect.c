@@ -306,8 +306,25 @@ static kiln_status optimize_and_print(kiln_ctx *ctx, const inspect_opts *o, kiln
     return print_summary(ctx, g, o->path);
 }
 
+/* A graph in the text form through the pipeline (its declared input types
+** are the shapes): for trying a pass on a small hand-written graph. */
+static int optimize_text(kiln_ctx *ctx, const inspect_opts *o) {
+    gir_graph *g = NULL;
+    kiln_status s = gir_parse_file(ctx, o->path, &g);
+    if (!s) s = prepare(ctx, g);
+    if (!s) s = pass_run_pipeline(ctx, g, &o->pass.passes);
+    if (!s && !o->no_graph) {
+        gir_print(stdout, g, o->full ? GIR_PRINT_FULL : GIR_PRINT_SUMMARY);
+        printf("\n");
+    }
+    if (!s) s = print_summary(ctx, g, o->path);
+    gir_graph_free(g);
+    return s ? cli_error(ctx, s) : 0;
+}
+
 static int inspect_compiled(kiln_ctx *ctx, const inspect_opts *o) {
-    if (o->text) return cli_error(ctx, cli_fail(ctx, "--kernels, --memory and the pass options need an ONNX model"));
+    if (o->text && o->optimize && !o->kernels && !o->memory) return optimize_text(ctx, o);
+    if (o->text) return cli_error(ctx, cli_fail(ctx, "--kernels and --memory need an ONNX model"));
     kiln_model *m = NULL;
     kiln_status s = kiln_model_load(ctx, o->path, &m);
     if (s) return cli_error(ctx, s);

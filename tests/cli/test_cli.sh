@@ -57,6 +57,10 @@ expect 0 "Relu" -- "$KILN" inspect "$RELU/model.onnx" --after fold_constants
 expect 2 "no pass is named 'nosuch'" -- "$KILN" inspect "$RELU/model.onnx" --after nosuch
 expect 2 "no pass is named 'nosuch'" -- "$KILN" run "$RELU/model.onnx" --target cpu --disable-pass nosuch
 expect 0 "ran on target cpu" -- "$KILN" run "$RELU/model.onnx" --target cpu -O0 --verify-passes
+printf 'graph "t" {\n  opset 17\n  input %%x : f32[2,8]\n  const %%one : f32[] = {1}\n  %%a = Identity(%%x)\n  %%b = Mul(%%a, %%one)\n  %%c = Relu(%%b)\n  output %%c : f32[2,8]\n}\n' >"$TMP/t.kir"
+expect 0 "nodes: +1 \(1 op types\)" -- "$KILN" inspect "$TMP/t.kir" --after simplify --no-graph
+expect 0 "nodes: +3 \(3 op types\)" -- "$KILN" inspect "$TMP/t.kir" --after fold_constants --no-graph
+expect 1 "need an ONNX model" -- "$KILN" inspect "$TMP/t.kir" --kernels
 
 # tuning into a records database, and using it
 CONV=$CASES/test_basic_conv_with_padding
