@@ -11,6 +11,7 @@
 
 #include "autotune/measure.h"
 #include "harness.h"
+#include "tir_matmul.h"
 #include "ir/ctx.h"
 #include "ir/dtype.h"
 #include "ir/mem.h"
@@ -49,22 +50,6 @@ static void compare_rules(void) {
 }
 
 /* ---- planted bugs ---- */
-
-static tir_func *make_matmul(int64_t M, int64_t N, int64_t K) {
-    tir_func *f = tir_func_new("matmul");
-    ex_builder *b = &f->eb;
-    tir_tensor *A = tir_placeholder(f, "A", KILN_F32, 2, (int64_t[]){M, K}, NULL);
-    tir_tensor *B = tir_placeholder(f, "B", KILN_F32, 2, (int64_t[]){K, N}, NULL);
-    tir_stage *C = tir_stage_new(f, "C", KILN_F32, 2, (int64_t[]){M, N}, TIR_TAG_MATMUL);
-    C->axes[0]->name = "i";
-    C->axes[1]->name = "j";
-    ex_var *k = tir_stage_add_raxis(f, C, "k", K);
-    ex_expr *ia[2] = {ex_varref(b, C->axes[0]), ex_varref(b, k)}, *ib[2] = {ex_varref(b, k), ex_varref(b, C->axes[1])};
-    ex_expr *prod = ex_mul(b, ex_load_tensor(b, A, ia), ex_load_tensor(b, B, ib));
-    C->body = ex_reduce(b, EX_SUM, prod, (const ex_var *const *)&k, 1, ex_const_float(b, KILN_F32, 0));
-    tir_mark_output(f, C->out);
-    return f;
-}
 
 /* R[i] = sum(k) X[i, k] */
 static tir_func *make_rowsum(int64_t M, int64_t K) {
@@ -168,7 +153,7 @@ static void opts(tune_measure_opts *o) {
 }
 
 static void planted_bugs(void) {
-    tir_func *f = make_matmul(30, 20, 17);
+    tir_func *f = test_tir_matmul(30, 20, 17, NULL);
     tune_measure_opts o;
     opts(&o);
     tune_reference *ref = NULL;

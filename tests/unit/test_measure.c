@@ -13,30 +13,12 @@
 #include "autotune/measure.h"
 #include "autotune/templates.h"
 #include "harness.h"
+#include "tir_matmul.h"
 #include "ir/ctx.h"
 #include "ir/mem.h"
 #include "runtime/krt_pool.h"
 
 static kiln_ctx *g_ctx;
-
-static ex_expr *cf(tir_func *f, double v) { return ex_const_float(&f->eb, KILN_F32, v); }
-
-/* C[i, j] = sum(k) A[i, k] * B[k, j], B constant when bdata is given */
-static tir_func *make_matmul(int64_t M, int64_t N, int64_t K, const kiln_tensor *bconst) {
-    tir_func *f = tir_func_new("matmul");
-    ex_builder *b = &f->eb;
-    tir_tensor *A = tir_placeholder(f, "A", KILN_F32, 2, (int64_t[]){M, K}, NULL);
-    tir_tensor *B = tir_placeholder(f, "B", KILN_F32, 2, (int64_t[]){K, N}, bconst);
-    tir_stage *C = tir_stage_new(f, "C", KILN_F32, 2, (int64_t[]){M, N}, TIR_TAG_MATMUL);
-    C->axes[0]->name = "i";
-    C->axes[1]->name = "j";
-    ex_var *k = tir_stage_add_raxis(f, C, "k", K);
-    ex_expr *ia[2] = {ex_varref(b, C->axes[0]), ex_varref(b, k)}, *ib[2] = {ex_varref(b, k), ex_varref(b, C->axes[1])};
-    ex_expr *prod = ex_mul(b, ex_load_tensor(b, A, ia), ex_load_tensor(b, B, ib));
-    C->body = ex_reduce(b, EX_SUM, prod, (const ex_var *const *)&k, 1, cf(f, 0));
-    tir_mark_output(f, C->out);
-    return f;
-}
 
 static sch_trace *trace_of(const char *text) {
     sch_trace *t = NULL;
@@ -56,7 +38,7 @@ static void opts(tune_measure_opts *o) {
 #define TILED "split C i [8] -> io ii\nsplit C j [16] -> jo ji\nreorder C io jo k ii ji\nvectorize C ji\n"
 
 static void good_candidate(void) {
-    tir_func *f = make_matmul(40, 48, 24, NULL);
+    tir_func *f = test_tir_matmul(40, 48, 24, NULL);
     tune_measure_opts o;
     opts(&o);
     o.threads = 2;
@@ -94,7 +76,7 @@ static void constants_and_packing(void) {
     static float bd[24 * 32];
     for (int i = 0; i < 24 * 32; i++) bd[i] = (float)((i * 7) % 13) / 13.0f - 0.5f;
     kiln_tensor B = {KILN_F32, 2, {24, 32}, bd, NULL};
-    tir_func *f = make_matmul(16, 32, 24, &B);
+    tir_func *f = test_tir_matmul(16, 32, 24, &B);
     tune_measure_opts o;
     opts(&o);
     tune_ref_cache *cache = tune_ref_cache_new();
@@ -212,7 +194,7 @@ static void crash_hang_oom(void) {
 }
 
 static void compile_errors(void) {
-    tir_func *f = make_matmul(8, 16, 8, NULL);
+    tir_func *f = test_tir_matmul(8, 16, 8, NULL);
     tune_measure_opts o;
     opts(&o);
     sch_trace *bad = trace_of("split C q [4] -> qo qi\n");
@@ -234,7 +216,7 @@ static void compile_errors(void) {
 /* Points of the matmul template's space, in one batch: every one passes
 ** the gate (the templates promise the same function at every point). */
 static void template_points(void) {
-    tir_func *f = make_matmul(48, 64, 40, NULL);
+    tir_func *f = test_tir_matmul(48, 64, 40, NULL);
     tune_measure_opts o;
     opts(&o);
     o.threads = 2;
@@ -267,7 +249,7 @@ static void template_points(void) {
 /* The caller may hold LLVM state (a JIT module of its own) and a thread
 ** pool whose workers have run: the child still compiles and runs. */
 static void parent_holds_jit_and_pool(void) {
-    tir_func *f = make_matmul(32, 32, 32, NULL);
+    tir_func *f = test_tir_matmul(32, 32, 32, NULL);
     sch_trace *t = trace_of(TILED "parallel C io\n");
     lir_func *lf = NULL;
     CHECK(sch_lower(g_ctx, f, t, &lf) == KILN_OK);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "tir_matmul.h"
 #include "ir/ctx.h"
 #include "ir/mem.h"
 #include "ir/sched.h"
@@ -24,22 +25,6 @@ static ex_expr *ci(tir_func *f, int64_t v) { return ex_int(&f->eb, v); }
 
 static void name_axes(tir_stage *s, const char *const *names) {
     for (int d = 0; d < s->n_axes; d++) s->axes[d]->name = names[d];
-}
-
-/* C[i, j] = sum(k) A[i, k] * B[k, j] */
-static tir_func *make_matmul(int64_t M, int64_t N, int64_t K, const kiln_tensor *bconst) {
-    tir_func *f = tir_func_new("matmul");
-    ex_builder *b = &f->eb;
-    tir_tensor *A = tir_placeholder(f, "A", KILN_F32, 2, (int64_t[]){M, K}, NULL);
-    tir_tensor *B = tir_placeholder(f, "B", KILN_F32, 2, (int64_t[]){K, N}, bconst);
-    tir_stage *C = tir_stage_new(f, "C", KILN_F32, 2, (int64_t[]){M, N}, TIR_TAG_MATMUL);
-    name_axes(C, (const char *[]){"i", "j"});
-    ex_var *k = tir_stage_add_raxis(f, C, "k", K);
-    ex_expr *ia[2] = {ax(f, C, 0), ex_varref(b, k)}, *ib[2] = {ex_varref(b, k), ax(f, C, 1)};
-    ex_expr *prod = ex_mul(b, ex_load_tensor(b, A, ia), ex_load_tensor(b, B, ib));
-    C->body = ex_reduce(b, EX_SUM, prod, (const ex_var *const *)&k, 1, cf(f, 0));
-    tir_mark_output(f, C->out);
-    return f;
 }
 
 /* B = X*2 + 1; C[i, j] = B[i, j]*2 - B[i, 18 - j] + X[i, j] */
@@ -93,7 +78,7 @@ static tir_func *make_softmax(int64_t R, int64_t N) {
 
 /* C = A x B; T = C + bias[j]; R = max(T, 0): a GEMM with its epilogue */
 static tir_func *make_mm_relu(void) {
-    tir_func *f = make_matmul(37, 29, 13, NULL);
+    tir_func *f = test_tir_matmul(37, 29, 13, NULL);
     ex_builder *b = &f->eb;
     f->n_outputs = 0;
     tir_tensor *bias = tir_placeholder(f, "bias", KILN_F32, 1, (int64_t[]){29}, NULL);
@@ -323,7 +308,7 @@ static void trace_parse_errors_name_the_line(void) {
 /* ---- the default nest ---- */
 
 static void default_matmul_matches_reference(void) {
-    tir_func *f = make_matmul(37, 29, 13, NULL);
+    tir_func *f = test_tir_matmul(37, 29, 13, NULL);
     CHECK(!f->eb.failed);
     bufs in, out;
     fill_inputs(f, &in, false);
@@ -405,7 +390,7 @@ static void expect_same(tir_func *f, const char *trace, bool smooth, const char 
 }
 
 static void gemm_micro_kernel_schedule(void) {
-    tir_func *f = make_matmul(37, 29, 13, NULL);
+    tir_func *f = test_tir_matmul(37, 29, 13, NULL);
     expect_same(f,
                 "split C i [8] -> io ii\n"
                 "split C j [4 4] -> jo jm ji\n"
@@ -455,7 +440,7 @@ static void compute_at_and_inline_schedules(void) {
 }
 
 static void rfactor_schedules(void) {
-    tir_func *f = make_matmul(7, 5, 37, NULL);
+    tir_func *f = test_tir_matmul(7, 5, 37, NULL);
     expect_same(f, "split C k [8] -> ko ki\nrfactor C ki -> C_rf\nvectorize C_rf ki\nreorder C_rf i j ko ki\n", false,
                 "vectorized");
     expect_same(f, "split C k [8] -> ko ki\nrfactor C ko\n", false, NULL);
@@ -466,7 +451,7 @@ static void rfactor_schedules(void) {
 }
 
 static void gpu_schedules_run_on_the_interpreter(void) {
-    tir_func *f = make_matmul(37, 29, 13, NULL);
+    tir_func *f = test_tir_matmul(37, 29, 13, NULL);
     expect_same(f,
                 "split C i [8] -> bi ti\n"
                 "split C j [8] -> bj tj\n"
@@ -515,7 +500,7 @@ static void pack_relayouts_a_constant_weight(void) {
     kiln_tensor_init(&w, KILN_F32, 2, (int64_t[]){K, N});
     kiln_tensor_alloc(g_ctx, &w);
     for (int64_t i = 0; i < K * N; i++) ((float *)w.data)[i] = (float)(i % 5) - 2;
-    tir_func *f = make_matmul(7, N, K, &w);
+    tir_func *f = test_tir_matmul(7, N, K, &w);
     bufs in;
     fill_inputs(f, &in, false);
     memcpy(in.data[1], w.data, sizeof(float) * (size_t)(K * N));
@@ -539,7 +524,7 @@ static void pack_relayouts_a_constant_weight(void) {
     free_bufs(&in);
     tir_func_free(f);
     /* only constants pack */
-    f = make_matmul(7, N, K, NULL);
+    f = test_tir_matmul(7, N, K, NULL);
     lir_func *x = NULL;
     sch_trace *t;
     CHECK(sch_trace_parse(g_ctx, "split C i [2]\npack B [1 16]\n", &t) == KILN_OK);
@@ -625,7 +610,7 @@ static lir_stmt *find_if(lir_stmt *s) {
 
 /* A lowered nest with its split guard made off by one reads past A. */
 static void broken_guard_is_caught_by_the_interpreter(void) {
-    tir_func *f = make_matmul(37, 29, 13, NULL);
+    tir_func *f = test_tir_matmul(37, 29, 13, NULL);
     bufs in, out;
     fill_inputs(f, &in, false);
     lir_func *lf = NULL;
@@ -686,7 +671,7 @@ static void invalid_traces_fail_clearly(void) {
         {0, "bind C i threadIdx.y\ncache_read A C shared at j\nbind A_shared ax1 threadIdx.x\n",
          "ax1 of A_shared is bound to threadIdx.x inside the threadIdx.y loop i it is computed in"},
     };
-    tir_func *fs[3] = {make_matmul(37, 29, 13, NULL), make_chain(), make_softmax(5, 7)};
+    tir_func *fs[3] = {test_tir_matmul(37, 29, 13, NULL), make_chain(), make_softmax(5, 7)};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sch_trace *t = NULL;
         lir_func *lf = NULL;
@@ -948,7 +933,7 @@ static void random_traces_compute_the_default_values(void) {
     int acc = 0;
     const char *seed = getenv("KILN_TEST_SEED");
     g_seed = seed ? (unsigned)atoi(seed) : 99;
-    tir_func *f = make_matmul(37, 29, 13, NULL);
+    tir_func *f = test_tir_matmul(37, 29, 13, NULL);
     random_traces(f, 60, false, &acc);
     tir_func_free(f);
     f = make_chain();
