@@ -78,7 +78,8 @@ typedef struct tune_result {
 ** keep their data; the others get random values of their dtype drawn from
 ** the seed (floats uniform in [-1, 1), integers in [0, 4), booleans 0/1). */
 typedef enum tune_ref_mode {
-    TUNE_REF_AUTO = 0, /* the interpreter for small kernels, else the compiled default nest */
+    TUNE_REF_AUTO = 0, /* the interpreter for small kernels, else the compiled default nest
+                       ** (the interpreter when that cannot be compiled or run) */
     TUNE_REF_INTERP,   /* the loop-IR interpreter (bounds-checked, slow) on the default nest */
     TUNE_REF_COMPILED, /* the default nest compiled and run in a child, like a candidate */
 } tune_ref_mode;

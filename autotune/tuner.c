@@ -31,8 +31,7 @@ typedef struct task_state {
     int n_oks, cap_oks;
     double confirmed_s; /* best confirmation in the database; NaN when none */
     double best_s;      /* the search's best (INFINITY when none) */
-    tune_reference *own_ref; /* the interpreter's reference when the compiled one fails */
-    bool skipped;            /* no reference could be made: not tuned, said why */
+    bool skipped; /* no reference could be made: not tuned, said why */
 } task_state;
 
 typedef struct tuner {
@@ -216,14 +215,11 @@ static void time_default_ungated(tuner *t, task_state *ts) {
     sch_trace_free(trace);
 }
 
-/* The gate's reference: the cached one (the default nest, interpreted or
-** compiled), else the loop-IR interpreter's (no stack limit on its
-** buffers), else none: the task is skipped with the reason logged. */
+/* The gate's reference (the default nest's outputs), else none: the task
+** is skipped with the reason logged. */
 static const tune_reference *task_reference(tuner *t, task_state *ts) {
     const tune_reference *ref = NULL;
-    if (ts->own_ref) return ts->own_ref;
     if (!tune_ref_cache_get(t->ctx, t->refs, ts->task->tir, &t->o->measure, &ref)) return ref;
-    if (!tune_reference_new(t->ctx, ts->task->tir, &t->o->measure, TUNE_REF_INTERP, &ts->own_ref)) return ts->own_ref;
     ts->skipped = true;
     if (t->o->log)
         fprintf(t->o->log, "%stask %s is not tuned: no reference for the correctness gate: %s\n",
@@ -357,8 +353,8 @@ static void progress(const tuner *t, int task, int got) {
     FILE *f = t->o->log;
     if (!f) return;
     const task_state *ts = &t->st[task];
-    int done = 0, total = 0;
-    for (int i = 0; i < t->n; i++) done += t->st[i].rep->measured_now, total += t->st[i].rep->measured_before;
+    int done = 0;
+    for (int i = 0; i < t->n; i++) done += t->st[i].rep->measured_now;
     bool complete;
     double ms = model_ms(t, &complete);
     char est[32] = "?";
@@ -367,7 +363,6 @@ static void progress(const tuner *t, int task, int got) {
             t->o->tty ? "\r\033[K" : "", now_s() - t->t0, task + 1, t->n, ts->task->name, got,
             ts->rep->measured_before + ts->rep->measured_now,
             isfinite(ts->best_s) ? ts->best_s * 1e3 : NAN, done, est, t->o->tty ? "" : "\n");
-    (void)total;
     fflush(f);
 }
 
@@ -455,7 +450,6 @@ kiln_status tune_run(kiln_ctx *ctx, const tune_tasks *tasks, const cg_cpu_target
     out->seconds = now_s() - t.t0;
     out->interrupted = o->interrupted && *o->interrupted;
     for (int i = 0; t.st && i < t.n; i++) {
-        tune_reference_free(t.st[i].own_ref);
         tune_search_free(t.st[i].search);
         kiln_free(t.st[i].oks);
     }
