@@ -112,6 +112,10 @@ kiln_status kc_plan_profile(kiln_ctx *ctx, kc_plan *p);
 /* The steps that took longest per run: kernel, members, share of the total. */
 void kc_plan_print_profile(FILE *f, const kc_plan *p, int top);
 
+/* A node's name for people: its op, or a fused kernel's members in order
+** ("Conv+Add+Relu"), into buf. */
+const char *kc_node_label(const gir_node *n, char *buf, size_t size);
+
 /* One line: kernels compiled, distinct, nodes on the reference kernels and
 ** their ops. */
 void kc_plan_summary(FILE *f, const kc_plan *p);

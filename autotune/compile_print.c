@@ -9,9 +9,7 @@
 #include "compile.h"
 #include "ir/mem.h"
 
-/* A node's name for people: its op, or a fused kernel's members in order
-** ("Conv+Add+Relu"). */
-static const char *node_label(const gir_node *n, char *buf, size_t size) {
+const char *kc_node_label(const gir_node *n, char *buf, size_t size) {
     const gir_attr *a = strcmp(n->op_type, "FusedKernel") ? NULL : gir_attr_find(n, "body");
     if (!a || a->kind != GIR_ATTR_GRAPH || !a->g || a->g->n_nodes == 0) {
         snprintf(buf, size, "%s", n->op_type);
@@ -34,7 +32,7 @@ static void fused_summary(FILE *f, const kc_plan *p) {
         const gir_node *nd = p->steps[i].node;
         if (!p->steps[i].kernel || strcmp(nd->op_type, "FusedKernel")) continue;
         fused++;
-        node_label(nd, buf, sizeof buf);
+        kc_node_label(nd, buf, sizeof buf);
         int k = 0;
         while (k < n && strcmp(labels[k], buf)) k++;
         if (k == n && n == LABELS_SHOWN) {
@@ -82,7 +80,7 @@ kiln_status kc_plan_print_kernels(kiln_ctx *ctx, FILE *f, const kc_plan *p, bool
         char label[512] = "?";
         for (int s = 0; s < p->n_steps; s++)
             if (p->steps[s].kernel == k) {
-                node_label(p->steps[s].node, label, sizeof label);
+                kc_node_label(p->steps[s].node, label, sizeof label);
                 break;
             }
         fprintf(f, "== kernel %s (%s)  workload %016llx  used by %d node(s)  schedule: %s\n", k->name, label,
@@ -129,7 +127,7 @@ void kc_plan_print_profile(FILE *f, const kc_plan *p, int top) {
         char label[160];
         double ms = order[r].ms / p->profiled_runs;
         fprintf(f, "  %8.3f ms %5.1f%%  %-10s %s '%s'\n", ms, total > 0 ? 100 * order[r].ms / total : 0,
-                s->kernel ? s->kernel->name : "reference", node_label(s->node, label, sizeof label), s->node->name);
+                s->kernel ? s->kernel->name : "reference", kc_node_label(s->node, label, sizeof label), s->node->name);
     }
     kiln_free(order);
 }

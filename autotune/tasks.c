@@ -10,27 +10,9 @@
 #include "ir/mem.h"
 #include "ir/tensor.h"
 
-/* "A+B+C" from a fused node's members, else the op type. */
-static void describe_ops(const gir_node *n, char *buf, size_t size) {
-    const gir_graph *body = NULL;
-    for (int a = 0; a < n->n_attrs; a++)
-        if (n->attrs[a].kind == GIR_ATTR_GRAPH && !strcmp(n->domain, "ai.kiln")) body = n->attrs[a].g;
-    if (!body) {
-        snprintf(buf, size, "%s", n->op_type);
-        return;
-    }
-    size_t used = 0;
-    buf[0] = 0;
-    for (int i = 0; i < body->n_nodes && used + 1 < size; i++) {
-        int w = snprintf(buf + used, size - used, "%s%s", i ? "+" : "", body->nodes[i]->op_type);
-        if (w < 0) break;
-        used += (size_t)w;
-    }
-}
-
 static void describe_task(const kc_step *st, const tir_func *f, char *buf, size_t size) {
     char ops[64], shape[64] = "";
-    describe_ops(st->node, ops, sizeof ops);
+    kc_node_label(st->node, ops, sizeof ops);
     if (f->n_outputs > 0) {
         const tir_tensor *t = f->outputs[0];
         kiln_tensor ty;
