@@ -20,7 +20,7 @@
 ** code generated for a given loop IR and target would change (lowering,
 ** vector math, LLVM passes and options): it is part of the key of the
 ** tuner's records, so measurements of older code are not reused. */
-#define KILN_CODEGEN_VERSION 2
+#define KILN_CODEGEN_VERSION 3
 
 /* The CPU to compile for. */
 typedef struct cg_cpu_target {

@@ -397,6 +397,27 @@ static bool has_load(const ex_expr *e) {
     return false;
 }
 
+/* Whether cond reads l whenever it is evaluated: not only inside a
+** select's arm or the right side of && / ||, which may be skipped. */
+static bool reads_always(const ex_expr *cond, const ex_expr *l) {
+    if (cond->kind == EX_LOAD && ex_equal(cond, l)) return true;
+    int n = cond->n_args;
+    if (cond->kind == EX_SELECT || (cond->kind == EX_BINARY && (cond->op == EX_AND || cond->op == EX_OR))) n = 1;
+    for (int i = 0; i < n; i++)
+        if (reads_always(cond->args[i], l)) return true;
+    return false;
+}
+
+/* Whether an arm reads memory its select's condition did not already read
+** (Clip's `x < lo ? lo : x` reads nothing new: no need to evaluate it
+** lazily, and eager arms let LLVM see a plain max/min). */
+static bool reads_new(const ex_expr *e, const ex_expr *cond) {
+    if (e->kind == EX_LOAD) return !reads_always(cond, e);
+    for (int i = 0; i < e->n_args; i++)
+        if (reads_new(e->args[i], cond)) return true;
+    return false;
+}
+
 /* One side of a lazy choice: an expression, or (e NULL) a constant. */
 typedef struct cg_arm {
     const ex_expr *e;
@@ -468,7 +489,7 @@ static kiln_status select_expr(cg_emit *cg, const ex_expr *e, cg_val *out) {
     cg_val c, x, y;
     kiln_status s = cg_expr(cg, e->args[0], &c);
     if (s) return s;
-    if (!LLVMIsConstant(c.v) && (has_load(e->args[1]) || has_load(e->args[2])))
+    if (!LLVMIsConstant(c.v) && (reads_new(e->args[1], e->args[0]) || reads_new(e->args[2], e->args[0])))
         return lazy_choice(cg, c, (cg_arm){e->args[1], NULL}, (cg_arm){e->args[2], NULL}, out);
     if ((s = cg_expr(cg, e->args[1], &x)) || (s = cg_expr(cg, e->args[2], &y))) return s;
     unify(cg, &x, &y);
