@@ -13,6 +13,11 @@
 ** that meet (a LayoutFromBlocked read by a LayoutToBlocked of the same block)
 ** cancel.
 **
+** A Conv with fewer input channels than a block reading an NCHW value (an
+** image's 3 channels) reads it as it is, as blocks of one channel, instead
+** of padding it to a whole block: its output is blocked, no conversion and
+** no multiply-adds on padding (cl_narrow).
+**
 ** Channels past the real count (the last block's padding) hold values that
 ** nothing reads for a result: the blocked weights are zero there, so a
 ** ConvBlocked ignores them, and LayoutFromBlocked drops them. They stay
@@ -100,6 +105,14 @@ static bool cl_pays(int64_t ic, int64_t oc, int64_t c, bool depthwise) {
     return w <= 1.4;
 }
 
+/* A one-group Conv with fewer input channels than a block, on a value
+** outside the blocked region (NCHW): it reads that value as it is. */
+static bool cl_narrow(const cl_state *st, const gir_node *n) {
+    const gir_value *x = n->inputs[0];
+    return gir_attr_int(n, "group", 1) == 1 && dimv(x, 1) < st->c && !region_value(st, x) &&
+           !(x->id < st->n_vals && st->blk && st->blk[x->id]);
+}
+
 /* A Conv kiln can block: 2-D, explicit pads, constant f32 weights and bias,
 ** one group, depthwise, or groups of whole blocks. */
 static bool cl_conv_ok(const cl_state *st, const gir_node *n) {
@@ -118,7 +131,7 @@ static bool cl_conv_ok(const cl_state *st, const gir_node *n) {
     if (G < 1 || IC % G || OC % G || w->constant->dims[1] != IC / G) return false;
     bool dw = G > 1 && G == IC && G == OC;
     if (G > 1 && !dw && ((IC / G) % c || (OC / G) % c)) return false;
-    return cl_pays(IC, OC, c, dw);
+    return cl_pays(cl_narrow(st, n) ? c : IC, OC, c, dw);
 }
 
 static bool cl_unary(const char *op) {
@@ -239,10 +252,11 @@ static gir_value *cl_const_done(cl_state *st, int rank, const int64_t *dims, flo
     return v;
 }
 
-/* Weights [OC, ICg, KH, KW] -> [OCB, ICBW, KH, KW, bi, c] (see ops_layout.c). */
-static gir_value *cl_weights(cl_state *st, const kiln_tensor *w, bool dw) {
+/* Weights [OC, ICg, KH, KW] -> [OCB, ICBW, KH, KW, bi, c] (see ops_layout.c);
+** an NCHW input's blocks are of one channel (ci 1), else of c. */
+static gir_value *cl_weights(cl_state *st, const kiln_tensor *w, bool dw, int64_t ci) {
     int64_t c = st->c, OC = w->dims[0], ICg = w->dims[1], KH = w->dims[2], KW = w->dims[3];
-    int64_t bi = dw ? 1 : c, OCB = (OC + c - 1) / c, ICBW = dw ? 1 : (ICg + c - 1) / c;
+    int64_t bi = dw ? 1 : ci, OCB = (OC + c - 1) / c, ICBW = dw ? 1 : (ICg + ci - 1) / ci;
     int64_t dims[6] = {OCB, ICBW, KH, KW, bi, c};
     float *d = cl_buf(6, dims);
     if (!d) return NULL;
@@ -250,7 +264,7 @@ static gir_value *cl_weights(cl_state *st, const kiln_tensor *w, bool dw) {
     for (int64_t oc = 0; oc < OC; oc++)
         for (int64_t ic = 0; ic < ICg; ic++)
             for (int64_t k = 0; k < KH * KW; k++) {
-                int64_t ib = dw ? 0 : ic / c, ii = dw ? 0 : ic % c;
+                int64_t ib = dw ? 0 : ic / ci, ii = dw ? 0 : ic % ci;
                 d[(((oc / c) * ICBW + ib) * KH * KW + k) * bi * c + ii * c + oc % c] = src[(oc * ICg + ic) * KH * KW + k];
             }
     return cl_const_done(st, 6, dims, d);
@@ -300,8 +314,9 @@ static gir_node *cl_conv(cl_state *st, gir_node *n) {
     const kiln_tensor *w = n->inputs[1]->constant;
     const gir_value *b = gir_input(n, 2);
     int64_t G = gir_attr_int(n, "group", 1), IC = dimv(n->inputs[0], 1);
-    bool dw = G > 1 && G == IC && G == w->dims[0];
-    gir_value *in[3] = {cl_blocked_input(st, n->inputs[0], n), cl_weights(st, w, dw), NULL};
+    bool dw = G > 1 && G == IC && G == w->dims[0], narrow = cl_narrow(st, n);
+    gir_value *in[3] = {narrow ? n->inputs[0] : cl_blocked_input(st, n->inputs[0], n),
+                        cl_weights(st, w, dw, narrow ? 1 : st->c), NULL};
     if (b) in[2] = cl_channels(st, b->constant, w->dims[0], true, 0.0f);
     if (!in[0] || !in[1] || (b && !in[2])) return NULL;
     gir_node *c = cl_insert(st, n, "ConvBlocked", true, 0, in, b ? 3 : 2, 4);

@@ -7,10 +7,14 @@
 **   ConvBlocked       a 2-D Conv on blocked input and output:
 **                     x[N, ICB, H, W, c], w[OCB, ICBW, KH, KW, bi, c], b[OCB, c]
 **                     -> y[N, OCB, OH, OW, c]
+**                     or from an NCHW input x[N, C, H, W] (blocks of one
+**                     channel: an image's few channels are not padded to c),
+**                     w[OCB, C, KH, KW, 1, c]
 **
 ** ConvBlocked's weights are blocked at compile time (passes/choose_layout.c):
 ** w[ocb, icb, kh, kw, i, o] = W[ocb*c + o, icb*c + i, kh, kw] (zero past the
-** real channels). bi == c for regular and grouped convolutions (a group's
+** real channels; an NCHW input's blocks are of one channel: i is 0 and
+** icb the channel). bi == c for regular and grouped convolutions (a group's
 ** channels a whole number of blocks: output block ocb reads input blocks
 ** (ocb / (OCB/group)) * ICBW + icb); bi == 1 for depthwise ones (one input
 ** channel per output channel: output lane o of block ocb reads input lane o
@@ -132,8 +136,8 @@ static kiln_status cmp_from_blocked(kiln_ctx *ctx, tir_func *f, const gir_node *
 /* ---- ConvBlocked ---- */
 
 typedef struct cb_geom {
-    int64_t N, ICB, H, W, c;      /* input */
-    int64_t OCB, ICBW, KH, KW, bi; /* weights */
+    int64_t N, ICB, H, W, ci;          /* input (ci 1: NCHW) */
+    int64_t OCB, ICBW, KH, KW, bi, co; /* weights */
     int64_t OH, OW, group;
     int64_t stride[2], dil[2], pad[4];
     bool depthwise;
@@ -156,21 +160,23 @@ static kiln_status cb_ints(kiln_ctx *ctx, const gir_node *n, const char *name, i
 
 static kiln_status cb_shapes(kiln_ctx *ctx, const gir_node *n, const kiln_tensor *x, const kiln_tensor *w,
                              const kiln_tensor *b, cb_geom *g) {
-    if (x->rank != 5 || w->rank != 6)
-        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "needs x of rank 5 and w of rank 6, got %d and %d", x->rank, w->rank);
-    g->N = x->dims[0], g->ICB = x->dims[1], g->H = x->dims[2], g->W = x->dims[3], g->c = x->dims[4];
+    if ((x->rank != 5 && x->rank != 4) || w->rank != 6)
+        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "needs x of rank 5 (or 4, NCHW) and w of rank 6, got %d and %d",
+                            x->rank, w->rank);
+    g->N = x->dims[0], g->ICB = x->dims[1], g->H = x->dims[2], g->W = x->dims[3], g->ci = x->rank == 5 ? x->dims[4] : 1;
     g->OCB = w->dims[0], g->ICBW = w->dims[1], g->KH = w->dims[2], g->KW = w->dims[3], g->bi = w->dims[4];
+    g->co = w->dims[5];
     g->group = gir_attr_int(n, "group", 1);
-    g->depthwise = g->bi == 1 && g->c > 1;
-    if (w->dims[5] != g->c || (g->bi != 1 && g->bi != g->c) || g->KH < 1 || g->KW < 1)
-        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "weight blocks [%lld, %lld] do not fit a block of %lld",
-                            (long long)g->bi, (long long)w->dims[5], (long long)g->c);
+    g->depthwise = g->bi == 1 && g->ci > 1;
+    if (g->co < 1 || (g->depthwise ? g->co != g->ci : g->bi != g->ci) || g->KH < 1 || g->KW < 1)
+        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "weight blocks [%lld, %lld] do not fit an input block of %lld",
+                            (long long)g->bi, (long long)g->co, (long long)g->ci);
     if (g->depthwise ? g->ICBW != 1 || g->OCB != g->ICB
                      : g->group < 1 || g->OCB % g->group || g->ICB != g->group * g->ICBW)
         return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "%lld input blocks, %lld output blocks and %lld per group do not fit group %lld",
                             (long long)g->ICB, (long long)g->OCB, (long long)g->ICBW, (long long)g->group);
-    if (b && (b->rank != 2 || b->dims[0] != g->OCB || b->dims[1] != g->c))
-        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "bias must be [%lld, %lld]", (long long)g->OCB, (long long)g->c);
+    if (b && (b->rank != 2 || b->dims[0] != g->OCB || b->dims[1] != g->co))
+        return kiln_op_fail(ctx, n, KILN_ERR_SHAPE, "bias must be [%lld, %lld]", (long long)g->OCB, (long long)g->co);
     if (x->dtype != KILN_F32 || w->dtype != KILN_F32 || (b && b->dtype != KILN_F32))
         return kiln_op_fail(ctx, n, KILN_ERR_UNSUPPORTED, "only f32 tensors");
     kiln_status s = cb_ints(ctx, n, "strides", 2, 1, 1, g->stride);
@@ -188,7 +194,7 @@ static kiln_status infer_conv_blocked(kiln_ctx *ctx, const gir_node *n, const ki
     cb_geom g;
     kiln_status s = cb_shapes(ctx, n, in[0], in[1], n->n_inputs > 2 ? in[2] : NULL, &g);
     if (s) return s;
-    int64_t dims[5] = {g.N, g.OCB, g.OH, g.OW, g.c};
+    int64_t dims[5] = {g.N, g.OCB, g.OH, g.OW, g.co};
     kiln_tensor_init(&out[0], KILN_F32, 5, dims);
     return KILN_OK;
 }
@@ -202,7 +208,7 @@ static int64_t cb_in_block(const cb_geom *g, int64_t ocb, int64_t icb) {
 static double cb_point(const cb_geom *g, const float *x, const float *w, int64_t nn, int64_t ocb, int64_t oh,
                        int64_t ow, int64_t o) {
     double acc = 0;
-    int64_t nib = g->depthwise ? 1 : g->ICBW, nil = g->depthwise ? 1 : g->c;
+    int64_t nib = g->depthwise ? 1 : g->ICBW, nil = g->depthwise ? 1 : g->ci;
     for (int64_t icb = 0; icb < nib; icb++)
         for (int64_t kh = 0; kh < g->KH; kh++) {
             int64_t ih = oh * g->stride[0] + kh * g->dil[0] - g->pad[0];
@@ -210,10 +216,10 @@ static double cb_point(const cb_geom *g, const float *x, const float *w, int64_t
             for (int64_t kw = 0; kw < g->KW; kw++) {
                 int64_t iw = ow * g->stride[1] + kw * g->dil[1] - g->pad[1];
                 if (iw < 0 || iw >= g->W) continue;
-                const float *xp = x + (((nn * g->ICB + cb_in_block(g, ocb, icb)) * g->H + ih) * g->W + iw) * g->c;
-                const float *wp = w + (((ocb * g->ICBW + icb) * g->KH + kh) * g->KW + kw) * g->bi * g->c;
+                const float *xp = x + (((nn * g->ICB + cb_in_block(g, ocb, icb)) * g->H + ih) * g->W + iw) * g->ci;
+                const float *wp = w + (((ocb * g->ICBW + icb) * g->KH + kh) * g->KW + kw) * g->bi * g->co;
                 for (int64_t i = 0; i < nil; i++)
-                    acc += (double)xp[g->depthwise ? o : i] * (double)wp[i * g->c + o];
+                    acc += (double)xp[g->depthwise ? o : i] * (double)wp[i * g->co + o];
             }
         }
     return acc;
@@ -230,17 +236,18 @@ static kiln_status ref_conv_blocked(kiln_ctx *ctx, const gir_node *n, const kiln
         for (int64_t ocb = 0; ocb < g.OCB; ocb++)
             for (int64_t oh = 0; oh < g.OH; oh++)
                 for (int64_t ow = 0; ow < g.OW; ow++)
-                    for (int64_t o = 0; o < g.c; o++) {
+                    for (int64_t o = 0; o < g.co; o++) {
                         double v = cb_point(&g, in[0]->data, in[1]->data, nn, ocb, oh, ow, o);
-                        *y++ = (float)(v + (bv ? bv[ocb * g.c + o] : 0.0));
+                        *y++ = (float)(v + (bv ? bv[ocb * g.co + o] : 0.0));
                     }
     return KILN_OK;
 }
 
-/* The input zero-padded by the pads (loads clamped), or x itself. */
+/* The input zero-padded by the pads (loads clamped), or x itself; an NCHW
+** x padded to [N, C, H', W', 1] (its loads take the first four indices). */
 static const tir_tensor *cb_padded(tir_func *f, const tir_tensor *x, const cb_geom *g) {
     if (!g->pad[0] && !g->pad[1] && !g->pad[2] && !g->pad[3]) return x;
-    int64_t dims[5] = {g->N, g->ICB, g->H + g->pad[0] + g->pad[2], g->W + g->pad[1] + g->pad[3], g->c};
+    int64_t dims[5] = {g->N, g->ICB, g->H + g->pad[0] + g->pad[2], g->W + g->pad[1] + g->pad[3], g->ci};
     static const char *const names[] = {"n", "cb", "ph", "pw", "c"};
     tir_stage *st = cmp_stage(f, "pad", KILN_F32, 5, dims, TIR_TAG_INJECTIVE, names);
     ex_expr *idx[5], *inside = NULL;
@@ -267,7 +274,7 @@ static ex_expr *cb_tap(tir_func *f, ex_expr *pos, int64_t stride, ex_expr *k, in
 static tir_tensor *cb_build(tir_func *f, const cb_geom *g, const tir_tensor *x, const tir_tensor *w, const tir_tensor *b) {
     const tir_tensor *xp = cb_padded(f, x, g);
     static const char *const names[] = {"n", "ocb", "oh", "ow", "ob"};
-    int64_t dims[5] = {g->N, g->OCB, g->OH, g->OW, g->c};
+    int64_t dims[5] = {g->N, g->OCB, g->OH, g->OW, g->co};
     tir_stage *st = cmp_stage(f, b ? "conv_acc" : "conv_blocked", KILN_F32, 5, dims, TIR_TAG_CONV, names);
     ex_expr *ax[5];
     cmp_axes(f, st, ax);
@@ -275,7 +282,7 @@ static tir_tensor *cb_build(tir_func *f, const cb_geom *g, const tir_tensor *x, 
     ex_expr *icb = g->depthwise ? ex_int(&f->eb, 0) : ex_varref(&f->eb, cmp_raxis(f, st, "icb", g->ICBW));
     ex_expr *kh = ex_varref(&f->eb, cmp_raxis(f, st, "kh", g->KH));
     ex_expr *kw = ex_varref(&f->eb, cmp_raxis(f, st, "kw", g->KW));
-    ex_expr *ib = g->depthwise ? ex_int(&f->eb, 0) : ex_varref(&f->eb, cmp_raxis(f, st, "ib", g->c));
+    ex_expr *ib = g->depthwise ? ex_int(&f->eb, 0) : ex_varref(&f->eb, cmp_raxis(f, st, "ib", g->ci));
     ex_expr *xb = icb;
     if (g->depthwise) xb = ax[1];
     else if (g->group > 1)
