@@ -24,7 +24,8 @@
 
 extern const tmpl_def tmpl_conv_blocked; /* tmpl_conv_blocked.c: the blocked channel layout */
 extern const tmpl_def tmpl_attention; /* tmpl_attention.c: Attention per tile of query rows */
-static const tmpl_def *const k_templates[] = {&tmpl_matmul, &tmpl_conv_blocked, &tmpl_conv, &tmpl_pool, &tmpl_attention, &tmpl_reduce, &tmpl_elemwise};
+static const tmpl_def *const k_templates[] = {&tmpl_matmul, &tmpl_conv_blocked, &tmpl_conv, &tmpl_pool, &tmpl_attention, &tmpl_winograd, &tmpl_reduce,
+                                               &tmpl_elemwise};
 #define N_TEMPLATES (int)(sizeof k_templates / sizeof k_templates[0])
 #define DEFAULT_ID N_TEMPLATES
 

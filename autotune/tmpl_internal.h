@@ -197,6 +197,7 @@ typedef struct tmpl_def {
 extern const tmpl_def tmpl_matmul;
 extern const tmpl_def tmpl_conv;
 extern const tmpl_def tmpl_pool;
+extern const tmpl_def tmpl_winograd;
 extern const tmpl_def tmpl_reduce;
 extern const tmpl_def tmpl_elemwise;
 

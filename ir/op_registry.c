@@ -7,12 +7,13 @@
 
 extern const kiln_op_def kiln_ops_fused[]; /* ir/ops/ops_fused.c: kiln's own ops */
 extern const kiln_op_def kiln_ops_layout[]; /* ir/ops/ops_layout.c: blocked channel layouts */
+extern const kiln_op_def kiln_ops_winograd[]; /* ir/ops/ops_winograd.c: Winograd transforms */
 
 static const kiln_op_def *const k_families[] = {
     kiln_ops_unary, kiln_ops_binary, kiln_ops_reduce, kiln_ops_nn,
     kiln_ops_linalg, kiln_ops_shape, kiln_ops_tensor, kiln_ops_misc,
     kiln_ops_control, kiln_ops_extra, kiln_ops_fused,
-    kiln_ops_layout,
+    kiln_ops_layout, kiln_ops_winograd,
 };
 #define N_FAMILIES (int)(sizeof k_families / sizeof k_families[0])
 

@@ -202,6 +202,12 @@ kiln_status pass_choose_layout(kiln_ctx *ctx, gir_graph *g);
 void pass_choose_layout_set_block(int64_t block);
 int64_t pass_choose_layout_block(void);
 
+/* Winograd F(2x2, 3x3) (passes/winograd.c): a blocked 3x3 stride-1
+** one-group ConvBlocked over a large enough image becomes WinogradInput,
+** a batched MatMul with weights transformed here, and WinogradOutput
+** (ir/ops/ops_winograd.c). */
+kiln_status pass_winograd(kiln_ctx *ctx, gir_graph *g);
+
 /* Kernel fusion (passes/fuse_kernels.c): an anchor (Conv, MatMul/Gemm,
 ** pooling, reduction) with its elementwise/broadcast epilogue, injective
 ** prologues where legal, and chains of elementwise ops become one node of

@@ -23,6 +23,7 @@ static const gir_pass PASSES[] = {
     {"fuse_softmax", pass_fuse_softmax, 2, "max-subtracted Exp / ReduceSum -> Softmax"},
     {"fuse_attention", pass_fuse_attention, 2, "softmax(Q Kt * scale + mask) V -> Attention"},
     {"choose_layout", pass_choose_layout, 2, "Conv regions -> blocked channel layout (NCHWc), conversions at the edges"},
+    {"winograd", pass_winograd, 2, "blocked 3x3 stride-1 Conv -> Winograd F(2x2,3x3): transforms around a batched MatMul"},
     {"fuse_kernels", pass_fuse_kernels, 2, "anchors with their epilogues, elementwise chains: one FusedKernel each"},
 };
 

@@ -130,6 +130,6 @@ static gir_graph *pt_check_n(const char *text, const pt_pass *passes, int n, dou
     return g;
 }
 
-static gir_graph *pt_check(const char *text, pt_pass pass, double tol) { return pt_check_n(text, &pass, 1, tol); }
+static inline gir_graph *pt_check(const char *text, pt_pass pass, double tol) { return pt_check_n(text, &pass, 1, tol); }
 
 #endif
