@@ -296,13 +296,27 @@ static int by_time(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* The default joins the confirmation unless it is among the best already:
+** a candidate must beat it measured in the same moment, not an earlier,
+** quieter measurement of it. Returns the points' count. */
+static int with_default(const task_state *ts, int64_t *pts, int n) {
+    int64_t def[TUNE_MAX_KNOBS] = {0};
+    tune_space_default(&ts->task->space, def);
+    size_t used = sizeof(int64_t) * (size_t)ts->task->space.n_knobs;
+    for (int i = 0; i < n; i++)
+        if (!memcmp(pts + i * TUNE_MAX_KNOBS, def, used)) return n;
+    memcpy(pts + n * TUNE_MAX_KNOBS, def, sizeof def);
+    return n + 1;
+}
+
 static kiln_status confirm_task(tuner *t, task_state *ts) {
     int n = ts->n_oks < t->o->confirm ? ts->n_oks : t->o->confirm;
-    if (n > MAX_CONFIRM) n = MAX_CONFIRM;
+    if (n > MAX_CONFIRM - 1) n = MAX_CONFIRM - 1;
     if (n <= 0) return KILN_OK;
     qsort(ts->oks, (size_t)ts->n_oks, sizeof(ok_point), by_time);
     int64_t pts[MAX_CONFIRM * TUNE_MAX_KNOBS];
     for (int i = 0; i < n; i++) memcpy(pts + i * TUNE_MAX_KNOBS, ts->oks[i].knobs, sizeof ts->oks[i].knobs);
+    n = with_default(ts, pts, n);
     sch_trace *traces[MAX_CONFIRM];
     tune_result res[MAX_CONFIRM];
     make_traces(t, ts, pts, n, traces, res);

@@ -9,9 +9,10 @@
 ** shortens the model's time most; every candidate is measured in a child
 ** process behind the correctness gate (measure.h) and stored at once, so an
 ** interrupted run keeps every record. At the end the few best candidates
-** of each task tuned in this run are measured again, back to back, and
-** stored as confirmations: a lookup prefers the best confirmed record, so a
-** lucky measurement does not pick the winner.
+** of each task tuned in this run and its default are measured again, back
+** to back, and stored as confirmations: a lookup prefers the best confirmed
+** record, so a lucky measurement does not pick the winner, and a candidate
+** wins only by beating the default in the same moment.
 **
 ** tune_lookup: the schedule a compile uses for a kernel: the best record of
 ** its exact key; else, when the caller declared target keys that may

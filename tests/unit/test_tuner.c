@@ -123,6 +123,32 @@ static void read_knobs(const char *db_path, knob_list *l) {
     qsort(l->items, (size_t)l->n, sizeof l->items[0], cmp_str);
 }
 
+/* Whether a confirmation record of the task holds its default point. */
+typedef struct confirm_probe {
+    uint64_t hash;
+    char want[256];
+    bool found;
+} confirm_probe;
+
+static kiln_status find_default_confirmed(kiln_ctx *ctx, const tune_record *r, void *user) {
+    confirm_probe *p = user;
+    size_t lw = strlen(p->want), lk = strlen(r->knobs);
+    if (r->workload_hash == p->hash && r->trial == TUNE_TRIAL_CONFIRM && lk >= lw && !strcmp(r->knobs + lk - lw, p->want))
+        p->found = true;
+    return KILN_OK;
+}
+
+static bool default_confirmed(const char *db_path, const tune_task *task) {
+    confirm_probe p = {task->hash, "", false};
+    int64_t def[TUNE_MAX_KNOBS];
+    tune_space_default(&task->space, def);
+    tune_point_str(&task->space, def, p.want, sizeof p.want);
+    tune_db *db = NULL;
+    if (tune_db_open(g_ctx, db_path, TUNE_DB_READONLY, &db) == KILN_OK) tune_db_foreach(g_ctx, db, NULL, find_default_confirmed, &p);
+    tune_db_close(db);
+    return p.found;
+}
+
 static void tunes_and_resumes(void) {
     fixture fx;
     if (!setup(&fx)) return;
@@ -138,6 +164,8 @@ static void tunes_and_resumes(void) {
         CHECK(r1.tasks[i].measured_now >= 1 && r1.tasks[i].measured_now <= 3);
         CHECK(isfinite(r1.tasks[i].default_s) && r1.tasks[i].default_s > 0);
         CHECK(isfinite(r1.tasks[i].best_s) && r1.tasks[i].best_s > 0);
+        /* the default is measured again beside the best candidates */
+        CHECK_MSG(default_confirmed(db, &fx.tasks.v[i]), "task %d: default not confirmed", i);
     }
     /* at its budget: nothing measured again */
     CHECK(tune_run(g_ctx, &fx.tasks, &fx.plan->cg.target, &o, &r2) == KILN_OK);
