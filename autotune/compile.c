@@ -2,6 +2,7 @@
 ** compile.c — a graph's kernels for the CPU: lowering, scheduling, JIT.
 */
 #include "compile.h"
+#include "trace_names.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -139,7 +140,11 @@ static kiln_status lower_node(kiln_ctx *ctx, kc_plan *p, const kc_options *o, kc
     sch_trace *trace = NULL;
     lir_func *lf = NULL;
     const char *from = NULL;
-    s = schedule_for(ctx, o, tf, &trace, &from);
+    /* a node of a workload already compiled runs that kernel: its own loop
+    ** IR (which packs its own constants) follows the kernel's schedule */
+    kc_kernel *shared = find_kernel(p, tir_hash(tf));
+    if (shared) s = tune_trace_between(ctx, shared->trace, shared->tir, tf, &trace);
+    else s = schedule_for(ctx, o, tf, &trace, &from);
     if (!s) s = sch_lower(ctx, tf, trace, &lf);
     if (s) {
         char d[256];
@@ -150,7 +155,7 @@ static kiln_status lower_node(kiln_ctx *ctx, kc_plan *p, const kc_options *o, kc
     }
     uint64_t h = tir_hash(tf);
     st->lir = lf;
-    st->kernel = find_kernel(p, h);
+    st->kernel = shared;
     if (st->kernel) {
         st->kernel->uses++;
         tir_func_free(tf);

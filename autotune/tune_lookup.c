@@ -7,6 +7,7 @@
 
 #include "ir/ctx.h"
 #include "ir/mem.h"
+#include "trace_names.h"
 #include "tuner.h"
 
 #define MAX_FALLBACK_KEYS 8
@@ -109,11 +110,13 @@ static kiln_status fallback_trace(kiln_ctx *ctx, tune_lookup *l, uint64_t hash, 
 
 /* A record's trace must parse and replay on this kernel. */
 static bool replays(kiln_ctx *ctx, tune_lookup *l, const tir_func *f, const char *text, sch_trace **out) {
-    sch_trace *t = NULL;
+    sch_trace *parsed = NULL, *t = NULL;
     lir_func *lf = NULL;
-    kiln_status s = sch_trace_parse(ctx, text, &t);
+    kiln_status s = sch_trace_parse(ctx, text, &parsed);
+    if (!s) s = tune_trace_for(ctx, parsed, f, &t); /* positional input names: this function's */
     if (!s) s = sch_lower(ctx, f, t, &lf);
     lir_func_free(lf);
+    sch_trace_free(parsed);
     if (!s) {
         *out = t;
         return true;

@@ -14,6 +14,7 @@
 #include "ir/mem.h"
 #include "search.h"
 #include "task_sched.h"
+#include "trace_names.h"
 
 #define MAX_BATCH 64
 #define MAX_CONFIRM 8
@@ -143,9 +144,19 @@ static kiln_status resume_task(tuner *t, task_state *ts) {
 
 /* ---- measuring a round ---- */
 
+/* The trace as a record holds it: inputs by position, so that every
+** function of the workload, whatever its value names, replays it. */
+static char *record_text(tuner *t, const task_state *ts, const sch_trace *trace) {
+    sch_trace *c = NULL;
+    if (!trace || tune_trace_canonical(t->ctx, trace, ts->task->tir, &c)) return NULL;
+    char *text = trace_text(c);
+    sch_trace_free(c);
+    return text;
+}
+
 static kiln_status store(tuner *t, task_state *ts, const int64_t *knobs, const sch_trace *trace,
                          const tune_result *r, int64_t trial) {
-    char kn[512], *tt = trace ? trace_text(trace) : NULL;
+    char kn[512], *tt = record_text(t, ts, trace);
     tune_point_str(&ts->task->space, knobs, kn, sizeof kn);
     char *desc = NULL;
     kiln_status s = tune_workload_text(t->ctx, ts->task->tir, &desc);

@@ -78,6 +78,11 @@ kiln_status sch_trace_parse(kiln_ctx *ctx, const char *text, sch_trace **out);
 void sch_trace_print(FILE *out, const sch_trace *t);
 const char *sch_prim_name(sch_prim p);
 
+/* A copy of t for a function whose inputs from[i] are named to[i] (the
+** same workload with other value names): the tensor of each pack and
+** cache_read renamed, and the names those steps derive from it ("W_packed"). */
+kiln_status sch_trace_rename(kiln_ctx *ctx, const sch_trace *t, int n, const char *const *from,
+                             const char *const *to, sch_trace **out);
 /* Applies the trace to the function and lowers the result to the loop IR
 ** (the default nest when the trace is empty: every stage a root loop nest in
 ** its axes' order, reductions initialised before their loops). */

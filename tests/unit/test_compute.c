@@ -446,6 +446,10 @@ static const tc_case k_cases[] = {
     {17, "input %x : T[1,2,3,4,4]\n%y = ai.kiln::LayoutFromBlocked@1(%x) {channels=5}\noutput %y", KILN_DT(KILN_F32), 0},
     {17, "input %x : T[1,2,5,5,4]\ninput %w : T[2,2,3,3,4,4]\ninput %b : T[2,4]\n"
          "%y = ai.kiln::ConvBlocked@1(%x, %w, %b) {pads=[1,1,1,1]}\noutput %y", KILN_DT(KILN_F32), 0},
+    {17, "input %x : T[1,2,5,7,4]\n%y = ai.kiln::WinogradInput@1(%x) {pads=[1,2], tiles=[3,4]}\noutput %y",
+     KILN_DT(KILN_F32), 0},
+    {17, "input %m : T[16,12,8]\ninput %b : T[2,4]\n"
+         "%y = ai.kiln::WinogradOutput@1(%m, %b) {shape=[1,5,7], block=4}\noutput %y", KILN_DT(KILN_F32), 0},
     /* resize */
     {13, "input %x : T[1,2,5,7]\nconst %sz : i64[4] = {1, 2, 9, 4}\n%y = Resize(%x, _, _, %sz)\noutput %y", ALLT & ~BOOLT, 0},
     {13, "input %x : T[1,2,5,7]\nconst %sz : i64[4] = {1, 2, 9, 13}\n"

@@ -13,7 +13,11 @@
 
 #include "autotune/compile.h"
 #include "autotune/tasks.h"
+#include "autotune/trace_names.h"
 #include "autotune/tuner.h"
+#include "autotune/records.h"
+#include "autotune/templates.h"
+#include <stdio.h>
 #include "harness.h"
 #include "ir/gir_text.h"
 #include "ir/interp.h"
@@ -54,13 +58,18 @@ typedef struct fixture {
     kiln_tensor in;
 } fixture;
 
-static bool setup(fixture *fx) {
-    memset(fx, 0, sizeof *fx);
+static bool ensure_ctx(void) {
     if (!g_ctx) {
         kiln_ctx_new(&g_ctx);
         snprintf(g_dir, sizeof g_dir, "/tmp/kiln_tuner_XXXXXX");
         CHECK(mkdtemp(g_dir) != NULL);
     }
+    return g_ctx != NULL;
+}
+
+static bool setup(fixture *fx) {
+    memset(fx, 0, sizeof *fx);
+    ensure_ctx();
     int64_t dims[2] = {16, 48};
     kiln_tensor_init(&fx->in, KILN_F32, 2, dims);
     kiln_status s = kiln_tensor_alloc(g_ctx, &fx->in);
@@ -238,6 +247,113 @@ static void compile_takes_records(void) {
     teardown(&fx);
 }
 
+/* Two layers of one workload (other weights, other names) and a record
+** whose schedule packs the weights otherwise than the default: both layers
+** run the tuned kernel, each with its own weights packed its way. */
+static const char *k_layers =
+    "  %m1 = MatMul(%x, %w1)\n  %y = Relu(%m1)\n"
+    "  %m2 = MatMul(%x, %w2)\n  %z = Relu(%m2)\n"
+    "  output %y : f32[8,64]\n  output %z : f32[8,64]\n}\n";
+
+static gir_graph *layers_graph(void) {
+    size_t cap = 64 * 1024, len = 0;
+    char *t = malloc(cap);
+    gir_graph *g = NULL;
+    if (!t) return NULL;
+    len += (size_t)snprintf(t + len, cap - len, "graph \"layers\" {\n  opset 17\n  input %%x : f32[8,24]\n");
+    for (int w = 1; w <= 2; w++) {
+        len += (size_t)snprintf(t + len, cap - len, "  const %%w%d : f32[24,64] = {", w);
+        for (int i = 0; i < 24 * 64; i++) len += (size_t)snprintf(t + len, cap - len, "%s%g", i ? ", " : "", ((i * (3 + 4 * w)) % 17) / 17.0 - 0.5);
+        len += (size_t)snprintf(t + len, cap - len, "}\n");
+    }
+    snprintf(t + len, cap - len, "%s", k_layers);
+    if (gir_parse(g_ctx, t, &g) || gir_bind_graph(g_ctx, g)) CHECK_MSG(false, "%s", kiln_errmsg(g_ctx));
+    free(t);
+    return g;
+}
+
+/* A record of the task at a point whose `vectors` differs from the default,
+** its inputs named by position or (as older records) by the first layer's names. */
+static bool add_other_point(const char *db_path, const tune_task *task, const cg_cpu_target *target, bool positional) {
+    int64_t pt[TUNE_MAX_KNOBS];
+    tune_space_default(&task->space, pt);
+    int k = tune_knob_index(&task->space, "vectors");
+    if (k < 0) return false;
+    const tune_knob *kn = &task->space.knobs[k];
+    int64_t want = pt[k] == 1 ? 4 : 1; /* 16 or 64 columns a tile: another packing */
+    for (int v = 0; v < kn->n_values; v++)
+        if (kn->values[v] == want) pt[k] = want;
+    if (pt[k] != want) return false;
+    sch_trace *tr = NULL, *c = NULL;
+    char desc[TUNE_TARGET_MAX], *text = NULL;
+    size_t len = 0;
+    bool ok = !tune_trace_from_knobs(g_ctx, task->tir, target, &task->space, pt, &tr) &&
+              !(positional ? tune_trace_canonical(g_ctx, tr, task->tir, &c) : tune_trace_between(g_ctx, tr, task->tir, task->tir, &c)) &&
+              !tune_target_for(g_ctx, target, 1, desc, sizeof desc);
+    FILE *f = ok ? open_memstream(&text, &len) : NULL;
+    if (f) sch_trace_print(f, c), fclose(f);
+    tune_db *db = NULL;
+    if (text && !tune_db_open(g_ctx, db_path, TUNE_DB_CREATE, &db)) {
+        tune_record r;
+        tune_record_init(&r);
+        r.workload_hash = task->hash, r.workload_desc = "layers", r.workload_ops = task->name, r.target = desc;
+        r.trace = text, r.knobs = "vectors", r.median_s = 1e-6, r.n_repeats = 1, r.trial = TUNE_TRIAL_CONFIRM;
+        r.kiln_version = "test", r.error = "";
+        ok = !tune_db_add_record(g_ctx, db, &r, NULL) && (strstr(text, "$in1_packed") != NULL) == positional;
+    }
+    tune_db_close(db);
+    free(text);
+    sch_trace_free(tr);
+    sch_trace_free(c);
+    return ok;
+}
+
+static void layers_run_tuned_kernel(bool positional) {
+    if (!ensure_ctx()) return;
+    gir_graph *g = layers_graph();
+    int64_t dims[2] = {8, 24};
+    kiln_tensor x, want[2], got[2];
+    kiln_tensor_init(&x, KILN_F32, 2, dims);
+    kc_plan *p = NULL, *q = NULL;
+    tune_tasks tasks = {0, NULL};
+    kc_options ko;
+    kc_options_default(&ko);
+    kiln_status s = g ? kiln_tensor_alloc(g_ctx, &x) : KILN_ERR_INVALID;
+    for (int64_t i = 0; !s && i < 8 * 24; i++) ((float *)x.data)[i] = (float)((i * 5) % 7) / 7.0f - 0.4f;
+    if (!s) s = kc_compile(g_ctx, g, &x, 1, &ko, &p);
+    if (!s) s = tune_tasks_from_plan(g_ctx, p, &tasks);
+    CHECK_MSG(!s && tasks.n == 1 && tasks.v[0].weight == 2, "%s", kiln_errmsg(g_ctx));
+    char db[128];
+    snprintf(db, sizeof db, "%s/layers%d.db", g_dir, positional);
+    if (!s && tasks.n == 1) CHECK(add_other_point(db, &tasks.v[0], &p->cg.target, positional));
+    tune_lookup *l = NULL;
+    if (!s) s = tune_lookup_open(g_ctx, db, &p->cg.target, 1, NULL, &l);
+    ko.records = l;
+    if (!s) s = kc_compile(g_ctx, g, &x, 1, &ko, &q);
+    if (!s) s = gir_interp_run(g_ctx, g, &x, 1, want, 2);
+    if (!s) s = kc_run(g_ctx, q, &x, 1, got, 2);
+    CHECK_MSG(!s, "%s", kiln_errmsg(g_ctx));
+    for (int k = 0; !s && k < 2; k++) {
+        double d = 0;
+        for (int64_t i = 0; i < 8 * 64; i++) d = fmax(d, fabs(((float *)want[k].data)[i] - ((float *)got[k].data)[i]));
+        CHECK_MSG(d < 1e-5, "layer %d differs by %g (%s names)", k + 1, d, positional ? "positional" : "real");
+        kiln_tensor_release(&want[k]);
+        kiln_tensor_release(&got[k]);
+    }
+    CHECK(q && q->n_kernels == 1 && !strcmp(q->kernels[0]->schedule_from, "db"));
+    tune_lookup_close(l);
+    tune_tasks_free(&tasks);
+    kc_plan_free(p);
+    kc_plan_free(q);
+    kiln_tensor_release(&x);
+    gir_graph_free(g);
+}
+
+static void layers_share_tuned_kernels(void) {
+    layers_run_tuned_kernel(true);
+    layers_run_tuned_kernel(false);
+}
+
 static void interrupted_keeps_records(void) {
     fixture fx;
     if (!setup(&fx)) return;
@@ -280,5 +396,5 @@ static void remove_files(void) {
     kiln_ctx_free(g_ctx);
 }
 
-TEST_MAIN(T(points_parse), T(tunes_and_resumes), T(same_seed_same_candidates), T(compile_takes_records),
+TEST_MAIN(T(points_parse), T(tunes_and_resumes), T(same_seed_same_candidates), T(compile_takes_records), T(layers_share_tuned_kernels),
           T(interrupted_keeps_records), T(remove_files))
