@@ -37,20 +37,21 @@ kiln_status tune_trace_between(kiln_ctx *ctx, const sch_trace *t, const tir_func
     return s ? s : sch_trace_rename(ctx, t, from->n_inputs, a, b, out);
 }
 
-kiln_status tune_trace_canonical(kiln_ctx *ctx, const sch_trace *t, const tir_func *f, sch_trace **out) {
-    const char *a[TN_MAX_INPUTS], *b[TN_MAX_INPUTS];
+/* Between f's input names and positional ones, either way. */
+static kiln_status rename_positional(kiln_ctx *ctx, const sch_trace *t, const tir_func *f, bool to_positional,
+                                     sch_trace **out) {
+    const char *names[TN_MAX_INPUTS], *pos[TN_MAX_INPUTS];
     char buf[TN_MAX_INPUTS][16];
-    kiln_status s = input_names(ctx, f, a);
+    kiln_status s = input_names(ctx, f, names);
     if (s) return s;
-    positional(f->n_inputs, buf, b);
-    return sch_trace_rename(ctx, t, f->n_inputs, a, b, out);
+    positional(f->n_inputs, buf, pos);
+    return sch_trace_rename(ctx, t, f->n_inputs, to_positional ? names : pos, to_positional ? pos : names, out);
+}
+
+kiln_status tune_trace_canonical(kiln_ctx *ctx, const sch_trace *t, const tir_func *f, sch_trace **out) {
+    return rename_positional(ctx, t, f, true, out);
 }
 
 kiln_status tune_trace_for(kiln_ctx *ctx, const sch_trace *t, const tir_func *f, sch_trace **out) {
-    const char *a[TN_MAX_INPUTS], *b[TN_MAX_INPUTS];
-    char buf[TN_MAX_INPUTS][16];
-    kiln_status s = input_names(ctx, f, b);
-    if (s) return s;
-    positional(f->n_inputs, buf, a);
-    return sch_trace_rename(ctx, t, f->n_inputs, a, b, out);
+    return rename_positional(ctx, t, f, false, out);
 }
