@@ -32,6 +32,7 @@ typedef struct task_state {
     int n_oks, cap_oks;
     double confirmed_s; /* best confirmation in the database; NaN when none */
     double best_s;      /* the search's best (INFINITY when none) */
+    double cand_s;      /* wall seconds a candidate of this task took in this run (0: none yet) */
     bool skipped; /* no reference could be made: not tuned, said why */
 } task_state;
 
@@ -393,19 +394,40 @@ static void progress(const tuner *t, int task, int got) {
 
 /* ---- the run ---- */
 
-static bool out_of_time(const tuner *t) {
+/* The seconds the end-of-run confirmations will take: the best few of each
+** task tuned in this run and its default, at that task's pace. */
+static double confirm_reserve(const tuner *t) {
+    double r = 0;
+    for (int i = 0; i < t->n; i++) {
+        const task_state *ts = &t->st[i];
+        int n = ts->n_oks < t->o->confirm ? ts->n_oks : t->o->confirm;
+        if (ts->rep->measured_now) r += (n + 1) * ts->cand_s;
+    }
+    return r;
+}
+
+/* Whether a round of n candidates of ts would end the run past its budget,
+** confirmations included (a task not measured yet goes at the slowest pace
+** seen). */
+static bool out_of_time(const tuner *t, const task_state *ts, int n) {
     if (t->o->interrupted && *t->o->interrupted) return true;
-    return t->o->budget_s > 0 && now_s() - t->t0 >= t->o->budget_s;
+    if (t->o->budget_s <= 0) return false;
+    double pace = ts->cand_s;
+    for (int i = 0; pace <= 0 && i < t->n; i++)
+        if (t->st[i].cand_s > pace) pace = t->st[i].cand_s;
+    return now_s() - t->t0 + n * pace + confirm_reserve(t) >= t->o->budget_s;
 }
 
 static kiln_status run_rounds(tuner *t, tune_task_sched *sched) {
     kiln_status s = KILN_OK;
     for (int k; !s && (k = tune_task_sched_next(sched)) >= 0;) {
-        if (out_of_time(t)) break;
         task_state *ts = &t->st[k];
         int left = t->o->trials - ts->rep->measured_before - ts->rep->measured_now, got = 0;
         int n = left < t->o->batch ? left : t->o->batch;
+        if (out_of_time(t, ts, n > 0 ? n : 0)) break;
+        double start = now_s();
         if (n > 0 && !ts->skipped) s = one_round(t, ts, n, &got);
+        if (got) ts->cand_s = ts->cand_s > 0 ? (ts->cand_s + (now_s() - start) / got) / 2 : (now_s() - start) / got;
         bool done = got == 0 || left - got <= 0 || tune_search_exhausted(ts->search) || ts->skipped;
         if (!s) s = tune_task_sched_report(t->ctx, sched, k, got, ts->best_s, done);
         if (!s && got) {

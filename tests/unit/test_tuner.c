@@ -354,6 +354,24 @@ static void layers_share_tuned_kernels(void) {
     layers_run_tuned_kernel(false);
 }
 
+/* A budget bounds the whole run, confirmations included (loosely: the
+** first round of a task has no pace to go by, and this machine is shared). */
+static void budget_bounds_the_run(void) {
+    fixture fx;
+    if (!setup(&fx)) return;
+    char db[128];
+    snprintf(db, sizeof db, "%s/b.db", g_dir);
+    tune_run_opts o;
+    tune_run_report r;
+    opts_for(&o, db, 100000);
+    o.budget_s = 1.5;
+    CHECK(tune_run(g_ctx, &fx.tasks, &fx.plan->cg.target, &o, &r) == KILN_OK);
+    CHECK_MSG(r.seconds < o.budget_s + 3.0, "a 1.5 s budget took %.1f s", r.seconds);
+    CHECK(total(&r, true) > 0);
+    tune_run_report_free(&r);
+    teardown(&fx);
+}
+
 static void interrupted_keeps_records(void) {
     fixture fx;
     if (!setup(&fx)) return;
@@ -396,5 +414,5 @@ static void remove_files(void) {
     kiln_ctx_free(g_ctx);
 }
 
-TEST_MAIN(T(points_parse), T(tunes_and_resumes), T(same_seed_same_candidates), T(compile_takes_records), T(layers_share_tuned_kernels),
+TEST_MAIN(T(points_parse), T(tunes_and_resumes), T(same_seed_same_candidates), T(compile_takes_records), T(layers_share_tuned_kernels), T(budget_bounds_the_run),
           T(interrupted_keeps_records), T(remove_files))
