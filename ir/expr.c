@@ -225,6 +225,16 @@ uint64_t ex_hash(const ex_expr *e, uint64_t seed) {
     return h;
 }
 
+ex_expr *ex_with_args(ex_builder *b, const ex_expr *e, ex_expr *const *args) {
+    ex_expr *c = node(b, e->kind, e->dtype, e->n_args);
+    if (!c) return NULL;
+    ex_expr **keep = c->args;
+    *c = *e;
+    c->args = keep;
+    for (int i = 0; i < e->n_args; i++) c->args[i] = args[i];
+    return c;
+}
+
 ex_expr *ex_substitute(ex_builder *b, ex_expr *e, const ex_var *const *vars, ex_expr *const *with, int n) {
     if (!e) return fail(b);
     if (e->kind == EX_VAR) {
@@ -241,13 +251,7 @@ ex_expr *ex_substitute(ex_builder *b, ex_expr *e, const ex_var *const *vars, ex_
         changed |= args[i] != e->args[i];
     }
     if (!changed) return e; /* unchanged subtrees are shared, as Halide's mutators do */
-    ex_expr *c = node(b, e->kind, e->dtype, e->n_args);
-    if (!c) return NULL;
-    ex_expr **keep = c->args;
-    *c = *e;
-    c->args = keep;
-    for (int i = 0; i < e->n_args; i++) c->args[i] = args[i];
-    return c;
+    return ex_with_args(b, e, args);
 }
 
 bool ex_is_const_int(const ex_expr *e, int64_t *v) {

@@ -127,6 +127,9 @@ ex_expr *ex_combiner_identity(ex_builder *b, ex_combiner c, kiln_dtype t);
 bool ex_equal(const ex_expr *a, const ex_expr *b);
 uint64_t ex_hash(const ex_expr *e, uint64_t seed);
 
+/* A copy of e (kind, dtype, tensor, op ...) whose arguments are args[0 ..
+** e->n_args); NULL (and the builder failed) when out of memory. */
+ex_expr *ex_with_args(ex_builder *b, const ex_expr *e, ex_expr *const *args);
 /* Replaces variables: returns e with each vars[i] replaced by with[i]. */
 ex_expr *ex_substitute(ex_builder *b, ex_expr *e, const ex_var *const *vars, ex_expr *const *with, int n);
 

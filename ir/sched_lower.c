@@ -405,11 +405,8 @@ static ex_expr *expand(lw *L, ex_expr *e, int self) {
         if (P && P->inlined) return ex_substitute(b, P->body, (const ex_var *const *)p->axes, args, p->n_axes);
     }
     if (!changed) return e;
-    ex_expr *c = kiln_arena_memdup(b->arena, e, sizeof *e);
-    ex_expr **a = c ? kiln_arena_alloc(b->arena, sizeof(ex_expr *) * (size_t)e->n_args) : NULL;
-    if (!a) return nomem(L), NULL;
-    memcpy(a, args, sizeof(ex_expr *) * (size_t)e->n_args);
-    c->args = a;
+    ex_expr *c = ex_with_args(b, e, args);
+    if (!c) return nomem(L), NULL;
     return c;
 }
 

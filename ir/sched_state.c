@@ -599,12 +599,7 @@ static ex_expr *retarget(ex_builder *b, ex_expr *e, const tir_tensor *from, cons
     for (int i = 0; i < e->n_args; i++)
         if (!(args[i] = retarget(b, e->args[i], from, to))) return NULL;
     if (e->kind == EX_LOAD && e->tensor == from) return ex_load_tensor(b, to, args);
-    ex_expr *c = kiln_arena_memdup(b->arena, e, sizeof *e);
-    ex_expr **a = c ? kiln_arena_alloc(b->arena, sizeof(ex_expr *) * (size_t)e->n_args) : NULL;
-    if (!a) return b->failed = true, NULL;
-    memcpy(a, args, sizeof(ex_expr *) * (size_t)e->n_args);
-    c->args = a;
-    return c;
+    return ex_with_args(b, e, args);
 }
 
 static kiln_status prim_cache_read(sch_state *st, const sch_step *p) {

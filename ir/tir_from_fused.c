@@ -79,13 +79,7 @@ static ex_expr *inline_loads(tir_func *f, ex_expr *e, const tir_stage *P) {
     if (e->kind == EX_LOAD && e->tensor == P->out)
         return ex_substitute(&f->eb, P->body, (const ex_var *const *)P->axes, args, P->n_axes);
     if (!changed) return e;
-    ex_expr *c = kiln_arena_alloc(f->eb.arena, sizeof *c);
-    ex_expr **a = c ? kiln_arena_alloc(f->eb.arena, sizeof *a * (size_t)e->n_args) : NULL;
-    if (!a) return NULL;
-    *c = *e;
-    c->args = a;
-    for (int i = 0; i < e->n_args; i++) a[i] = args[i];
-    return c;
+    return ex_with_args(&f->eb, e, args);
 }
 
 static bool reads_tensor(const ex_expr *e, const tir_tensor *t) {
@@ -162,13 +156,7 @@ static ex_expr *simplify_loads(tir_func *f, ex_expr *e, const lir_var_range *r, 
         changed |= args[i] != e->args[i];
     }
     if (!changed) return e;
-    ex_expr *c = kiln_arena_alloc(f->eb.arena, sizeof *c);
-    ex_expr **a = c ? kiln_arena_alloc(f->eb.arena, sizeof *a * (size_t)e->n_args) : NULL;
-    if (!a) return NULL;
-    *c = *e;
-    c->args = a;
-    for (int i = 0; i < e->n_args; i++) a[i] = args[i];
-    return c;
+    return ex_with_args(&f->eb, e, args);
 }
 
 static kiln_status simplify_indices(kiln_ctx *ctx, const gir_node *n, tir_func *f) {
