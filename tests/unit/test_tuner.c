@@ -35,17 +35,23 @@ static const char *k_body =
     "  output %z : f32[16,48]\n"
     "}\n";
 
+/* Appends "  const %name : f32[dims] = {...}" of n values ((i * mul) % mod) / div - off. */
+static size_t put_const(char *t, size_t cap, size_t len, const char *name, const char *dims, int n, int mul, int mod,
+                        double div, double off) {
+    len += (size_t)snprintf(t + len, cap - len, "  const %%%s : f32[%s] = {", name, dims);
+    for (int i = 0; i < n; i++) len += (size_t)snprintf(t + len, cap - len, "%s%g", i ? ", " : "", ((i * mul) % mod) / div - off);
+    return len + (size_t)snprintf(t + len, cap - len, "}\n");
+}
+
 /* The model's text: weights of n values written out. */
 static char *model_text(void) {
     size_t cap = 64 * 1024, len = 0;
     char *t = malloc(cap);
     if (!t) return NULL;
-    len += (size_t)snprintf(t + len, cap - len, "graph \"mlp\" {\n  opset 17\n  input %%x : f32[16,48]\n"
-                                                "  const %%w : f32[48,40] = {");
-    for (int i = 0; i < 48 * 40; i++) len += (size_t)snprintf(t + len, cap - len, "%s%g", i ? ", " : "", ((i * 5) % 11) / 22.0 - 0.25);
-    len += (size_t)snprintf(t + len, cap - len, "}\n  const %%b : f32[40] = {");
-    for (int i = 0; i < 40; i++) len += (size_t)snprintf(t + len, cap - len, "%s%g", i ? ", " : "", i / 40.0);
-    snprintf(t + len, cap - len, "}\n%s", k_body);
+    len += (size_t)snprintf(t + len, cap - len, "graph \"mlp\" {\n  opset 17\n  input %%x : f32[16,48]\n");
+    len = put_const(t, cap, len, "w", "48,40", 48 * 40, 5, 11, 22.0, 0.25);
+    len = put_const(t, cap, len, "b", "40", 40, 1, 1 << 30, 40.0, 0);
+    snprintf(t + len, cap - len, "%s", k_body);
     return t;
 }
 
@@ -261,11 +267,8 @@ static gir_graph *layers_graph(void) {
     gir_graph *g = NULL;
     if (!t) return NULL;
     len += (size_t)snprintf(t + len, cap - len, "graph \"layers\" {\n  opset 17\n  input %%x : f32[8,24]\n");
-    for (int w = 1; w <= 2; w++) {
-        len += (size_t)snprintf(t + len, cap - len, "  const %%w%d : f32[24,64] = {", w);
-        for (int i = 0; i < 24 * 64; i++) len += (size_t)snprintf(t + len, cap - len, "%s%g", i ? ", " : "", ((i * (3 + 4 * w)) % 17) / 17.0 - 0.5);
-        len += (size_t)snprintf(t + len, cap - len, "}\n");
-    }
+    len = put_const(t, cap, len, "w1", "24,64", 24 * 64, 7, 17, 17.0, 0.5);
+    len = put_const(t, cap, len, "w2", "24,64", 24 * 64, 11, 17, 17.0, 0.5);
     snprintf(t + len, cap - len, "%s", k_layers);
     if (gir_parse(g_ctx, t, &g) || gir_bind_graph(g_ctx, g)) CHECK_MSG(false, "%s", kiln_errmsg(g_ctx));
     free(t);
